@@ -1,0 +1,149 @@
+"""Render a campaign once; personalise it per recipient cheaply.
+
+Jinja, premailer (tens of milliseconds a page) and the text template run once per campaign. The
+personal parts (name, manage / unsubscribe / RSVP links) are rendered as markers such as
+``@@unsubscribe_url@@``; per recipient, ``personalise`` only joins precomputed literal pieces with
+the recipient's values. Markers use characters that premailer, HTML escaping and URL quoting all
+leave alone (premailer would turn ``{{ url }}`` in an href into ``{{%20url%20}}``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import premailer
+from jinja2 import Environment
+from markupsafe import Markup, escape
+
+_MARKER = re.compile(r"@@([a-z_]+)@@")
+
+
+class _PersonalMarkers:
+    """Stands in for the recipient in templates: ``{{ personal.name }}`` renders a marker."""
+
+    def __getattr__(self, field: str) -> Markup:
+        if not re.fullmatch(r"[a-z_]+", field):
+            raise AttributeError(field)
+        return Markup(f"@@{field}@@")
+
+
+PERSONAL = _PersonalMarkers()
+
+
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """A text split at its markers: literals[0] field[0] literals[1] field[1] ... literals[-1]."""
+
+    literals: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    @classmethod
+    def split(cls, text: str) -> Pieces:
+        parts = _MARKER.split(text)
+        return cls(literals=tuple(parts[0::2]), fields=tuple(parts[1::2]))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        out = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            out.append(values.get(field, ""))
+            out.append(literal)
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMail:
+    """One campaign's content, rendered and inlined once, with personal markers left in."""
+
+    kind: str
+    subject: str
+    html: str
+    text: str
+    preheader: str = ""
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(_MARKER.findall(self.html) + _MARKER.findall(self.text))
+
+
+@dataclass(frozen=True, slots=True)
+class Personalised:
+    """The bodies for one recipient."""
+
+    html: str
+    text: str
+
+
+class Personaliser:
+    """Precompiled pieces of a RenderedMail; ``fill`` costs microseconds per recipient."""
+
+    def __init__(self, rendered: RenderedMail) -> None:
+        self.rendered = rendered
+        self._html = Pieces.split(rendered.html)
+        self._text = Pieces.split(rendered.text)
+
+    def fill(self, values: Mapping[str, str]) -> Personalised:
+        html_values = {key: str(escape(value)) for key, value in values.items()}
+        return Personalised(html=self._html.fill(html_values), text=self._text.fill(values))
+
+
+def personalise(rendered: RenderedMail, values: Mapping[str, str]) -> Personalised:
+    """Fill one recipient's values into a rendered mail (convenience for single mails)."""
+    return Personaliser(rendered).fill(values)
+
+
+def _block(env: Environment, name: str, block: str, context: Mapping[str, Any]) -> str:
+    template = env.get_template(name)
+    if block not in template.blocks:
+        return ""
+    ctx = template.new_context(dict(context))
+    return "".join(template.blocks[block](ctx)).strip()
+
+
+def render(
+    html_env: Environment,
+    text_env: Environment,
+    kind: str,
+    context: Mapping[str, Any],
+    *,
+    base_url: str,
+) -> RenderedMail:
+    """Render ``email/<kind>.html`` and ``.txt`` once, inline the CSS, keep personal markers.
+
+    The subject is the ``subject`` block of the text template, so it lives beside the words of
+    the mail it belongs to.
+    """
+    full = {**context, "personal": PERSONAL}
+    subject = " ".join(_block(text_env, f"email/{kind}.txt", "subject", full).split())
+    preheader = " ".join(_block(text_env, f"email/{kind}.txt", "preheader", full).split())
+    full["subject"] = subject
+    full["preheader"] = preheader
+    html = html_env.get_template(f"email/{kind}.html").render(full)
+    text = text_env.get_template(f"email/{kind}.txt").render(full)
+    inlined = premailer.transform(
+        html,
+        base_url=base_url,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+        allow_network=False,
+        # Media queries cannot be inlined; premailer keeps them in a <style> for clients that
+        # support them (responsive layout). Nothing else depends on a <style> element.
+        keep_style_tags=False,
+        strip_important=False,
+    )
+    return RenderedMail(
+        kind=kind, subject=subject, html=inlined, text=_tidy_text(text), preheader=preheader
+    )
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    tidy: list[str] = []
+    for line in lines:
+        if line == "" and tidy and tidy[-1] == "":
+            continue
+        tidy.append(line)
+    return "\n".join(tidy) + "\n"

@@ -1,0 +1,47 @@
+"""Database engines that behave alike on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; on SQLite turn on WAL, foreign keys, a busy timeout and write locks.
+
+    SQLite transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
+    then writes can fail at once with "database is locked" when another connection writes,
+    whereas an immediate one waits its turn (busy_timeout). This is how several sender threads
+    and the web app share one SQLite file safely.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    if parsed.database in (None, "", ":memory:"):
+        raise ValueError("an in-memory SQLite database cannot be shared; use a file path")
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's "begin" event emit BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_postgres(engine_or_session: Any) -> bool:
+    bind = getattr(engine_or_session, "bind", None) or engine_or_session
+    return bool(bind.dialect.name == "postgresql")

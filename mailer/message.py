@@ -1,0 +1,79 @@
+"""Plain values that travel through the mail pipeline: no I/O, no database, no Flask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+class HeaderInjection(ValueError):
+    """A value bound for a mail header carries CR, LF or another control character."""
+
+
+def header_safe(value: str, *, what: str) -> str:
+    """Return ``value`` unchanged, or raise when it could break out of a header line."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise HeaderInjection(f"{what} contains a line break or control character")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An address with an optional display name, both checked for header safety."""
+
+    email: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        header_safe(self.email, what="address")
+        header_safe(self.name, what="display name")
+        if "@" not in self.email or " " in self.email or "<" in self.email or ">" in self.email:
+            raise HeaderInjection(f"not a plain address: {self.email!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Parse ``Name <addr>`` or a bare address."""
+        from email.utils import parseaddr
+
+        header_safe(text, what="address")
+        name, email = parseaddr(text)
+        if not email:
+            raise HeaderInjection(f"not an address: {text!r}")
+        return cls(email=email, name=name)
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What an SMTP server (or the capture transport) said about one message."""
+
+    outcome: Literal["sent", "retry", "reject"]
+    code: int | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "sent"
+
+
+SENT = SendResult("sent", 250, "accepted")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """SMTP envelope for one message: who bounces receive it, who it is for."""
+
+    mail_from: str
+    rcpt_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedMail:
+    """One message kept by the capture transport."""
+
+    envelope: Envelope
+    data: bytes
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,109 @@
+"""The one place that decides who receives a campaign, and who still wants it at send time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+from sqlmodel import Session
+
+from mailer.outbox import Campaign, Claimed, Recipient
+from subscribers.errors import InvalidInput
+from subscribers.mails import MailKit
+from subscribers.models import ACTIVE, ERASED, SUB_ACTIVE, MailingList, Member, Subscription
+
+SEGMENT_FIELDS = {
+    "country": Member.country,
+    "sector": Member.sector,
+    "language": Member.language,
+    "organisation": Member.organisation,
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Conditions on member fields: each field matches any of its values (``country=PT|PL``)."""
+
+    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | None) -> Segment:
+        """Parse ``country=PT,sector=police``; InvalidInput names what is wrong."""
+        if not text or not text.strip():
+            return cls()
+        conditions = []
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            key, value = key.strip().lower(), value.strip()
+            if not sep or key not in SEGMENT_FIELDS or not value:
+                raise InvalidInput(
+                    f"segment: expected field=value with field one of "
+                    f"{', '.join(SEGMENT_FIELDS)}, got {part.strip()!r}",
+                    field="segment",
+                )
+            values = tuple(v.strip() for v in value.split("|") if v.strip())
+            if key == "country":
+                values = tuple(v.upper() for v in values)
+            conditions.append((key, values))
+        return cls(tuple(conditions))
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}={'|'.join(v)}" for k, v in self.conditions)
+
+    def apply(self, stmt: Select) -> Select:  # type: ignore[type-arg]
+        for key, values in self.conditions:
+            stmt = stmt.where(SEGMENT_FIELDS[key].in_(values))
+        return stmt
+
+
+def _members_of(mailing_list: MailingList, segment: Segment) -> Select:  # type: ignore[type-arg]
+    stmt = (
+        select(Member)
+        .join(Subscription, Subscription.member_id == Member.id)
+        .where(
+            Subscription.list_id == mailing_list.id,
+            Subscription.status == SUB_ACTIVE,
+            Member.status == ACTIVE,
+            Member.email.is_not(None),
+        )
+    )
+    return segment.apply(stmt)
+
+
+def count(session: Session, mailing_list: MailingList, segment: Segment = Segment()) -> int:
+    """How many members a campaign to this list and segment would reach now."""
+    sub = _members_of(mailing_list, segment).with_only_columns(Member.id).subquery()
+    return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def recipients(
+    session: Session, kit: MailKit, mailing_list: MailingList, segment: Segment = Segment()
+) -> Iterator[Recipient]:
+    """Stream the recipients with their personal links; never loads the whole list at once."""
+    stmt = _members_of(mailing_list, segment).order_by(Member.id)
+    for member in session.execute(stmt.execution_options(yield_per=1000)).scalars():
+        assert member.id is not None and member.email is not None
+        yield Recipient(
+            member.id, member.email, member.name, kit.member_links(member, mailing_list.id)
+        )
+
+
+def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) -> set[int]:
+    """Recipient ids that may still receive this campaign (checked right before sending)."""
+    ids = [row.recipient_id for row in rows]
+    if campaign.list_id is None:
+        # Transactional mail (confirmation, welcome): anyone not erased.
+        stmt = select(Member.id).where(Member.id.in_(ids), Member.status != ERASED)
+    else:
+        stmt = (
+            select(Member.id)
+            .join(Subscription, Subscription.member_id == Member.id)
+            .where(
+                Member.id.in_(ids),
+                Member.status == ACTIVE,
+                Subscription.list_id == campaign.list_id,
+                Subscription.status == SUB_ACTIVE,
+            )
+        )
+    return set(session.execute(stmt).scalars())

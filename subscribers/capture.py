@@ -1,0 +1,76 @@
+"""The local catch-all behind ``capture://``: mail kept as .eml files for /admin/outbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import threading
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailer.message import CapturedMail
+
+_NAME = re.compile(r"^\d{20}-\d+\.eml$")
+
+
+@dataclass(frozen=True)
+class CaughtMail:
+    name: str
+    to: str
+    subject: str
+    date: str
+
+
+class CaptureStore:
+    """Writes each caught message to its own file; names sort by arrival."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._counter = 0
+
+    def store(self, mail: CapturedMail) -> None:
+        import time
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._counter += 1
+            name = f"{time.time_ns():020d}-{os.getpid()}{self._counter}.eml"
+        tmp = self.folder / (name + ".tmp")
+        tmp.write_bytes(mail.data)
+        tmp.replace(self.folder / name)  # whole files only: a reader never sees half a mail
+
+    def names(self, limit: int = 200) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted((p.name for p in self.folder.iterdir() if _NAME.match(p.name)), reverse=True)[
+            :limit
+        ]
+
+    def read(self, name: str) -> EmailMessage | None:
+        if not _NAME.match(name):
+            return None
+        path = self.folder / name
+        if not path.is_file():
+            return None
+        return email.message_from_bytes(  # type: ignore[return-value]
+            path.read_bytes(), policy=email.policy.default
+        )
+
+    def summaries(self, limit: int = 200) -> list[CaughtMail]:
+        caught = []
+        for name in self.names(limit):
+            msg = self.read(name)
+            if msg is not None:
+                caught.append(
+                    CaughtMail(
+                        name,
+                        str(msg.get("To", "")),
+                        str(msg.get("Subject", "")),
+                        str(msg.get("Date", "")),
+                    )
+                )
+        return caught

@@ -1,0 +1,274 @@
+"""The ``newsletter`` command: one command per SPEC line; each parses, calls a service, echoes."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mailer import outbox
+from subscribers import demo, staff
+from subscribers.db import transaction
+from subscribers.errors import NewsletterError
+from subscribers.runtime import Runtime
+from subscribers.settings import SettingsError, load
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    """Settings and runtime, built once per command invocation."""
+    ctx = click.get_current_context()
+    rt = ctx.meta.get("newsletter.runtime")
+    if rt is None:
+        rt = Runtime.build(load())
+        ctx.meta["newsletter.runtime"] = rt
+    return rt
+
+
+def friendly(command: F) -> F:
+    """Turn our errors into the SPEC's one line on stderr and a non-zero exit."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as err:
+            raise click.ClickException(str(err)) from None
+        except (NewsletterError, LookupError, ValueError) as err:
+            raise click.ClickException(str(err).strip("'\"")) from None
+
+    return wrapped  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what the worker does.")
+def main(verbose: bool) -> None:
+    """Newsletter, digests and event invitations for a professional network."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- db ------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Create or migrate the schema (Alembic)."""
+    from subscribers.migrate import upgrade
+
+    upgrade(runtime().engine)
+    click.echo("database is up to date")
+
+
+# -- serve and worker ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--no-worker", is_flag=True, help="Serve the web app only.")
+@friendly
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Serve the web app (waitress) and, unless --no-worker, the worker in the same process."""
+    from waitress import serve as waitress_serve
+
+    from subscribers.web import create_app
+    from subscribers.worker import start_background
+
+    rt = runtime()
+    app = create_app(rt.settings, runtime=rt)
+    if not no_worker:
+        start_background(rt)
+    click.echo(f"serving on http://{host}:{port}/ (worker {'off' if no_worker else 'on'})")
+    waitress_serve(app, host=host, port=port, threads=8, ident="network-newsletter")
+
+
+@main.command()
+@friendly
+def worker() -> None:
+    """Run the sender (and scheduler) until SIGTERM."""
+    from subscribers.worker import run_foreground
+
+    click.echo("worker started; stop with Ctrl-C or SIGTERM")
+    run_foreground(runtime())
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts."""
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(staff.ROLES))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@friendly
+def staff_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a staff account."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        user = staff.create(session, email, password, role, now=rt.clock())
+    click.echo(f"created {user.role} {user.email}")
+
+
+# -- lists ---------------------------------------------------------------------------------
+
+
+@main.group("lists")
+def lists_group() -> None:
+    """Mailing lists."""
+
+
+@lists_group.command("create")
+@click.argument("slug")
+@click.option("--name", required=True)
+@click.option("--from", "from_address", help='Sender, "Name <addr>".')
+@click.option("--digest-cron", help='Digest schedule, e.g. "0 9 * * mon".')
+@click.option("--timezone", help="Time zone of the schedule.")
+@friendly
+def lists_create(
+    slug: str, name: str, from_address: str | None, digest_cron: str | None, timezone: str | None
+) -> None:
+    """Create a list."""
+    from subscribers import lists
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        lst = lists.create(
+            session,
+            lists.ListSpec(
+                slug=slug,
+                name=name,
+                from_address=from_address,
+                digest_cron=digest_cron,
+                timezone=timezone or rt.settings.timezone,
+            ),
+            now=rt.clock(),
+        )
+    click.echo(f"created list {lst.slug} (id {lst.id})")
+
+
+@lists_group.command("show")
+@click.argument("slug", required=False)
+@friendly
+def lists_show(slug: str | None) -> None:
+    """Subscriber counts by status."""
+    from subscribers import dashboard
+
+    rows = dashboard.list_counts(runtime().new_session())
+    if slug is not None:
+        rows = [r for r in rows if r.mailing_list.slug == slug]
+        if not rows:
+            raise click.ClickException(f"no list {slug!r}")
+    for row in rows:
+        counts = ", ".join(f"{k} {v}" for k, v in row.by_status.items())
+        click.echo(f"{row.mailing_list.slug}\t{row.mailing_list.name}\t{counts}")
+
+
+# -- outbox and campaigns ------------------------------------------------------------------
+
+
+@main.group("outbox")
+def outbox_group() -> None:
+    """The outbox of queued mail."""
+
+
+@outbox_group.command("status")
+@friendly
+def outbox_status() -> None:
+    """Counts of deliveries by campaign and state."""
+    counts = outbox.counts(runtime().new_session())
+    if not counts:
+        click.echo("the outbox is empty")
+    for cid, by_state in sorted(counts.items()):
+        click.echo(f"campaign {cid}: " + ", ".join(f"{k} {v}" for k, v in by_state.items()))
+
+
+@outbox_group.command("drain")
+@friendly
+def outbox_drain() -> None:
+    """Send everything due, then exit (non-zero if any delivery failed for good)."""
+    rt = runtime()
+    report = rt.sender.drain(threads=rt.settings.smtp_connections)
+    click.echo(report.describe())
+    if report.failed:
+        for line in report.errors[:20]:
+            click.echo(f"failed: {line}", err=True)
+        sys.exit(1)
+
+
+@main.group("campaigns")
+def campaigns_group() -> None:
+    """Pause, resume or cancel a campaign."""
+
+
+def _set_status(campaign_id: int, status: str, verb: str) -> None:
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        outbox.set_status(session, campaign_id, status)
+    click.echo(f"campaign {campaign_id} {verb}")
+
+
+@campaigns_group.command("pause")
+@click.argument("campaign_id", type=int)
+@friendly
+def campaigns_pause(campaign_id: int) -> None:
+    """Stop sending a campaign until resumed."""
+    _set_status(campaign_id, outbox.PAUSED, "paused")
+
+
+@campaigns_group.command("resume")
+@click.argument("campaign_id", type=int)
+@friendly
+def campaigns_resume(campaign_id: int) -> None:
+    """Resume a paused campaign."""
+    _set_status(campaign_id, outbox.ACTIVE, "resumed")
+
+
+@campaigns_group.command("cancel")
+@click.argument("campaign_id", type=int)
+@friendly
+def campaigns_cancel(campaign_id: int) -> None:
+    """Cancel a campaign: what is not yet sent is skipped."""
+    _set_status(campaign_id, outbox.CANCELLED, "cancelled")
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@main.command("demo", hidden=True)
+@friendly
+def demo_seed() -> None:
+    """Create a demo list and staff login if the database is empty (used by `make run`)."""
+    rt = runtime()
+    login_file = Path(rt.settings.instance_path) / "demo-login.txt"
+    with transaction(rt.new_session()) as session:
+        login = demo.seed_if_empty(session, now=rt.clock())
+    if login is not None:
+        login_file.write_text(f"{login[0]}\n{login[1]}\n")
+        login_file.chmod(0o600)
+    if login_file.exists():
+        email, password = login_file.read_text().split()[:2]
+        click.echo(f"staff login: {email} / {password}  (http://127.0.0.1:5000/admin/)")

@@ -1,0 +1,49 @@
+"""Figures for the staff workspace."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from mailer import outbox
+from mailer.outbox import Campaign
+from subscribers.models import MailingList, Subscription
+
+
+@dataclass(frozen=True)
+class ListCount:
+    mailing_list: MailingList
+    by_status: dict[str, int]
+
+
+def list_counts(session: Session) -> list[ListCount]:
+    """Subscribers of each list by status."""
+    lists = session.execute(select(MailingList).order_by(MailingList.name)).scalars().all()
+    rows = session.execute(
+        select(Subscription.list_id, Subscription.status, func.count()).group_by(
+            Subscription.list_id, Subscription.status
+        )
+    ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for list_id, status, n in rows:
+        counts.setdefault(list_id, {})[status] = n
+    return [
+        ListCount(
+            lst, {"active": 0, "pending": 0, "unsubscribed": 0, **counts.get(lst.id or 0, {})}
+        )
+        for lst in lists
+    ]
+
+
+def latest_campaigns(session: Session, limit: int = 20) -> list[tuple[Campaign, dict[str, int]]]:
+    campaigns = (
+        session.execute(
+            select(Campaign).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
+        )
+        .scalars()
+        .all()
+    )
+    counts = outbox.counts(session)
+    return [(c, counts.get(c.id or 0, dict.fromkeys(outbox.STATES, 0))) for c in campaigns]

@@ -1,0 +1,143 @@
+"""One small function per kind of mail: its context, its links, and its way into the outbox.
+
+Services call these; nothing here sends. Each mail becomes a campaign with its deliveries in the
+caller's transaction (DESIGN.md: every mail goes through the outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from sqlmodel import Session
+
+from mailer import outbox
+from mailer.compose import RenderedMail, render
+from mailer.outbox import Campaign, Recipient
+from subscribers.models import MailingList, Member
+from subscribers.tokens import Signer
+
+
+@dataclass(frozen=True)
+class MailKit:
+    """What every mail needs: templates, the public base URL, the token signer, the sender."""
+
+    html_env: Environment
+    text_env: Environment
+    base_url: str
+    signer: Signer
+    default_sender: str
+
+    # -- links ----------------------------------------------------------------------------
+
+    def link(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def confirm_url(self, member: Member) -> str:
+        assert member.id is not None
+        return self.link(f"/confirm/{self.signer.sign('confirm', member.id, member.nonce)}")
+
+    def manage_url(self, member: Member) -> str:
+        assert member.id is not None
+        return self.link(f"/manage/{self.signer.sign('manage', member.id, member.nonce)}")
+
+    def unsubscribe_url(self, member: Member, list_id: int | None = None) -> str:
+        assert member.id is not None
+        scope = str(list_id) if list_id is not None else ""
+        token = self.signer.sign("unsubscribe", member.id, member.nonce, scope)
+        return self.link(f"/unsubscribe/{token}")
+
+    def member_links(self, member: Member, list_id: int | None = None) -> dict[str, str]:
+        """The personal values every list mail carries."""
+        return {
+            "name": member.display_name,
+            "manage_url": self.manage_url(member),
+            "unsubscribe_url": self.unsubscribe_url(member, list_id),
+        }
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
+        full = {"base_url": self.base_url, "brand": None, **context}
+        return render(self.html_env, self.text_env, kind, full, base_url=self.base_url)
+
+    def sender_for(self, mailing_list: MailingList | None) -> str:
+        if mailing_list is not None and mailing_list.from_address:
+            return mailing_list.from_address
+        return self.default_sender
+
+
+def brand(mailing_list: MailingList | None) -> dict[str, Any] | None:
+    """The list's look in mail: name, accent colour, logo and footer line."""
+    if mailing_list is None:
+        return None
+    return {
+        "name": mailing_list.name,
+        "accent": mailing_list.accent_color or "#1d4e89",
+        "logo_url": mailing_list.logo_url,
+        "footer": mailing_list.footer,
+    }
+
+
+def list_id_header(mailing_list: MailingList, base_url: str) -> str:
+    """``List-Id`` per RFC 2919: a description and a unique dotted identifier."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).hostname or "localhost"
+    name = mailing_list.name.replace('"', "'")
+    return f'"{name}" <{mailing_list.slug}.{host}>'
+
+
+def send_to_member(
+    session: Session,
+    kit: MailKit,
+    kind: str,
+    member: Member,
+    *,
+    now: datetime,
+    context: Mapping[str, Any] | None = None,
+    personal: Mapping[str, str] | None = None,
+) -> Campaign:
+    """Queue a transactional mail (confirmation, welcome...) to one member."""
+    assert member.id is not None and member.email is not None
+    rendered = kit.render(kind, {"member_language": member.language, **(context or {})})
+    campaign = outbox.create_campaign(
+        session, rendered=rendered, sender=kit.default_sender, now=now, bulk=False
+    )
+    values = {"name": member.display_name, "manage_url": kit.manage_url(member), **(personal or {})}
+    outbox.enqueue(
+        session, campaign, [Recipient(member.id, member.email, member.name, values)], now=now
+    )
+    return campaign
+
+
+def queue_confirmation(
+    session: Session, kit: MailKit, member: Member, *, now: datetime
+) -> Campaign:
+    """The double opt-in mail with its one confirmation link."""
+    return send_to_member(
+        session,
+        kit,
+        "confirm",
+        member,
+        now=now,
+        personal={"confirm_url": kit.confirm_url(member)},
+    )
+
+
+def queue_already_member(
+    session: Session, kit: MailKit, member: Member, *, now: datetime
+) -> Campaign:
+    """Sent instead of a confirmation when a confirmed member registers again."""
+    return send_to_member(session, kit, "already_member", member, now=now)
+
+
+def queue_welcome(
+    session: Session, kit: MailKit, member: Member, lists: Iterable[MailingList], *, now: datetime
+) -> Campaign:
+    """A short welcome once confirmed, with the manage link."""
+    names = [lst.name for lst in lists]
+    return send_to_member(session, kit, "welcome", member, now=now, context={"lists": names})

@@ -1,0 +1,142 @@
+"""The domain's tables: members, lists, subscriptions, consent history, news, staff, audit."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from mailer.dbtypes import UTCDateTime
+
+# Member.status
+PENDING, ACTIVE, UNSUBSCRIBED, ERASED = "pending", "active", "unsubscribed", "erased"
+# Subscription.status (per list): pending until the member confirms
+SUB_PENDING, SUB_ACTIVE, SUB_UNSUBSCRIBED = "pending", "active", "unsubscribed"
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+class MailingList(SQLModel, table=True):
+    __tablename__ = "mailing_list"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    from_address: str | None = Field(default=None, max_length=320)
+    reply_to: str | None = Field(default=None, max_length=320)
+    accent_color: str = Field(default="#1d4e89", max_length=16)
+    logo_url: str | None = Field(default=None, max_length=500)
+    footer: str = Field(default="", max_length=500)
+    digest_cron: str | None = Field(default=None, max_length=100)
+    timezone: str = Field(default="Europe/Lisbon", max_length=64)
+    public: bool = True
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Member(SQLModel, table=True):
+    """A person on the network's lists. Erasure blanks every personal field."""
+
+    __tablename__ = "member"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, max_length=320, unique=True)
+    name: str = Field(default="", max_length=200)
+    organisation: str = Field(default="", max_length=200)
+    country: str = Field(default="", max_length=2, index=True)
+    sector: str = Field(default="", max_length=32, index=True)
+    language: str = Field(default="en", max_length=8)
+    status: str = Field(default=PENDING, max_length=16, index=True)
+    # Rotated on erasure: every token signed for this member carries it, so old links die.
+    nonce: str = Field(default_factory=new_nonce, max_length=32)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_notice_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.email or "").split("@")[0]
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscription"
+    __table_args__ = (UniqueConstraint("member_id", "list_id", name="uq_subscription"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    list_id: int = Field(foreign_key="mailing_list.id", index=True)
+    status: str = Field(default=SUB_PENDING, max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ConsentEvent(SQLModel, table=True):
+    """One entry of a member's consent history: what was agreed or withdrawn, when and how."""
+
+    __tablename__ = "consent_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    list_id: int | None = Field(default=None, foreign_key="mailing_list.id")
+    action: str = Field(max_length=32)  # given | confirmed | withdrawn | changed | imported ...
+    consent_version: str = Field(default="", max_length=32)
+    consent_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = Field(default="web", max_length=32)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    note: str = Field(default="", max_length=500)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Throttle(SQLModel, table=True):
+    """A fixed-window counter shared by every process (registration rate limits)."""
+
+    __tablename__ = "throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    count: int = 0
+
+
+class NewsItem(SQLModel, table=True):
+    __tablename__ = "news_item"
+    __table_args__ = (Index("ix_news_item_list_status", "list_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="mailing_list.id")
+    title: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    link: str | None = Field(default=None, max_length=500)
+    status: str = Field(default="queued", max_length=16)  # queued | sent | withdrawn
+    digest_campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, max_length=320)
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=300)
+    role: str = Field(max_length=16)  # admin | editor | viewer
+    failed_logins: int = 0
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=320)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    detail: str = Field(default="", max_length=1000)

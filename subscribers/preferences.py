@@ -1,0 +1,231 @@
+"""What a member does from the manage page: change, unsubscribe, download, erase."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from mailer import outbox
+from mailer.outbox import Campaign, Delivery
+from subscribers.models import (
+    ACTIVE,
+    ERASED,
+    SUB_ACTIVE,
+    SUB_PENDING,
+    SUB_UNSUBSCRIBED,
+    UNSUBSCRIBED,
+    ConsentEvent,
+    MailingList,
+    Member,
+    Subscription,
+    new_nonce,
+)
+
+
+@dataclass(frozen=True)
+class DetailsChange:
+    name: str
+    organisation: str
+    country: str
+    sector: str
+    language: str
+    list_ids: Collection[int]
+
+
+def subscriptions(session: Session, member: Member) -> list[tuple[Subscription, MailingList]]:
+    rows = session.execute(
+        select(Subscription, MailingList)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.member_id == member.id)
+        .order_by(MailingList.name)
+    ).all()
+    return [(sub, lst) for sub, lst in rows]
+
+
+def _record(
+    session: Session,
+    member: Member,
+    action: str,
+    *,
+    now: datetime,
+    list_id: int | None = None,
+    source: str = "web",
+    note: str = "",
+) -> None:
+    assert member.id is not None
+    session.add(
+        ConsentEvent(
+            member_id=member.id, list_id=list_id, action=action, source=source, note=note, at=now
+        )
+    )
+
+
+def update_preferences(
+    session: Session, member: Member, change: DetailsChange, *, now: datetime
+) -> None:
+    """Change details and lists; each list joined or left is written to the consent history."""
+    member.name, member.organisation = change.name, change.organisation
+    member.country, member.sector = change.country, change.sector
+    member.language = change.language or member.language
+    current = {sub.list_id: sub for sub, _ in subscriptions(session, member)}
+    allowed = {lst.id for lst in session.execute(select(MailingList)).scalars()}
+    for list_id in set(change.list_ids) & allowed:
+        sub = current.get(list_id)
+        if sub is None:
+            assert member.id is not None
+            session.add(
+                Subscription(
+                    member_id=member.id,
+                    list_id=list_id,
+                    status=SUB_ACTIVE,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            _record(session, member, "subscribed", now=now, list_id=list_id)
+        elif sub.status != SUB_ACTIVE:
+            sub.status, sub.updated_at = SUB_ACTIVE, now
+            session.add(sub)
+            _record(session, member, "subscribed", now=now, list_id=list_id)
+    for list_id, sub in current.items():
+        if list_id not in change.list_ids and sub.status != SUB_UNSUBSCRIBED:
+            sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
+            session.add(sub)
+            _record(session, member, "withdrawn", now=now, list_id=list_id)
+    member.status = ACTIVE if change.list_ids else UNSUBSCRIBED
+    member.unsubscribed_at = None if change.list_ids else now
+    session.add(member)
+    session.flush()
+
+
+def unsubscribe(
+    session: Session,
+    member: Member,
+    *,
+    now: datetime,
+    list_id: int | None = None,
+    source: str = "web",
+) -> None:
+    """Leave one list, or everything when ``list_id`` is None; recorded as consent withdrawn.
+
+    Queued mail stops too: the sender re-checks each recipient right before sending.
+    """
+    subs = [
+        sub
+        for sub, _ in subscriptions(session, member)
+        if sub.status in (SUB_ACTIVE, SUB_PENDING) and list_id in (None, sub.list_id)
+    ]
+    for sub in subs:
+        sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
+        session.add(sub)
+        _record(session, member, "withdrawn", now=now, list_id=sub.list_id, source=source)
+    remaining = [
+        sub
+        for sub, _ in subscriptions(session, member)
+        if sub.status == SUB_ACTIVE and sub not in subs
+    ]
+    if list_id is None or not remaining:
+        if member.status != UNSUBSCRIBED:
+            member.status, member.unsubscribed_at = UNSUBSCRIBED, now
+            if not subs:
+                _record(session, member, "withdrawn", now=now, source=source)
+        session.add(member)
+    session.flush()
+
+
+def export(session: Session, member: Member) -> dict[str, Any]:
+    """Everything held on a member, as JSON-ready data (GDPR art. 15 and 20)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    consents = session.execute(
+        select(ConsentEvent).where(ConsentEvent.member_id == member.id).order_by(ConsentEvent.id)
+    ).scalars()
+    deliveries = session.execute(
+        select(Delivery, Campaign.subject, Campaign.kind)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.recipient_id == member.id)
+        .order_by(Delivery.id)
+    ).all()
+    return {
+        "profile": {
+            "email": member.email,
+            "name": member.name,
+            "organisation": member.organisation,
+            "country": member.country,
+            "sector": member.sector,
+            "language": member.language,
+            "status": member.status,
+            "registered_at": iso(member.created_at),
+            "confirmed_at": iso(member.confirmed_at),
+            "unsubscribed_at": iso(member.unsubscribed_at),
+        },
+        "subscriptions": [
+            {
+                "list": lst.slug,
+                "name": lst.name,
+                "status": sub.status,
+                "since": iso(sub.created_at),
+                "updated_at": iso(sub.updated_at),
+            }
+            for sub, lst in subscriptions(session, member)
+        ],
+        "consent_history": [
+            {
+                "action": c.action,
+                "list_id": c.list_id,
+                "consent_version": c.consent_version,
+                "consent_text": c.consent_text,
+                "source": c.source,
+                "ip": c.ip,
+                "user_agent": c.user_agent,
+                "note": c.note,
+                "at": iso(c.at),
+            }
+            for c in consents
+        ],
+        "deliveries": [
+            {
+                "subject": subject,
+                "kind": kind,
+                "state": d.state,
+                "sent_at": iso(d.sent_at),
+                "attempts": d.attempts,
+                "message_id": d.message_id,
+            }
+            for d, subject, kind in deliveries
+        ],
+    }
+
+
+def erase(session: Session, member: Member, *, now: datetime, source: str = "web") -> None:
+    """Erase a member: personal data gone, only a hash of the address kept as a suppression.
+
+    The hash keeps the address from ever being mailed again unless it registers afresh; the
+    rotated nonce kills every link sent before.
+    """
+    assert member.id is not None
+    if member.email:
+        outbox.suppress(session, member.email, reason="erased", now=now)
+    outbox.forget_recipients(session, [member.id])
+    session.execute(
+        update(ConsentEvent)
+        .where(ConsentEvent.member_id == member.id)
+        .values(ip="", user_agent="", note="")
+        .execution_options(synchronize_session=False)
+    )
+    for sub, _ in subscriptions(session, member):
+        sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
+        session.add(sub)
+    member.email, member.name, member.organisation = None, "", ""
+    member.country, member.sector, member.language = "", "", "en"
+    member.status, member.erased_at, member.nonce = ERASED, now, new_nonce()
+    session.add(member)
+    _record(session, member, "erased", now=now, source=source)
+    session.flush()

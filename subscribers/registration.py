@@ -1,0 +1,269 @@
+"""Registration with double opt-in: register, confirm, and purge what was never confirmed.
+
+The outcome of ``register`` is the same for a new, pending or confirmed address: the page says
+"check your inbox" either way, and only the mail that arrives differs. Nobody can learn from the
+web whether an address is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from mailer import outbox
+from subscribers import throttle
+from subscribers.errors import InvalidInput, Throttled, TokenError
+from subscribers.mails import MailKit, queue_already_member, queue_confirmation, queue_welcome
+from subscribers.models import (
+    ACTIVE,
+    ERASED,
+    PENDING,
+    SUB_ACTIVE,
+    SUB_PENDING,
+    UNSUBSCRIBED,
+    ConsentEvent,
+    MailingList,
+    Member,
+    Subscription,
+)
+from subscribers.tokens import CONFIRM_MAX_AGE
+
+CONSENT_VERSION = "2026-11"
+CONSENT_TEXT = (
+    "I agree to receive the network's news, announcements and event invitations by email, and to "
+    "the processing of the details I gave for that purpose, as described in the privacy notice. "
+    "I can unsubscribe or erase my data at any time."
+)
+NOTICE_INTERVAL = timedelta(minutes=10)
+UNCONFIRMED_TTL = timedelta(days=7)
+IP_LIMIT, IP_WINDOW = 20, timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class RegistrationRequest:
+    """A checked registration form (see subscribers.web.forms)."""
+
+    email: str
+    name: str
+    organisation: str
+    country: str
+    sector: str
+    language: str
+    list_slugs: Sequence[str]
+    consent: bool
+    ip: str = ""
+    user_agent: str = ""
+    source: str = "web"
+
+
+def public_lists(session: Session) -> list[MailingList]:
+    return list(
+        session.exec(
+            select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name)
+        ).scalars()
+    )  # type: ignore[call-overload]
+
+
+def _chosen_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
+    if not slugs:
+        raise InvalidInput("Please choose at least one list.", field="lists")
+    found = (
+        session.execute(
+            select(MailingList).where(
+                MailingList.slug.in_(list(slugs)), MailingList.public.is_(True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(found) != len(set(slugs)):
+        raise InvalidInput("Please choose lists from the form.", field="lists")
+    return list(found)
+
+
+def _consent(
+    member: Member,
+    lst: MailingList | None,
+    request: RegistrationRequest,
+    *,
+    action: str,
+    now: datetime,
+) -> ConsentEvent:
+    assert member.id is not None
+    return ConsentEvent(
+        member_id=member.id,
+        list_id=lst.id if lst else None,
+        action=action,
+        consent_version=CONSENT_VERSION,
+        consent_text=CONSENT_TEXT,
+        source=request.source,
+        ip=request.ip[:64],
+        user_agent=request.user_agent[:300],
+        at=now,
+    )
+
+
+def register(
+    session: Session, kit: MailKit, request: RegistrationRequest, *, now: datetime
+) -> None:
+    """Record a registration and queue the right mail; the same outcome for every address."""
+    if not request.consent:
+        raise InvalidInput("Please give your consent to receive our mail.", field="consent")
+    lists = _chosen_lists(session, request.list_slugs)
+    if request.ip and not throttle.hit(
+        session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now
+    ):
+        raise Throttled("Too many registrations from your network. Please try again later.")
+    member = session.execute(
+        select(Member).where(Member.email == request.email).with_for_update()
+    ).scalar_one_or_none()
+    if member is None:
+        member = _new_member(session, request, now=now)
+    elif member.status == ACTIVE:
+        _notify(session, kit, member, now=now, already=True)
+        return
+    if member.status == UNSUBSCRIBED:
+        member.status = PENDING  # coming back needs a fresh confirmation
+    for lst in lists:
+        _subscribe_pending(session, member, lst, now=now)
+        session.add(_consent(member, lst, request, action="given", now=now))
+    _notify(session, kit, member, now=now, already=False)
+
+
+def _new_member(session: Session, request: RegistrationRequest, *, now: datetime) -> Member:
+    # An erased member left only a hash on the suppression list; registering afresh lifts it.
+    outbox.unsuppress(session, request.email, reasons=("erased",))
+    member = Member(
+        email=request.email,
+        name=request.name,
+        organisation=request.organisation,
+        country=request.country,
+        sector=request.sector,
+        language=request.language or "en",
+        status=PENDING,
+        created_at=now,
+    )
+    session.add(member)
+    session.flush()
+    return member
+
+
+def _subscribe_pending(
+    session: Session, member: Member, lst: MailingList, *, now: datetime
+) -> None:
+    sub = session.execute(
+        select(Subscription).where(
+            Subscription.member_id == member.id, Subscription.list_id == lst.id
+        )
+    ).scalar_one_or_none()
+    if sub is None:
+        assert member.id is not None and lst.id is not None
+        session.add(
+            Subscription(
+                member_id=member.id,
+                list_id=lst.id,
+                status=SUB_PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    elif sub.status != SUB_ACTIVE:
+        sub.status, sub.updated_at = SUB_PENDING, now
+        session.add(sub)
+    session.flush()
+
+
+def _notify(
+    session: Session, kit: MailKit, member: Member, *, now: datetime, already: bool
+) -> None:
+    """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes."""
+    if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
+        return
+    member.last_notice_at = now
+    session.add(member)
+    if already:
+        queue_already_member(session, kit, member, now=now)
+    else:
+        queue_confirmation(session, kit, member, now=now)
+
+
+def member_for_token(
+    session: Session,
+    kit: MailKit,
+    purpose: str,
+    token: str,
+    *,
+    max_age: timedelta | None = None,
+) -> tuple[Member, str]:
+    """The member a token was signed for, with its extra claim; TokenError when not valid."""
+    claims = kit.signer.verify(purpose, token, max_age=max_age)
+    member = session.get(Member, claims.member_id)
+    # A rotated nonce (erasure) or a vanished member makes every earlier link invalid.
+    if member is None or member.status == ERASED or member.nonce != claims.nonce:
+        raise TokenError("This link is no longer valid.")
+    return member, claims.extra
+
+
+def confirm(
+    session: Session, kit: MailKit, token: str, *, now: datetime, ip: str = "", user_agent: str = ""
+) -> Member:
+    """Confirm a registration; confirming twice is harmless."""
+    member, _ = member_for_token(session, kit, "confirm", token, max_age=CONFIRM_MAX_AGE)
+    pending = (
+        session.execute(
+            select(Subscription).where(
+                Subscription.member_id == member.id, Subscription.status == SUB_PENDING
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if member.status == ACTIVE and not pending:
+        return member
+    member.status, member.confirmed_at, member.unsubscribed_at = ACTIVE, now, None
+    session.add(member)
+    lists = []
+    for sub in pending:
+        sub.status, sub.updated_at = SUB_ACTIVE, now
+        session.add(sub)
+        lst = session.get(MailingList, sub.list_id)
+        lists.append(lst)
+        request = RegistrationRequest(
+            member.email or "", "", "", "", "", "", (), True, ip=ip, user_agent=user_agent
+        )
+        session.add(_consent(member, lst, request, action="confirmed", now=now))
+    session.flush()
+    queue_welcome(session, kit, member, [lst for lst in lists if lst], now=now)
+    return member
+
+
+def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: datetime) -> None:
+    """Queue a new confirmation link for an expired one (the signature must still be ours)."""
+    claims = kit.signer.verify("confirm", token, max_age=None)
+    member = session.get(Member, claims.member_id)
+    if member is None or member.nonce != claims.nonce or member.status != PENDING:
+        return
+    _notify(session, kit, member, now=now, already=False)
+
+
+def purge_unconfirmed(session: Session, *, now: datetime) -> int:
+    """Delete registrations never confirmed within 7 days, with all their personal data."""
+    cutoff = now - UNCONFIRMED_TTL
+    ids = list(
+        session.execute(
+            select(Member.id).where(
+                Member.status == PENDING, Member.confirmed_at.is_(None), Member.created_at < cutoff
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    session.execute(delete(ConsentEvent).where(ConsentEvent.member_id.in_(ids)))
+    session.execute(delete(Subscription).where(Subscription.member_id.in_(ids)))
+    outbox.forget_recipients(session, ids)
+    session.execute(delete(Member).where(Member.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,95 @@
+"""The composition root's product: everything built once from settings and passed down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from mailer.clock import Clock, system_clock
+from mailer.message import Address
+from mailer.sender import Sender
+from mailer.transport import CaptureTransport, Transport, transport_from_url
+from subscribers import audience
+from subscribers.capture import CaptureStore
+from subscribers.db import make_engine, session_factory
+from subscribers.mails import MailKit
+from subscribers.settings import Settings
+from subscribers.templating import mail_environments
+from subscribers.tokens import Signer
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    new_session: Callable[[], Session]
+    clock: Clock
+    kit: MailKit
+    transport: Transport
+    capture: CaptureStore | None = None
+    _sender: Sender | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        transport: Transport | None = None,
+        engine: Engine | None = None,
+    ) -> Runtime:
+        engine = engine or make_engine(settings.database_url)
+        html_env, text_env = mail_environments()
+        kit = MailKit(
+            html_env=html_env,
+            text_env=text_env,
+            base_url=settings.base_url,
+            signer=Signer(settings.secret_key, clock),
+            default_sender=settings.mail_from,
+        )
+        capture = None
+        if transport is None:
+            if settings.smtp_url.startswith("capture:"):
+                # The local catch-all keeps mail as files in instance/, so a mail sent by the
+                # worker can be read in the browser at /admin/outbox by any process.
+                capture = CaptureStore(Path(settings.instance_path) / "outbox")
+                transport = CaptureTransport(sink=capture.store)
+            else:
+                transport = transport_from_url(
+                    settings.smtp_url,
+                    connections=settings.smtp_connections,
+                    rate=settings.send_rate,
+                )
+        return cls(
+            settings=settings,
+            engine=engine,
+            new_session=session_factory(engine),
+            clock=clock,
+            kit=kit,
+            transport=transport,
+            capture=capture,
+        )
+
+    @property
+    def sender(self) -> Sender:
+        """The outbox sender, built on first use (its DKIM key is read once)."""
+        if self._sender is None:
+            from subscribers.signing import signer_from_settings
+
+            self._sender = Sender(
+                self.new_session,
+                self.transport,
+                self.clock,
+                still_wanted=audience.still_wanted,
+                bounce_address=self.settings.bounce_address,
+                verp_key=self.settings.secret_key.encode(),
+                signer=signer_from_settings(self.settings),
+            )
+        return self._sender
+
+    def sender_address(self) -> Address:
+        return Address.parse(self.settings.mail_from)

@@ -1,0 +1,209 @@
+"""Settings from the environment (and a ``.env`` file), parsed once and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from mailer.message import Address, HeaderInjection
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    smtp_url: str
+    base_url: str
+    secret_key: str
+    mail_from: str
+    bounce_address: str | None
+    send_rate: float
+    smtp_connections: int
+    dkim_key_file: str | None
+    dkim_selector: str | None
+    timezone: str
+    env: str
+    check_deliverability: bool
+    instance_path: str
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+def _get(environ: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _positive_float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a positive number, got {raw!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise SettingsError(f"{name}: expected a positive number, got {raw!r}")
+    return value
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int, *, most: int) -> int:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise SettingsError(f"{name}: expected a whole number from 1 to {most}, got {raw!r}")
+    return int(raw)
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _database_url(environ: Mapping[str, str], instance: Path) -> str:
+    default = f"sqlite:///{instance / 'newsletter.db'}"
+    url = _get(environ, "NEWSLETTER_DATABASE_URL", default) or default
+    scheme = url.split(":", 1)[0]
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise SettingsError(
+            "NEWSLETTER_DATABASE_URL: expected sqlite:///path or postgresql+psycopg://..., "
+            f"got {url!r}"
+        )
+    if scheme.startswith("postgresql") and scheme != "postgresql+psycopg":
+        url = "postgresql+psycopg" + url[len(scheme) :]
+    return url
+
+
+def _smtp_url(environ: Mapping[str, str]) -> str:
+    url = _get(environ, "NEWSLETTER_SMTP_URL", "capture://") or "capture://"
+    parts = urlsplit(url)
+    if parts.scheme == "capture":
+        return url
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError(
+            "NEWSLETTER_SMTP_URL: expected smtp://host:port, smtps://host:port or capture://, "
+            f"got {url!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise SettingsError(f"NEWSLETTER_SMTP_URL: bad port in {url!r}") from None
+    return url
+
+
+def _base_url(environ: Mapping[str, str]) -> str:
+    url = _get(environ, "NEWSLETTER_BASE_URL", "http://127.0.0.1:5000") or ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"NEWSLETTER_BASE_URL: expected an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def _address(environ: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = _get(environ, name, default)
+    if raw is None:
+        return None
+    try:
+        Address.parse(raw.replace("{token}", "token"))
+    except HeaderInjection:
+        raise SettingsError(f"{name}: expected Name <address> or an address, got {raw!r}") from None
+    return raw
+
+
+def _timezone(environ: Mapping[str, str]) -> str:
+    name = _get(environ, "NEWSLETTER_TIMEZONE", "Europe/Lisbon") or "Europe/Lisbon"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"NEWSLETTER_TIMEZONE: unknown time zone {name!r}") from None
+    return name
+
+
+def _secret_key(environ: Mapping[str, str], instance: Path, production: bool) -> str:
+    key = _get(environ, "NEWSLETTER_SECRET_KEY")
+    if key is not None:
+        if len(key) < 16:
+            raise SettingsError("NEWSLETTER_SECRET_KEY: must be at least 16 characters long")
+        return key
+    if production:
+        raise SettingsError("NEWSLETTER_SECRET_KEY: required when NEWSLETTER_ENV=production")
+    # Development: a random key kept in instance/ so sessions and links survive restarts.
+    path = instance / "secret_key"
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        instance.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+    except OSError as err:
+        raise SettingsError(
+            f"NEWSLETTER_SECRET_KEY: not set and {path} cannot be used ({err})"
+        ) from None
+
+
+def _dkim(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    key_file = _get(environ, "NEWSLETTER_DKIM_KEY_FILE")
+    selector = _get(environ, "NEWSLETTER_DKIM_SELECTOR")
+    if key_file and not selector:
+        raise SettingsError("NEWSLETTER_DKIM_SELECTOR: required with NEWSLETTER_DKIM_KEY_FILE")
+    if selector and not key_file:
+        raise SettingsError("NEWSLETTER_DKIM_KEY_FILE: required with NEWSLETTER_DKIM_SELECTOR")
+    if key_file and not Path(key_file).is_file():
+        raise SettingsError(f"NEWSLETTER_DKIM_KEY_FILE: no such file {key_file!r}")
+    return key_file, selector
+
+
+def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env") -> Settings:
+    """Read every setting; raise SettingsError naming the first bad variable."""
+    env: dict[str, str] = {}
+    if dotenv and Path(dotenv).is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    mode = (_get(env, "NEWSLETTER_ENV", "development") or "development").lower()
+    if mode not in ("development", "production", "test"):
+        raise SettingsError(f"NEWSLETTER_ENV: expected development or production, got {mode!r}")
+    instance = Path(_get(env, "NEWSLETTER_INSTANCE_PATH", "instance") or "instance").resolve()
+    dkim_key_file, dkim_selector = _dkim(env)
+    return Settings(
+        database_url=_database_url(env, instance),
+        smtp_url=_smtp_url(env),
+        base_url=_base_url(env),
+        secret_key=_secret_key(env, instance, mode == "production"),
+        mail_from=_address(env, "NEWSLETTER_MAIL_FROM", "Newsletter <newsletter@localhost>") or "",
+        bounce_address=_address(env, "NEWSLETTER_BOUNCE_ADDRESS", None),
+        send_rate=_positive_float(env, "NEWSLETTER_SEND_RATE", 50.0),
+        smtp_connections=_positive_int(env, "NEWSLETTER_SMTP_CONNECTIONS", 4, most=64),
+        dkim_key_file=dkim_key_file,
+        dkim_selector=dkim_selector,
+        timezone=_timezone(env),
+        env=mode,
+        check_deliverability=_bool(env, "NEWSLETTER_CHECK_DELIVERABILITY", False),
+        instance_path=str(instance),
+    )

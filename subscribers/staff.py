@@ -1,0 +1,63 @@
+"""Staff accounts: creation, password check with lock-out, roles."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from subscribers.errors import Conflict, InvalidInput, Throttled
+from subscribers.models import StaffUser
+from subscribers.validation import normalise_email
+
+ROLES = ("viewer", "editor", "admin")  # each role can do everything the one before can
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# Checked against when the email is unknown, so a login takes as long either way.
+_DUMMY_HASH = generate_password_hash("not-a-password", method="scrypt")
+
+
+def role_allows(role: str, needed: str) -> bool:
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def create(session: Session, email: str, password: str, role: str, *, now: datetime) -> StaffUser:
+    """Create a staff account; InvalidInput for a bad role or weak password."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if len(password) < 10:
+        raise InvalidInput("password must be at least 10 characters long", field="password")
+    address = normalise_email(email)
+    if session.execute(select(StaffUser).where(StaffUser.email == address)).first():
+        raise Conflict(f"a staff account for {address} exists already")
+    user = StaffUser(
+        email=address,
+        password_hash=generate_password_hash(password, method="scrypt"),
+        role=role,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, *, now: datetime) -> StaffUser | None:
+    """The user for a correct password; counts failures and locks the account for a while."""
+    address = (email or "").strip().lower()
+    user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if user.locked_until is not None and user.locked_until > now:
+        raise Throttled("Too many failed attempts. Try again in a few minutes.")
+    if check_password_hash(user.password_hash, password or ""):
+        user.failed_logins, user.locked_until = 0, None
+        session.add(user)
+        return user
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.failed_logins, user.locked_until = 0, now + LOCKOUT
+    session.add(user)
+    return None

@@ -1,0 +1,79 @@
+"""Checks shared by every way data comes in: forms, CSV imports and the command line."""
+
+from __future__ import annotations
+
+import re
+
+from email_validator import EmailNotValidError, validate_email
+
+from subscribers.errors import InvalidInput
+
+COUNTRIES = {
+    "PT": "Portugal",
+    "PL": "Poland",
+    "ES": "Spain",
+    "RO": "Romania",
+    "SK": "Slovakia",
+    "BA": "Bosnia and Herzegovina",
+    "MD": "Moldova",
+    "OT": "Other",
+}
+SECTORS = {
+    "police": "Police and law enforcement",
+    "prison": "Prison services",
+    "probation": "Probation services",
+    "research": "Research and academia",
+    "ngo": "NGO and civil society",
+    "public": "Public administration",
+    "other": "Other",
+}
+LANGUAGES = {
+    "en": "English",
+    "pt": "Português",
+    "pl": "Polski",
+    "es": "Español",
+    "ro": "Română",
+    "sk": "Slovenčina",
+    "bs": "Bosanski",
+}
+MAX_NAME = 200
+
+# An RFC 2047 encoded word: harmless as text, but some parsers turn it into header content.
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?", re.ASCII)
+
+
+def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
+    """A checked, normalised, lowercased address, or InvalidInput with a reason to show."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidInput("Please enter your email address.", field="email")
+    if len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InvalidInput("This email address is not valid.", field="email")
+    try:
+        result = validate_email(
+            text, check_deliverability=check_deliverability, allow_smtputf8=False
+        )
+    except EmailNotValidError as err:
+        raise InvalidInput(f"This email address is not valid: {err}", field="email") from None
+    return result.normalized.lower()
+
+
+def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME) -> str:
+    """A single line of user text: no control characters, no encoded words, within a limit."""
+    text = (raw or "").strip()
+    if len(text) > limit:
+        raise InvalidInput(f"{label} is too long (at most {limit} characters).", field=field)
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise InvalidInput(f"{label} must be a single line of text.", field=field)
+    if _ENCODED_WORD.search(text):
+        raise InvalidInput(f"{label} contains characters that are not allowed.", field=field)
+    return text
+
+
+def choice(raw: str | None, options: dict[str, str], *, field: str, label: str) -> str:
+    value = (raw or "").strip()
+    if value == "":
+        return ""
+    if value not in options:
+        raise InvalidInput(f"{label}: please choose one of the options.", field=field)
+    return value

@@ -1,0 +1,104 @@
+"""The Flask application: ``create_app`` is the one composition root of the web edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from sqlmodel import Session
+
+from mailer.clock import Clock, system_clock
+from mailer.transport import Transport
+from subscribers.runtime import Runtime
+from subscribers.settings import Settings, load
+from subscribers.templating import TEMPLATES
+from subscribers.validation import LANGUAGES
+
+csrf = CSRFProtect()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = system_clock,
+    transport: Transport | None = None,
+    runtime: Runtime | None = None,
+) -> Flask:
+    """Build the app: settings, runtime (engine, mail kit, transport, clock), blueprints."""
+    settings = settings or load()
+    app = Flask(
+        __name__,
+        template_folder=str(TEMPLATES / "web"),
+        static_folder=str(TEMPLATES / "web" / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        WTF_CSRF_TIME_LIMIT=None,  # a registration form left open for hours still submits
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="en",
+    )
+    app.extensions["newsletter"] = runtime or Runtime.build(
+        settings, clock=clock, transport=transport
+    )
+    csrf.init_app(app)
+    Babel(app, locale_selector=_locale)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_session_teardown(app)
+    return app
+
+
+def _locale() -> str:
+    return request.accept_languages.best_match(list(LANGUAGES)) or "en"
+
+
+def register_blueprints(app: Flask) -> None:
+    from subscribers.web.admin import bp as admin
+    from subscribers.web.public import bp as public
+
+    app.register_blueprint(public)
+    app.register_blueprint(admin)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from subscribers.web.errors import register
+
+    register(app)
+
+
+def register_session_teardown(app: Flask) -> None:
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+def runtime() -> Runtime:
+    """The current app's runtime."""
+    from flask import current_app
+
+    rt: Runtime = current_app.extensions["newsletter"]
+    return rt
+
+
+def db() -> Session:
+    """The request's database session (opened on first use, closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = runtime().new_session()
+    session: Session = g.db_session
+    return session
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""
+
+
+def template_globals() -> dict[str, Any]:
+    return {}

@@ -1,0 +1,122 @@
+"""Staff workspace (behind login and roles). Every view is wrapped in ``role_required``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from mailer import outbox
+from subscribers import dashboard, staff
+from subscribers.db import transaction
+from subscribers.errors import Throttled
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff, role_required
+from subscribers.web.forms import ButtonForm, LoginForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: a crafted ?next= must not send staff to another site after login.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for("admin.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | tuple[str, int] | BaseResponse:
+    form = LoginForm()
+    if request.method == "POST" and form.validate_on_submit():
+        rt = runtime()
+        try:
+            with transaction(db()) as s:
+                user = staff.authenticate(
+                    s, form.email.data or "", form.password.data or "", now=rt.clock()
+                )
+        except Throttled as err:
+            form.form_errors.append(str(err))
+            return render_template("admin/login.html", form=form), 429
+        if user is not None:
+            session.clear()
+            session["staff_id"] = user.id
+            return redirect(_safe_next(request.args.get("next")))
+        form.form_errors.append(_("Wrong email or password."))
+        return render_template("admin/login.html", form=form), 401
+    return render_template("admin/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+@role_required("viewer")
+def home() -> str:
+    return render_template(
+        "admin/home.html",
+        user=current_staff(),
+        lists=dashboard.list_counts(db()),
+        campaigns=dashboard.latest_campaigns(db()),
+    )
+
+
+@bp.get("/outbox")
+@role_required("viewer")
+def caught_mail() -> str:
+    capture = runtime().capture
+    return render_template(
+        "admin/outbox.html",
+        user=current_staff(),
+        caught=capture.summaries() if capture else None,
+        counts=outbox.counts(db()),
+    )
+
+
+@bp.get("/outbox/<name>")
+@role_required("viewer")
+def caught_message(name: str) -> str:
+    capture = runtime().capture
+    message = capture.read(name) if capture else None
+    if message is None:
+        abort(404)
+    text_part = message.get_body(preferencelist=("plain",))
+    return render_template(
+        "admin/caught.html",
+        user=current_staff(),
+        name=name,
+        headers=list(message.items()),
+        text=text_part.get_content() if text_part else "",
+    )
+
+
+@bp.get("/outbox/<name>/html")
+@role_required("viewer")
+def caught_html(name: str) -> Response:
+    capture = runtime().capture
+    message = capture.read(name) if capture else None
+    html_part = message.get_body(preferencelist=("html",)) if message else None
+    if html_part is None:
+        abort(404)
+    # Shown in a sandboxed frame: the mail's HTML can neither run scripts nor reach the session.
+    # Links open in a new tab: inside the sandboxed frame a confirmation page could not post.
+    html = str(html_part.get_content()).replace("<head>", '<head><base target="_blank">', 1)
+    return Response(
+        html,
+        mimetype="text/html",
+        headers={
+            "Content-Security-Policy": "sandbox allow-popups allow-popups-to-escape-sandbox; "
+            "default-src 'none'; img-src * data:; style-src 'unsafe-inline'",
+        },
+    )

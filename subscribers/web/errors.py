@@ -1,0 +1,61 @@
+"""Friendly error pages; the session is rolled back and no traceback is ever shown."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(_err: CSRFError) -> tuple[str, int]:
+        _rollback()
+        return render_template(
+            "error.html",
+            title=_("Please try again"),
+            message=_(
+                "The form expired or was sent from another page. Please reload it and try again."
+            ),
+        ), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> tuple[str, int]:
+        _rollback()
+        titles = {
+            404: _("Page not found"),
+            403: _("Not allowed"),
+            405: _("Not allowed"),
+            400: _("Bad request"),
+            413: _("Too large"),
+            429: _("Too many requests"),
+        }
+        code = err.code or 500
+        return render_template(
+            "error.html",
+            title=titles.get(code, _("Error")),
+            message=err.description if code != 404 else _("There is nothing at this address."),
+        ), code
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> tuple[str, int]:
+        _rollback()
+        log.exception("unexpected error", exc_info=err)
+        return render_template(
+            "error.html",
+            title=_("Something went wrong"),
+            message=_(
+                "We could not complete your request. Nothing was changed. Please try again later."
+            ),
+        ), 500

@@ -1,0 +1,119 @@
+"""Flask-WTF forms: parse and validate input, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from subscribers.errors import InvalidInput
+from subscribers.preferences import DetailsChange
+from subscribers.registration import RegistrationRequest
+from subscribers.validation import (
+    COUNTRIES,
+    LANGUAGES,
+    SECTORS,
+    choice,
+    clean_text,
+    normalise_email,
+)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def choices(pairs: Sequence[tuple[object, str]]) -> list[SelectChoice]:
+    """WTForms 3.3 choice objects from (value, label) pairs."""
+    return [SelectChoice(value, str(label)) for value, label in pairs]  # type: ignore[arg-type]
+
+
+def _options(mapping: dict[str, str], blank: str | None = None) -> list[SelectChoice]:
+    options = list(mapping.items())
+    return choices([("", blank), *options] if blank is not None else options)
+
+
+class DetailsMixin:
+    name = StringField(_l("Name"))
+    organisation = StringField(_l("Organisation"))
+    country = SelectField(_l("Country"), choices=_options(COUNTRIES, "—"), validate_choice=False)
+    sector = SelectField(_l("Sector"), choices=_options(SECTORS, "—"), validate_choice=False)
+    language = SelectField(
+        _l("Preferred language"), choices=_options(LANGUAGES), validate_choice=False, default="en"
+    )
+
+    def _details(self) -> dict[str, str]:
+        return {
+            "name": clean_text(self.name.data, field="name", label="Name"),
+            "organisation": clean_text(
+                self.organisation.data, field="organisation", label="Organisation"
+            ),
+            "country": choice(self.country.data, COUNTRIES, field="country", label="Country"),
+            "sector": choice(self.sector.data, SECTORS, field="sector", label="Sector"),
+            "language": choice(self.language.data, LANGUAGES, field="language", label="Language")
+            or "en",
+        }
+
+
+class RegistrationForm(DetailsMixin, FlaskForm):
+    email = EmailField(_l("Email address"))
+    lists = MultiCheckboxField(_l("Lists"), choices=[], validate_choice=False)
+    consent = BooleanField(_l("I agree"))
+    # Honeypot: hidden from people by CSS and aria-hidden; bots fill every field.
+    website = StringField(_l("Leave this empty"))
+
+    def to_request(
+        self,
+        *,
+        ip: str,
+        user_agent: str,
+        check_deliverability: bool,
+    ) -> RegistrationRequest:
+        """A checked request, or InvalidInput naming the field."""
+        email = normalise_email(self.email.data or "", check_deliverability=check_deliverability)
+        details = self._details()
+        slugs: Sequence[str] = [s for s in (self.lists.data or []) if isinstance(s, str)]
+        return RegistrationRequest(
+            email=email,
+            list_slugs=slugs,
+            consent=bool(self.consent.data),
+            ip=ip,
+            user_agent=user_agent[:300],
+            **details,
+        )
+
+
+class ManageForm(DetailsMixin, FlaskForm):
+    lists = MultiCheckboxField(_l("Lists"), choices=[], coerce=int, validate_choice=False)
+
+    def to_change(self) -> DetailsChange:
+        try:
+            ids = [int(x) for x in (self.lists.data or [])]
+        except (TypeError, ValueError):
+            raise InvalidInput("Please choose lists from the form.", field="lists") from None
+        return DetailsChange(list_ids=ids, **self._details())
+
+
+class ButtonForm(FlaskForm):
+    """A form with nothing but its CSRF token: confirm, unsubscribe, export."""
+
+
+class EraseForm(FlaskForm):
+    sure = BooleanField(_l("Yes, erase all my data"))
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"))
+    password = PasswordField(_l("Password"))

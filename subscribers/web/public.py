@@ -1,0 +1,304 @@
+"""Public pages: register, confirm, manage, unsubscribe, health.
+
+Links in mail lead to pages whose state-changing action is a POST (a button), so a mail scanner
+that follows links confirms or unsubscribes nobody. The one exception is the RFC 8058 one-click
+POST, which is a POST already and carries its own signed token.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select, text
+from werkzeug.wrappers import Response as BaseResponse
+
+from subscribers import preferences, registration
+from subscribers.db import transaction
+from subscribers.errors import InvalidInput, Throttled, TokenError
+from subscribers.models import MailingList, Member
+from subscribers.registration import member_for_token, public_lists
+from subscribers.tokens import MANAGE_MAX_AGE
+from subscribers.web import client_ip, csrf, db, runtime
+from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
+
+bp = Blueprint("public", __name__)
+
+
+@bp.get("/")
+def index() -> BaseResponse:
+    return redirect(url_for("public.register"))
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        db().execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    return render_template(
+        "public/privacy.html",
+        consent_text=registration.CONSENT_TEXT,
+        consent_version=registration.CONSENT_VERSION,
+    )
+
+
+def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[MailingList]]:
+    lists = public_lists(db())
+    form = RegistrationForm()
+    form.lists.choices = choices([(lst.slug, lst.name) for lst in lists])
+    if request.method == "GET":
+        if slug is not None and slug not in {lst.slug for lst in lists}:
+            abort(404)
+        form.lists.data = [slug] if slug else [lst.slug for lst in lists[:1]]
+    return form, lists
+
+
+@bp.route("/register", methods=["GET", "POST"], defaults={"slug": None})
+@bp.route("/register/<slug>", methods=["GET", "POST"])
+def register(slug: str | None) -> str | tuple[str, int]:
+    form, lists = _registration_form(slug)
+    if request.method == "GET":
+        return render_template("public/register.html", form=form, lists=lists)
+    if not form.validate_on_submit():
+        return render_template("public/register.html", form=form, lists=lists), 400
+    if form.website.data:
+        return render_template("public/check_inbox.html")  # a bot: same answer, nothing done
+    rt = runtime()
+    try:
+        req = form.to_request(
+            ip=client_ip(),
+            user_agent=request.user_agent.string,
+            check_deliverability=rt.settings.check_deliverability,
+        )
+        with transaction(db()) as session:
+            registration.register(session, rt.kit, req, now=rt.clock())
+    except InvalidInput as err:
+        _attach_error(form, err)
+        return render_template("public/register.html", form=form, lists=lists), 400
+    except Throttled as err:
+        return render_template("error.html", title=_("Too many requests"), message=str(err)), 429
+    return render_template("public/check_inbox.html")
+
+
+def _attach_error(form: RegistrationForm | ManageForm, err: InvalidInput) -> None:
+    field = getattr(form, err.field or "", None)
+    if field is not None:
+        field.errors = [*field.errors, str(err)]
+    else:
+        form.form_errors.append(str(err))
+
+
+def _token_problem(err: TokenError, *, resend_token: str | None = None) -> tuple[str, int]:
+    return render_template(
+        "public/bad_link.html",
+        message=str(err),
+        expired=err.expired,
+        resend_token=resend_token,
+        form=ButtonForm(),
+    ), 400
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> str | tuple[str, int]:
+    rt = runtime()
+    form = ButtonForm()
+    if request.method == "GET":
+        try:
+            member_for_token(db(), rt.kit, "confirm", token, max_age=None)
+            rt.kit.signer.verify("confirm", token, max_age=registration.CONFIRM_MAX_AGE)
+        except TokenError as err:
+            return _token_problem(err, resend_token=token if err.expired else None)
+        return render_template("public/confirm.html", form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        with transaction(db()) as session:
+            member = registration.confirm(
+                session,
+                rt.kit,
+                token,
+                now=rt.clock(),
+                ip=client_ip(),
+                user_agent=request.user_agent.string,
+            )
+    except TokenError as err:
+        return _token_problem(err, resend_token=token if err.expired else None)
+    return render_template("public/confirmed.html", manage_url=rt.kit.manage_url(member))
+
+
+@bp.post("/confirm/<token>/resend")
+def resend(token: str) -> str | tuple[str, int]:
+    form = ButtonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    rt = runtime()
+    try:
+        with transaction(db()) as session:
+            registration.resend_confirmation(session, rt.kit, token, now=rt.clock())
+    except TokenError as err:
+        return _token_problem(err)
+    return render_template("public/check_inbox.html")
+
+
+def _manage_member(token: str) -> Member:
+    member, _extra = member_for_token(db(), runtime().kit, "manage", token, max_age=MANAGE_MAX_AGE)
+    return member
+
+
+def _manage_form(member: Member) -> ManageForm:
+    all_lists = db().execute(select(MailingList).order_by(MailingList.name)).scalars().all()
+    form = ManageForm(obj=None if request.method == "POST" else member)
+    form.lists.choices = [
+        (row.id, row.name) for row in all_lists if row.public or row.id in _active_list_ids(member)
+    ]
+    if request.method == "GET":
+        form.lists.data = sorted(_active_list_ids(member))
+    return form
+
+
+def _active_list_ids(member: Member) -> set[int]:
+    return {
+        sub.list_id for sub, _ in preferences.subscriptions(db(), member) if sub.status == "active"
+    }
+
+
+@bp.route("/manage/<token>", methods=["GET", "POST"])
+def manage(token: str) -> str | tuple[str, int]:
+    try:
+        member = _manage_member(token)
+    except TokenError as err:
+        return _token_problem(err)
+    form = _manage_form(member)
+    saved = False
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template(
+                "public/manage.html",
+                form=form,
+                member=member,
+                token=token,
+                buttons=ButtonForm(),
+                erase=EraseForm(),
+            ), 400
+        try:
+            change = form.to_change()
+            with transaction(db()) as session:
+                preferences.update_preferences(session, member, change, now=runtime().clock())
+            saved = True
+        except InvalidInput as err:
+            _attach_error(form, err)
+            return render_template(
+                "public/manage.html",
+                form=form,
+                member=member,
+                token=token,
+                buttons=ButtonForm(),
+                erase=EraseForm(),
+            ), 400
+    return render_template(
+        "public/manage.html",
+        form=form,
+        member=member,
+        token=token,
+        saved=saved,
+        buttons=ButtonForm(),
+        erase=EraseForm(),
+    )
+
+
+@bp.post("/manage/<token>/unsubscribe")
+def manage_unsubscribe(token: str) -> str | tuple[str, int]:
+    try:
+        member = _manage_member(token)
+    except TokenError as err:
+        return _token_problem(err)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    with transaction(db()) as session:
+        preferences.unsubscribe(session, member, now=runtime().clock(), source="manage page")
+    return render_template("public/unsubscribed.html", manage_url=runtime().kit.manage_url(member))
+
+
+@bp.post("/manage/<token>/export")
+def export(token: str) -> Response | tuple[str, int]:
+    try:
+        member = _manage_member(token)
+    except TokenError as err:
+        return _token_problem(err)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    body = json.dumps(preferences.export(db(), member), indent=2, ensure_ascii=False)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="my-newsletter-data.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.post("/manage/<token>/erase")
+def erase(token: str) -> str | tuple[str, int]:
+    try:
+        member = _manage_member(token)
+    except TokenError as err:
+        return _token_problem(err)
+    form = EraseForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not form.sure.data:
+        manage_form = _manage_form(member)
+        form.sure.errors = [_("Tick the box to confirm that you want your data erased.")]
+        return render_template(
+            "public/manage.html",
+            form=manage_form,
+            member=member,
+            token=token,
+            buttons=ButtonForm(),
+            erase=form,
+        ), 400
+    with transaction(db()) as session:
+        preferences.erase(session, member, now=runtime().clock())
+    return render_template("public/erased.html")
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> str | tuple[str, int]:
+    rt = runtime()
+    try:
+        member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
+    except TokenError as err:
+        return _token_problem(err)
+    lst = db().get(MailingList, int(scope)) if scope.isdigit() else None
+    return render_template("public/unsubscribe.html", form=ButtonForm(), mailing_list=lst)
+
+
+@bp.post("/unsubscribe/<token>")
+@csrf.exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" with no session
+def unsubscribe(token: str) -> str | tuple[str, int]:
+    rt = runtime()
+    try:
+        member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
+    except TokenError as err:
+        return _token_problem(err)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    list_id = int(scope) if scope.isdigit() else None
+    with transaction(db()) as session:
+        preferences.unsubscribe(
+            session,
+            member,
+            now=rt.clock(),
+            list_id=list_id,
+            source="one-click" if one_click else "unsubscribe page",
+        )
+    if one_click:
+        return "", 200  # type: ignore[return-value]
+    return render_template("public/unsubscribed.html", manage_url=rt.kit.manage_url(member))

@@ -1,0 +1,137 @@
+"""Shared fixtures: real SMTP servers on loopback, a database per test, the app and its clock.
+
+The suite runs on SQLite by default and on PostgreSQL when NEWSLETTER_TEST_DATABASE_URL points
+at one (``.ci/run`` does both). SQLite gets a fresh file per test; PostgreSQL gets the schema once
+and every table emptied after each test, because the outbox tests need real commits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+
+from mailer.clock import FrozenClock
+from mailer.transport import SmtpTransport
+from subscribers.db import make_engine, metadata, session_factory
+from subscribers.runtime import Runtime
+from subscribers.settings import Settings, load
+
+if TYPE_CHECKING:
+    from tests.smtp_server import ScriptedSMTP
+
+
+pytest_plugins = ["tests.smtp_server"]
+
+TEST_DATABASE_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
+
+
+def on_postgres() -> bool:
+    return TEST_DATABASE_URL.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine() -> Iterator[Engine | None]:
+    if not on_postgres():
+        yield None
+        return
+    engine = make_engine(TEST_DATABASE_URL)
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
+    if _postgres_engine is not None:
+        return TEST_DATABASE_URL
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str, _postgres_engine: Engine | None) -> Iterator[Engine]:
+    if _postgres_engine is not None:
+        yield _postgres_engine
+        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with _postgres_engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        return
+    eng = make_engine(database_url)
+    metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def new_session(engine: Engine):  # type: ignore[no-untyped-def]
+    return session_factory(engine)
+
+
+@pytest.fixture
+def session(new_session):  # type: ignore[no-untyped-def]
+    with new_session() as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load(
+        {
+            "NEWSLETTER_DATABASE_URL": database_url,
+            "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+            "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+            "NEWSLETTER_BASE_URL": "http://newsletter.test",
+            "NEWSLETTER_MAIL_FROM": "Frontline Network <news@network.test>",
+            "NEWSLETTER_ENV": "test",
+        },
+        dotenv=None,
+    )
+
+
+@pytest.fixture
+def transport(smtp: ScriptedSMTP) -> Iterator[SmtpTransport]:
+    t = SmtpTransport(smtp.host, smtp.port, connections=1, timeout=5)
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def rt(settings: Settings, clock: FrozenClock, transport: SmtpTransport, engine: Engine) -> Runtime:
+    return Runtime.build(settings, clock=clock, transport=transport, engine=engine)
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Flask:
+    from subscribers.web import create_app
+
+    return create_app(rt.settings, runtime=rt)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form in a page."""
+    found = CSRF_FIELD.search(html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in page"
+    return found.group(1)
