@@ -6,9 +6,11 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -42,7 +44,8 @@ def friendly(command: F) -> F:
         except SettingsError as err:
             raise click.ClickException(str(err)) from None
         except (NewsletterError, LookupError, ValueError) as err:
-            raise click.ClickException(str(err).strip("'\"")) from None
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            raise click.ClickException(str(message)) from None
 
     return wrapped  # type: ignore[return-value]
 
@@ -253,6 +256,154 @@ def campaigns_resume(campaign_id: int) -> None:
 def campaigns_cancel(campaign_id: int) -> None:
     """Cancel a campaign: what is not yet sent is skipped."""
     _set_status(campaign_id, outbox.CANCELLED, "cancelled")
+
+
+# -- content: news, digests, announcements ------------------------------------------------
+
+
+def _body(body_file: Path | None, body: str | None) -> str:
+    if (body_file is None) == (body is None):
+        raise click.UsageError("give exactly one of --body-file and --body")
+    if body_file is not None:
+        try:
+            return body_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{body_file}: not UTF-8 text") from None
+    return body or ""
+
+
+def _time(value: str | None, zone: str) -> datetime | None:
+    """ISO 8601; a time without offset is in the configured time zone."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(f"--at: not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def _drain_now(rt: Runtime) -> None:
+    report = rt.sender.drain(threads=rt.settings.smtp_connections)
+    click.echo(report.describe())
+    if report.failed:
+        sys.exit(1)
+
+
+@main.group("news")
+def news_group() -> None:
+    """News items for digests."""
+
+
+@news_group.command("add")
+@click.option("--list", "list_slug", required=True)
+@click.option("--title", required=True)
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--body")
+@click.option("--link", help="Where to read more.")
+@friendly
+def news_add(
+    list_slug: str, title: str, body_file: Path | None, body: str | None, link: str | None
+) -> None:
+    """Queue a news item (Markdown) for the list's next digest; prints its id."""
+    from subscribers import news
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        item = news.add(
+            session, list_slug, title=title, body=_body(body_file, body), link=link, now=rt.clock()
+        )
+    click.echo(item.id)
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """Digests of queued news."""
+
+
+@digest_group.command("send")
+@click.argument("slug")
+@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@friendly
+def digest_send(slug: str, drain: bool) -> None:
+    """Build and queue the digest of everything queued for a list."""
+    from subscribers import digests
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
+    click.echo(outcome.describe())
+    if drain and outcome.campaign_id is not None:
+        _drain_now(rt)
+
+
+@main.command()
+@click.option("--list", "list_slug", required=True)
+@click.option("--subject", required=True)
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--body")
+@click.option("--segment", help="e.g. country=PT,sector=police")
+@click.option("--at", "at", help="Send at this time (ISO 8601).")
+@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@friendly
+def announce(
+    list_slug: str,
+    subject: str,
+    body_file: Path | None,
+    body: str | None,
+    segment: str | None,
+    at: str | None,
+    drain: bool,
+) -> None:
+    """An announcement to the list's active members (or a segment of them)."""
+    from subscribers.audience import Segment
+    from subscribers.campaigns import Announcement, create_announcement
+
+    rt = runtime()
+    text = _body(body_file, body)
+    send_after = _time(at, rt.settings.timezone)
+    with transaction(rt.new_session()) as session:
+        campaign, count = create_announcement(
+            session,
+            rt.kit,
+            Announcement(list_slug, subject, text, Segment.parse(segment), send_after),
+            now=rt.clock(),
+        )
+    when = f" for {send_after.isoformat()}" if send_after else ""
+    click.echo(f"campaign {campaign.id} queued for {count} member(s){when}")
+    if drain:
+        _drain_now(rt)
+
+
+# -- bounces ------------------------------------------------------------------------------
+
+
+@main.group("bounces")
+def bounces_group() -> None:
+    """Bounce messages (DSNs)."""
+
+
+@bounces_group.command("process")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--recipient", help="The address the bounce was delivered to (from the MTA).")
+@friendly
+def bounces_process(files: tuple[Path, ...], recipient: str | None) -> None:
+    """Read bounce messages (files, or one on stdin), attribute them, suppress hard bounces."""
+    from mailer.bounce_log import record
+    from mailer.bounces import parse
+
+    rt = runtime()
+    sources = [(str(f), f.read_bytes()) for f in files] or [("stdin", sys.stdin.buffer.read())]
+    for name, raw in sources:
+        report = parse(
+            raw,
+            verp_template=rt.settings.bounce_address,
+            key=rt.settings.secret_key.encode(),
+            recipient=recipient,
+        )
+        with transaction(rt.new_session()) as session:
+            outcome = record(session, report, now=rt.clock())
+        click.echo(f"{name}: {outcome.describe()}")
 
 
 # -- demo ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel
 
+import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
 import subscribers.models  # noqa: F401 - registers the domain tables
 from mailer.engine import make_engine

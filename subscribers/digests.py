@@ -1,0 +1,105 @@
+"""Digests: everything queued for a list, rendered once and sent as one campaign.
+
+A digest is unique per (list, period) through the campaign's ``ref`` (a unique column), so a job
+that runs twice, or on two workers at once, queues it once. The news items are marked as carried
+by the digest in the same transaction: an item queued after the digest was built waits for the
+next one, and none is sent twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from mailer import outbox
+from mailer.content import markdown_to_html, summary
+from mailer.outbox import Campaign
+from subscribers import audience, lists, news
+from subscribers.mails import MailKit, brand, list_id_header
+
+
+@dataclass(frozen=True)
+class DigestOutcome:
+    list_slug: str
+    campaign_id: int | None
+    items: int
+    recipients: int
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.campaign_id is None:
+            return f"{self.list_slug}: no digest ({self.reason})"
+        return (
+            f"{self.list_slug}: digest {self.campaign_id} with {self.items} item(s) "
+            f"queued for {self.recipients} member(s)"
+        )
+
+
+def period_ref(list_id: int, period: str) -> str:
+    return f"digest:{list_id}:{period}"
+
+
+def create_digest(
+    session: Session, kit: MailKit, list_slug: str, *, now: datetime, period: str | None = None
+) -> DigestOutcome:
+    """Queue the digest of a list's queued news; nothing when nothing is queued.
+
+    ``period`` names the schedule slot (the scheduler passes its fire time); a manual send uses
+    the current minute. Runs in the caller's transaction.
+    """
+    mailing_list = lists.by_slug(session, list_slug)
+    assert mailing_list.id is not None
+    ref = period_ref(mailing_list.id, period or now.strftime("manual-%Y-%m-%dT%H:%M"))
+    if session.execute(select(Campaign.id).where(Campaign.ref == ref)).first():
+        return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")
+    items = news.queued(session, mailing_list.id)
+    if not items:
+        return DigestOutcome(list_slug, None, 0, 0, "nothing queued")
+    if audience.count(session, mailing_list) == 0:
+        # Keep the items for a digest that someone will actually receive.
+        return DigestOutcome(list_slug, None, len(items), 0, "no active members yet")
+    rendered = kit.render(
+        "digest",
+        {
+            "brand": brand(mailing_list),
+            "list_name": mailing_list.name,
+            "items": [
+                {
+                    "anchor": f"item-{item.id}",
+                    "title": item.title,
+                    "link": item.link,
+                    "summary": summary(item.body),
+                    "body_html": markdown_to_html(item.body),
+                    "body_text": item.body,
+                }
+                for item in items
+            ],
+            "date": now,
+        },
+    )
+    try:
+        with session.begin_nested():  # a concurrent run may win the unique ref: then stop
+            campaign = outbox.create_campaign(
+                session,
+                rendered=rendered,
+                sender=kit.sender_for(mailing_list),
+                now=now,
+                list_id=mailing_list.id,
+                list_header=list_id_header(mailing_list, kit.base_url),
+                reply_to=mailing_list.reply_to,
+                ref=ref,
+            )
+    except IntegrityError:
+        return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")
+    count = outbox.enqueue(
+        session, campaign, audience.recipients(session, kit, mailing_list), now=now
+    )
+    for item in items:
+        item.status, item.digest_campaign_id = "sent", campaign.id
+        session.add(item)
+    session.flush()
+    return DigestOutcome(list_slug, campaign.id, len(items), count)

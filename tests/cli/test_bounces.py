@@ -1,0 +1,132 @@
+"""`newsletter bounces process`: DSNs tied to deliveries by VERP, suppression, garbage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from mailer import outbox
+from mailer.bounce_log import Bounce
+from mailer.bounces import verp_address
+from mailer.clock import FrozenClock
+from mailer.outbox import Delivery
+from mailer.transport import CaptureTransport
+from subscribers.campaigns import Announcement, create_announcement
+from subscribers.cli import main
+from subscribers.db import transaction
+from subscribers.runtime import Runtime
+from subscribers.settings import load
+from tests.factories import make_list, make_member
+
+TEMPLATE = "bounces+{token}@network.test"
+KEY = "test-secret-key-that-is-long-enough"
+
+
+def dsn(to: str, failed: str, status: str, action: str = "failed") -> bytes:
+    return f"""From: MAILER-DAEMON@mx.example.org (Mail Delivery System)
+To: {to}
+Delivered-To: {to}
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+This is the mail system at host mx.example.org. I'm sorry to have to inform you that your
+message could not be delivered to one or more recipients.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.org
+
+Final-Recipient: rfc822; {failed}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; 550 {status} mailbox problem
+
+--B--
+""".replace("\n", "\r\n").encode()
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str, engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": KEY,
+        "NEWSLETTER_BOUNCE_ADDRESS": TEMPLATE,
+        "NEWSLETTER_MAIL_FROM": "Network <news@network.test>",
+    }
+
+
+@pytest.fixture
+def sent(env: dict[str, str], engine, session) -> tuple[Runtime, dict[str, int]]:  # type: ignore[no-untyped-def]
+    clock = FrozenClock()
+    rt = Runtime.build(
+        load(env, dotenv=None), clock=clock, transport=CaptureTransport(), engine=engine
+    )
+    lst = make_list(session, clock())
+    for name in ("ana", "bo", "cy"):
+        make_member(session, clock(), lists_=(lst,), email=f"{name}@example.org")
+    with transaction(rt.new_session()) as s:
+        create_announcement(s, rt.kit, Announcement("practitioners", "News", "Body"), now=clock())
+    rt.sender.drain()
+    envelope = {m.envelope.rcpt_to: m.envelope.mail_from for m in rt.transport.messages}
+    assert envelope["ana@example.org"].startswith("bounces+")  # VERP envelope sender
+    with rt.new_session() as s:
+        ids = {d.address: d.id for d in s.execute(select(Delivery)).scalars()}
+    return rt, ids
+
+
+def run(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
+    result = CliRunner().invoke(main, ["bounces", "process", *args], env=env, input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_hard_bounce_suppresses_the_delivery_address(env, sent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    to = verp_address(TEMPLATE, ids["ana@example.org"], key=KEY.encode())
+    # The MTA reports a rewritten address; VERP still ties it to Ana's delivery.
+    (tmp_path / "b.eml").write_bytes(dsn(to, "forwarded-alias@other.example", "5.1.1"))
+    out = run(env, str(tmp_path / "b.eml"))
+    assert "hard bounce for ana@example.org" in out and "suppressed" in out
+    with rt.new_session() as s:
+        assert outbox.suppressed(s, ["ana@example.org", "bo@example.org"]) == {"ana@example.org"}
+        bounce = s.execute(select(Bounce)).scalar_one()
+        assert bounce.delivery_id == ids["ana@example.org"] and bounce.campaign_id is not None
+
+
+def test_three_soft_bounces_in_thirty_days_suppress(env, sent) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    to = verp_address(TEMPLATE, ids["bo@example.org"], key=KEY.encode())
+    for expected in (False, False, True):
+        out = run(env, stdin=dsn(to, "bo@example.org", "4.2.2", action="delayed"))
+        assert "soft bounce for bo@example.org" in out
+        with rt.new_session() as s:
+            assert bool(outbox.suppressed(s, ["bo@example.org"])) is expected
+
+
+def test_a_forged_verp_token_falls_back_to_the_reported_address(env, sent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    forged = f"bounces+{ids['ana@example.org']}-00000000@network.test"
+    out = run(env, stdin=dsn(forged, "cy@example.org", "5.1.1"))
+    assert "cy@example.org" in out and "ana@example.org" not in out
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00\xff garbage \r\n\r\n", b"Subject: hello\r\n\r\nhi"])
+def test_garbage_is_reported_and_changes_nothing(env, sent, raw) -> None:  # type: ignore[no-untyped-def]
+    rt, _ = sent
+    assert "ignored" in run(env, stdin=raw)
+    with rt.new_session() as s:
+        assert s.execute(select(Bounce)).first() is None
+
+
+def test_a_missing_file_is_one_clear_error(env) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(main, ["bounces", "process", "/nonexistent.eml"], env=env)
+    assert result.exit_code != 0 and "does not exist" in result.output
