@@ -111,6 +111,24 @@ def worker() -> None:
     run_foreground(runtime())
 
 
+@main.command()
+@friendly
+def schedule() -> None:
+    """The timed jobs and their next run."""
+    import scheduler
+
+    rt = runtime()
+    jobs = scheduler.build_scheduler(rt)
+    jobs.start(paused=True)  # loads the persisted jobs without running any
+    try:
+        scheduler.sync_digest_jobs()
+        for job in sorted(jobs.get_jobs(), key=lambda j: j.id):
+            when = job.next_run_time.isoformat() if job.next_run_time else "paused"
+            click.echo(f"{job.id}\t{when}\t{job.name}")
+    finally:
+        jobs.shutdown(wait=False)
+
+
 # -- staff ---------------------------------------------------------------------------------
 
 

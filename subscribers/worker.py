@@ -1,4 +1,9 @@
-"""The worker process: drains the outbox (and, with the scheduler, runs the timed jobs)."""
+"""The worker process: drains the outbox and, when it holds the scheduling role, runs the jobs.
+
+Every worker sends. Only one runs the scheduler at a time: on PostgreSQL the one holding an
+advisory lock (a worker that dies drops its connection and with it the lock, and another takes
+over within LEADER_RETRY); on SQLite there is one process, so it simply schedules.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import logging
 import signal
 import threading
 
+from sqlalchemy import text
+
 from subscribers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 DRAIN_INTERVAL = 2.0
+LEADER_RETRY = 30.0
+LEADER_LOCK_KEY = 0x6E6C5F7363686564  # "nl_sched"
 
 
 def drain_forever(rt: Runtime, stop: threading.Event, *, interval: float = DRAIN_INTERVAL) -> None:
@@ -24,12 +33,54 @@ def drain_forever(rt: Runtime, stop: threading.Event, *, interval: float = DRAIN
         stop.wait(interval)
 
 
-def start_background(rt: Runtime) -> tuple[threading.Thread, threading.Event]:
+def schedule_when_leader(
+    rt: Runtime, stop: threading.Event, *, retry: float = LEADER_RETRY
+) -> None:
+    """Run the scheduler while this process holds the scheduling role."""
+    import scheduler
+
+    if rt.engine.dialect.name != "postgresql":
+        jobs = scheduler.build_scheduler(rt)
+        jobs.start()
+        stop.wait()
+        jobs.shutdown(wait=True)
+        return
+    while not stop.is_set():
+        with rt.engine.connect() as conn:
+            held = conn.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}
+            ).scalar()
+            conn.commit()
+            if held:
+                log.info("this worker holds the scheduling role")
+                jobs = scheduler.build_scheduler(rt)
+                jobs.start()
+                try:
+                    stop.wait()
+                finally:
+                    jobs.shutdown(wait=True)
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_LOCK_KEY})
+                    conn.commit()
+                return
+        stop.wait(retry)
+
+
+def _start(rt: Runtime, stop: threading.Event) -> list[threading.Thread]:
+    threads = [
+        threading.Thread(target=drain_forever, args=(rt, stop), name="sender", daemon=True),
+        threading.Thread(
+            target=schedule_when_leader, args=(rt, stop), name="scheduler", daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def start_background(rt: Runtime) -> tuple[list[threading.Thread], threading.Event]:
     """Run the worker beside the web app (``newsletter serve``)."""
     stop = threading.Event()
-    thread = threading.Thread(target=drain_forever, args=(rt, stop), name="worker", daemon=True)
-    thread.start()
-    return thread, stop
+    return _start(rt, stop), stop
 
 
 def run_foreground(rt: Runtime) -> None:
@@ -42,4 +93,8 @@ def run_foreground(rt: Runtime) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    drain_forever(rt, stop)
+    threads = _start(rt, stop)
+    while not stop.is_set():
+        stop.wait(1.0)
+    for thread in threads:
+        thread.join(timeout=60)

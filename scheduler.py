@@ -1,0 +1,150 @@
+"""Which timed jobs run when. Each job opens a session, calls one service, commits.
+
+Jobs live in the application's database (APScheduler's SQLAlchemy job store), so schedules
+survive restarts. ``coalesce`` plus a generous misfire grace time make a process that was down
+for several digest slots run the digest once, for the latest slot, not once per missed slot; the
+digest's unique (list, period) key makes a second run of the same slot a no-op. Job functions are
+module-level and take only serialisable arguments; the runtime is bound once by ``bind``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
+
+from subscribers import digests, registration
+from subscribers.db import transaction
+from subscribers.models import MailingList
+from subscribers.runtime import Runtime
+
+log = logging.getLogger("scheduler")
+_runtime: Runtime | None = None
+
+MISFIRE_GRACE = int(timedelta(days=7).total_seconds())
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE}
+
+
+def bind(rt: Runtime) -> None:
+    """Give the job functions their runtime (once, at worker start)."""
+    global _runtime
+    _runtime = rt
+
+
+def _rt() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("scheduler jobs need scheduler.bind(runtime) first")
+    return _runtime
+
+
+def digest_trigger(mailing_list: MailingList) -> CronTrigger:
+    """The list's digest cron, read in the list's own time zone (09:00 Lisbon stays 09:00)."""
+    assert mailing_list.digest_cron
+    return CronTrigger.from_crontab(
+        mailing_list.digest_cron, timezone=ZoneInfo(mailing_list.timezone)
+    )
+
+
+def latest_slot(
+    trigger: CronTrigger,
+    now: datetime,
+    *,
+    lookback: timedelta = timedelta(days=40),
+) -> datetime | None:
+    """The most recent fire time at or before ``now``: the period a digest run belongs to."""
+    slot, cursor = None, now - lookback
+    while True:
+        nxt = trigger.get_next_fire_time(slot, cursor)
+        if nxt is None or nxt > now:
+            return slot
+        slot, cursor = nxt, nxt + timedelta(seconds=1)
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def send_digest(list_slug: str) -> str:
+    """Queue the digest for the list's latest slot (nothing if nothing is queued)."""
+    rt = _rt()
+    now = rt.clock()
+    with transaction(rt.new_session()) as session:
+        lst = session.execute(
+            select(MailingList).where(MailingList.slug == list_slug)
+        ).scalar_one_or_none()
+        if lst is None or not lst.digest_cron:
+            return f"{list_slug}: no digest schedule"
+        slot = latest_slot(digest_trigger(lst), now) or now
+        outcome = digests.create_digest(
+            session, rt.kit, list_slug, now=now, period=slot.isoformat()
+        )
+    log.info("%s", outcome.describe())
+    return outcome.describe()
+
+
+def purge_unconfirmed() -> int:
+    """Delete registrations never confirmed within 7 days."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        return registration.purge_unconfirmed(session, now=rt.clock())
+
+
+def sync_digest_jobs() -> None:
+    """Bring the digest jobs in line with the lists' schedules (lists change at run time)."""
+    scheduler = _scheduler
+    if scheduler is None:
+        return
+    rt = _rt()
+    with rt.new_session() as session:
+        lists = session.execute(select(MailingList)).scalars().all()
+    wanted = {f"digest:{lst.slug}": lst for lst in lists if lst.digest_cron}
+    for job in scheduler.get_jobs():
+        if job.id.startswith("digest:") and job.id not in wanted:
+            job.remove()
+    for job_id, lst in wanted.items():
+        trigger = digest_trigger(lst)
+        existing = scheduler.get_job(job_id)
+        if existing is None or str(existing.trigger) != str(trigger):
+            scheduler.add_job(
+                "scheduler:send_digest",
+                trigger,
+                args=[lst.slug],
+                id=job_id,
+                name=f"digest of {lst.slug}",
+                replace_existing=True,
+            )
+
+
+_scheduler: BackgroundScheduler | None = None
+
+
+def build_scheduler(rt: Runtime) -> BackgroundScheduler:
+    """The worker's scheduler with its fixed jobs; digest jobs follow the lists (sync job)."""
+    global _scheduler
+    bind(rt)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=rt.engine, tablename="scheduler_job")},
+        job_defaults=JOB_DEFAULTS,
+        timezone=ZoneInfo(rt.settings.timezone),
+    )
+    scheduler.add_job(
+        "scheduler:purge_unconfirmed",
+        IntervalTrigger(hours=1),
+        id="purge-unconfirmed",
+        name="purge unconfirmed registrations",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        "scheduler:sync_digest_jobs",
+        IntervalTrigger(minutes=1),
+        id="sync-digest-jobs",
+        name="follow the lists' digest schedules",
+        replace_existing=True,
+    )
+    _scheduler = scheduler
+    return scheduler
