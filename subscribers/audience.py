@@ -78,15 +78,19 @@ def count(session: Session, mailing_list: MailingList, segment: Segment = Segmen
 
 
 def recipients(
-    session: Session, kit: MailKit, mailing_list: MailingList, segment: Segment = Segment()
+    session: Session,
+    kit: MailKit,
+    mailing_list: MailingList,
+    segment: Segment = Segment(),
+    *,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[Recipient]:
     """Stream the recipients with their personal links; never loads the whole list at once."""
     stmt = _members_of(mailing_list, segment).order_by(Member.id)
     for member in session.execute(stmt.execution_options(yield_per=1000)).scalars():
         assert member.id is not None and member.email is not None
-        yield Recipient(
-            member.id, member.email, member.name, kit.member_links(member, mailing_list.id)
-        )
+        links = kit.member_links(member, mailing_list.id)
+        yield Recipient(member.id, member.email, member.name, {**links, **(extra or {})})
 
 
 def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) -> set[int]:

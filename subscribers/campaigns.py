@@ -48,6 +48,7 @@ def create_announcement(
             "body_html": markdown_to_html(body),
             "body_text": body.strip(),
             "teaser": summary(body),
+            "archived": True,
         },
     )
     campaign = outbox.create_campaign(
@@ -64,7 +65,13 @@ def create_announcement(
     count = outbox.enqueue(
         session,
         campaign,
-        audience.recipients(session, kit, mailing_list, announcement.segment),
+        audience.recipients(
+            session,
+            kit,
+            mailing_list,
+            announcement.segment,
+            extra={"archive_url": kit.archive_url(mailing_list, campaign.id)},
+        ),
         now=now,
     )
     return campaign, count

@@ -79,6 +79,7 @@ def create_digest(
                 for item in items
             ],
             "date": now,
+            "archived": True,
         },
     )
     try:
@@ -95,8 +96,9 @@ def create_digest(
             )
     except IntegrityError:
         return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")
+    archive = {"archive_url": kit.archive_url(mailing_list, campaign.id)}
     count = outbox.enqueue(
-        session, campaign, audience.recipients(session, kit, mailing_list), now=now
+        session, campaign, audience.recipients(session, kit, mailing_list, extra=archive), now=now
     )
     for item in items:
         item.status, item.digest_campaign_id = "sent", campaign.id

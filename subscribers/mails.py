@@ -50,6 +50,9 @@ class MailKit:
         token = self.signer.sign("unsubscribe", member.id, member.nonce, scope)
         return self.link(f"/unsubscribe/{token}")
 
+    def archive_url(self, mailing_list: MailingList, campaign_id: int | None) -> str:
+        return self.link(f"/archive/{mailing_list.slug}/{campaign_id}")
+
     def member_links(self, member: Member, list_id: int | None = None) -> dict[str, str]:
         """The personal values every list mail carries."""
         return {

@@ -14,9 +14,9 @@ from flask_babel import gettext as _
 from sqlalchemy import select, text
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import preferences, registration
+from subscribers import archive, preferences, registration
 from subscribers.db import transaction
-from subscribers.errors import InvalidInput, Throttled, TokenError
+from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
 from subscribers.models import MailingList, Member
 from subscribers.registration import member_for_token, public_lists
 from subscribers.tokens import MANAGE_MAX_AGE
@@ -302,3 +302,47 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
     if one_click:
         return "", 200  # type: ignore[return-value]
     return render_template("public/unsubscribed.html", manage_url=rt.kit.manage_url(member))
+
+
+@bp.get("/archive/<slug>")
+def archive_index(slug: str) -> str:
+    try:
+        mailing_list, campaigns = archive.entries(db(), slug, now=runtime().clock())
+    except NotFound:
+        abort(404)
+    return render_template("public/archive.html", mailing_list=mailing_list, campaigns=campaigns)
+
+
+@bp.get("/archive/<slug>/<int:campaign_id>")
+def archive_page(slug: str, campaign_id: int) -> Response:
+    rt = runtime()
+    try:
+        _list, _campaign, html = archive.page_html(db(), rt.kit, slug, campaign_id, now=rt.clock())
+    except NotFound:
+        abort(404)
+    # The mail's own HTML (sanitised at render): shown as is, but allowed to run nothing.
+    return Response(
+        html,
+        mimetype="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; img-src * data:; "
+            "style-src 'unsafe-inline'",
+        },
+    )
+
+
+@bp.get("/archive/<slug>/feed.atom")
+def archive_feed(slug: str) -> Response:
+    rt = runtime()
+    try:
+        mailing_list, campaigns = archive.entries(db(), slug, now=rt.clock())
+    except NotFound:
+        abort(404)
+    body = render_template(
+        "public/feed.xml",
+        mailing_list=mailing_list,
+        campaigns=campaigns,
+        base_url=rt.settings.base_url,
+        updated=rt.clock(),
+    )
+    return Response(body, mimetype="application/atom+xml")
