@@ -10,12 +10,11 @@ module-level and take only serialisable arguments; the runtime is bound once by 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
@@ -43,29 +42,6 @@ def _rt() -> Runtime:
     return _runtime
 
 
-def digest_trigger(mailing_list: MailingList) -> CronTrigger:
-    """The list's digest cron, read in the list's own time zone (09:00 Lisbon stays 09:00)."""
-    assert mailing_list.digest_cron
-    return CronTrigger.from_crontab(
-        mailing_list.digest_cron, timezone=ZoneInfo(mailing_list.timezone)
-    )
-
-
-def latest_slot(
-    trigger: CronTrigger,
-    now: datetime,
-    *,
-    lookback: timedelta = timedelta(days=40),
-) -> datetime | None:
-    """The most recent fire time at or before ``now``: the period a digest run belongs to."""
-    slot, cursor = None, now - lookback
-    while True:
-        nxt = trigger.get_next_fire_time(slot, cursor)
-        if nxt is None or nxt > now:
-            return slot
-        slot, cursor = nxt, nxt + timedelta(seconds=1)
-
-
 # -- jobs ------------------------------------------------------------------------------------
 
 
@@ -79,7 +55,7 @@ def send_digest(list_slug: str) -> str:
         ).scalar_one_or_none()
         if lst is None or not lst.digest_cron:
             return f"{list_slug}: no digest schedule"
-        slot = latest_slot(digest_trigger(lst), now) or now
+        slot = digests.latest_slot(digests.digest_trigger(lst), now) or now
         outcome = digests.create_digest(
             session, rt.kit, list_slug, now=now, period=slot.isoformat()
         )
@@ -107,7 +83,7 @@ def sync_digest_jobs() -> None:
         if job.id.startswith("digest:") and job.id not in wanted:
             job.remove()
     for job_id, lst in wanted.items():
-        trigger = digest_trigger(lst)
+        trigger = digests.digest_trigger(lst)
         existing = scheduler.get_job(job_id)
         if existing is None or str(existing.trigger) != str(trigger):
             scheduler.add_job(

@@ -9,8 +9,10 @@ next one, and none is sent twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,6 +22,7 @@ from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign
 from subscribers import audience, lists, news
 from subscribers.mails import MailKit, brand, list_id_header
+from subscribers.models import MailingList
 
 
 @dataclass(frozen=True)
@@ -105,3 +108,34 @@ def create_digest(
         session.add(item)
     session.flush()
     return DigestOutcome(list_slug, campaign.id, len(items), count)
+
+
+def digest_trigger(mailing_list: MailingList) -> CronTrigger:
+    """The list's digest cron, read in the list's own time zone (09:00 Lisbon stays 09:00)."""
+    assert mailing_list.digest_cron
+    return CronTrigger.from_crontab(
+        mailing_list.digest_cron, timezone=ZoneInfo(mailing_list.timezone)
+    )
+
+
+def latest_slot(
+    trigger: CronTrigger,
+    now: datetime,
+    *,
+    lookback: timedelta = timedelta(days=40),
+) -> datetime | None:
+    """The most recent fire time at or before ``now``: the period a digest run belongs to."""
+    slot, cursor = None, now - lookback
+    while True:
+        nxt = trigger.get_next_fire_time(slot, cursor)
+        if nxt is None or nxt > now:
+            return slot
+        slot, cursor = nxt, nxt + timedelta(seconds=1)
+
+
+def next_digests(session: Session, *, now: datetime) -> list[tuple[MailingList, datetime | None]]:
+    """Each scheduled list with the time of its next digest."""
+    scheduled = session.execute(
+        select(MailingList).where(MailingList.digest_cron.is_not(None)).order_by(MailingList.name)
+    ).scalars()
+    return [(lst, digest_trigger(lst).get_next_fire_time(None, now)) for lst in scheduled]

@@ -42,7 +42,7 @@ def digests_sent(rt: Runtime) -> list[Campaign]:
 
 
 def test_weekly_digest_fires_at_nine_lisbon_time_across_both_dst_changes() -> None:
-    trigger = scheduler.digest_trigger(
+    trigger = digests.digest_trigger(
         type("L", (), {"digest_cron": "0 9 * * mon", "timezone": "Europe/Lisbon"})()
     )
     for start in (datetime(2026, 3, 16, tzinfo=UTC), datetime(2026, 10, 12, tzinfo=UTC)):
@@ -59,12 +59,12 @@ def test_weekly_digest_fires_at_nine_lisbon_time_across_both_dst_changes() -> No
 
 
 def test_latest_slot_is_the_last_fire_time_not_after_now() -> None:
-    trigger = scheduler.digest_trigger(
+    trigger = digests.digest_trigger(
         type("L", (), {"digest_cron": "0 9 * * mon", "timezone": "Europe/Lisbon"})()
     )
     summer_monday = datetime(2026, 3, 30, 8, 0, tzinfo=UTC)  # 09:00 WEST
-    assert scheduler.latest_slot(trigger, summer_monday) == summer_monday
-    assert scheduler.latest_slot(trigger, summer_monday - timedelta(seconds=1)) == datetime(
+    assert digests.latest_slot(trigger, summer_monday) == summer_monday
+    assert digests.latest_slot(trigger, summer_monday - timedelta(seconds=1)) == datetime(
         2026, 3, 23, 9, 0, tzinfo=UTC
     )
 

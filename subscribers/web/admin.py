@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import dashboard, staff
+from subscribers import audit, dashboard, digests, staff
 from subscribers.db import transaction
-from subscribers.errors import Throttled
+from subscribers.errors import NotFound, Throttled
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, LoginForm
@@ -69,6 +79,8 @@ def home() -> str:
         user=current_staff(),
         lists=dashboard.list_counts(db()),
         campaigns=dashboard.latest_campaigns(db()),
+        next_digests=digests.next_digests(db(), now=runtime().clock()),
+        buttons=ButtonForm(),
     )
 
 
@@ -120,3 +132,28 @@ def caught_html(name: str) -> Response:
             "default-src 'none'; img-src * data:; style-src 'unsafe-inline'",
         },
     )
+
+
+@bp.post("/lists/<slug>/digest")
+@role_required("editor")
+def send_digest_now(slug: str) -> BaseResponse:
+    """Build and queue a list's digest now (the worker sends it within seconds)."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    rt = runtime()
+    user = current_staff()
+    try:
+        with transaction(db()) as s:
+            outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
+            audit.record(
+                s,
+                actor=user.email if user else "?",
+                action="digest.send",
+                target=slug,
+                detail=outcome.describe(),
+                now=rt.clock(),
+            )
+    except NotFound:
+        abort(404)
+    flash(outcome.describe())
+    return redirect(url_for("admin.home"))
