@@ -276,6 +276,47 @@ def campaigns_cancel(campaign_id: int) -> None:
     _set_status(campaign_id, outbox.CANCELLED, "cancelled")
 
 
+# -- subscribers ---------------------------------------------------------------------------
+
+
+@main.group("subscribers")
+def subscribers_group() -> None:
+    """Import and export members."""
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--list", "list_slug", required=True)
+@click.option("--consent-note", help="How these people agreed to be mailed (required).")
+@friendly
+def subscribers_import(file: Path, list_slug: str, consent_note: str | None) -> None:
+    """Add or update members from CSV (email, name, organisation, country, sector, language)."""
+    from subscribers import imports
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        report = imports.import_members(
+            session, list_slug, file.read_bytes(), consent_note=consent_note or "", now=rt.clock()
+        )
+    click.echo(report.describe())
+
+
+@subscribers_group.command("export")
+@click.option("--list", "list_slug", required=True)
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path))
+@friendly
+def subscribers_export(list_slug: str, output: Path | None) -> None:
+    """The list's subscribers as CSV (formulas neutralised)."""
+    from subscribers import imports
+
+    text = imports.export_members(runtime().new_session(), list_slug)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
 # -- content: news, digests, announcements ------------------------------------------------
 
 
