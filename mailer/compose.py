@@ -125,7 +125,10 @@ def render(
     text = text_env.get_template(f"email/{kind}.txt").render(full)
     inlined = premailer.transform(
         html,
-        base_url=base_url,
+        # No link rewriting: our links are absolute already, and joining would turn a personal
+        # marker (href="@@join_url@@") or an in-mail anchor (#item-3) into a site URL.
+        base_url=None,
+        disable_link_rewrites=True,
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
         allow_network=False,
@@ -134,6 +137,8 @@ def render(
         keep_style_tags=False,
         strip_important=False,
     )
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = "<!doctype html>\n" + inlined  # premailer drops it; clients need standards mode
     return RenderedMail(
         kind=kind, subject=subject, html=inlined, text=_tidy_text(text), preheader=preheader
     )

@@ -31,6 +31,8 @@ def runtime() -> Runtime:
     if rt is None:
         rt = Runtime.build(load())
         ctx.meta["newsletter.runtime"] = rt
+        # Close pooled connections when the command ends (matters when invoked in-process).
+        ctx.call_on_close(rt.engine.dispose)
     return rt
 
 
@@ -198,7 +200,8 @@ def lists_show(slug: str | None) -> None:
     """Subscriber counts by status."""
     from subscribers import dashboard
 
-    rows = dashboard.list_counts(runtime().new_session())
+    with runtime().new_session() as session:
+        rows = dashboard.list_counts(session)
     if slug is not None:
         rows = [r for r in rows if r.mailing_list.slug == slug]
         if not rows:
@@ -220,7 +223,8 @@ def outbox_group() -> None:
 @friendly
 def outbox_status() -> None:
     """Counts of deliveries by campaign and state."""
-    counts = outbox.counts(runtime().new_session())
+    with runtime().new_session() as session:
+        counts = outbox.counts(session)
     if not counts:
         click.echo("the outbox is empty")
     for cid, by_state in sorted(counts.items()):
@@ -309,7 +313,8 @@ def subscribers_export(list_slug: str, output: Path | None) -> None:
     """The list's subscribers as CSV (formulas neutralised)."""
     from subscribers import imports
 
-    text = imports.export_members(runtime().new_session(), list_slug)
+    with runtime().new_session() as session:
+        text = imports.export_members(session, list_slug)
     if output is None:
         click.echo(text, nl=False)
     else:
