@@ -109,8 +109,9 @@ def worker() -> None:
     """Run the sender (and scheduler) until SIGTERM."""
     from subscribers.worker import run_foreground
 
-    click.echo("worker started; stop with Ctrl-C or SIGTERM")
-    run_foreground(runtime())
+    run_foreground(
+        runtime(), ready=lambda: click.echo("worker started; stop with Ctrl-C or SIGTERM")
+    )
 
 
 @main.command()

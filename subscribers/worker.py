@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import text
 
@@ -83,7 +84,7 @@ def start_background(rt: Runtime) -> tuple[list[threading.Thread], threading.Eve
     return _start(rt, stop), stop
 
 
-def run_foreground(rt: Runtime) -> None:
+def run_foreground(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None:
     """``newsletter worker``: run until SIGTERM or SIGINT, then stop cleanly."""
     stop = threading.Event()
 
@@ -93,6 +94,8 @@ def run_foreground(rt: Runtime) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if ready is not None:
+        ready()  # only now: a signal from here on stops the worker cleanly
     threads = _start(rt, stop)
     while not stop.is_set():
         stop.wait(1.0)

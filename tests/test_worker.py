@@ -1,0 +1,82 @@
+"""The worker process: scheduling role on PostgreSQL, clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from subscribers import worker
+from subscribers.runtime import Runtime
+from tests.conftest import on_postgres
+
+
+@pytest.mark.skipif(not on_postgres(), reason="the scheduling role is a PostgreSQL lock")
+def test_another_worker_takes_over_the_scheduling_role(rt: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import scheduler
+
+    started: list[str] = []
+    real_build = scheduler.build_scheduler
+
+    def recording_build(runtime: Runtime):  # type: ignore[no-untyped-def]
+        started.append(threading.current_thread().name)
+        return real_build(runtime)
+
+    monkeypatch.setattr(scheduler, "build_scheduler", recording_build)
+    first_stop, second_stop = threading.Event(), threading.Event()
+    first = threading.Thread(
+        target=worker.schedule_when_leader,
+        args=(rt, first_stop),
+        kwargs={"retry": 0.05},
+        name="first",
+    )
+    first.start()
+    while not started:
+        first.join(0.01)
+    second = threading.Thread(
+        target=worker.schedule_when_leader,
+        args=(rt, second_stop),
+        kwargs={"retry": 0.05},
+        name="second",
+    )
+    second.start()
+    second.join(0.3)
+    assert started == ["first"]  # the second waits while the first holds the lock
+    first_stop.set()  # the leader goes away; its connection and lock go with it
+    first.join(10)
+    while len(started) < 2:
+        second.join(0.01)
+    assert started == ["first", "second"]
+    second_stop.set()
+    second.join(10)
+
+
+def test_newsletter_worker_stops_cleanly_on_sigterm(
+    tmp_path: Path, database_url: str, engine
+) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+    }
+    newsletter = Path(sys.executable).with_name("newsletter")
+    proc = subprocess.Popen(
+        [str(newsletter), "worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert "worker started" in proc.stdout.readline()  # running, signal handlers installed
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
