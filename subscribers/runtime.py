@@ -12,12 +12,14 @@ from sqlmodel import Session
 from mailer.clock import Clock, system_clock
 from mailer.message import Address
 from mailer.sender import Sender
+from mailer.sender import Signer as MessageSigner
 from mailer.transport import CaptureTransport, Transport, transport_from_url
 from subscribers import audience
 from subscribers.capture import CaptureStore
 from subscribers.db import make_engine, session_factory
 from subscribers.mails import MailKit
 from subscribers.settings import Settings
+from subscribers.signing import signer_from_settings
 from subscribers.templating import mail_environments
 from subscribers.tokens import Signer
 
@@ -31,6 +33,7 @@ class Runtime:
     kit: MailKit
     transport: Transport
     capture: CaptureStore | None = None
+    dkim: MessageSigner | None = None
     _sender: Sender | None = field(default=None, repr=False)
 
     @classmethod
@@ -72,14 +75,13 @@ class Runtime:
             kit=kit,
             transport=transport,
             capture=capture,
+            dkim=signer_from_settings(settings),  # a bad key stops start-up, not the first send
         )
 
     @property
     def sender(self) -> Sender:
         """The outbox sender, built on first use (its DKIM key is read once)."""
         if self._sender is None:
-            from subscribers.signing import signer_from_settings
-
             self._sender = Sender(
                 self.new_session,
                 self.transport,
@@ -87,7 +89,7 @@ class Runtime:
                 still_wanted=audience.still_wanted,
                 bounce_address=self.settings.bounce_address,
                 verp_key=self.settings.secret_key.encode(),
-                signer=signer_from_settings(self.settings),
+                signer=self.dkim,
             )
         return self._sender
 
