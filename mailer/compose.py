@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import premailer
@@ -20,6 +20,7 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 _MARKER = re.compile(r"@@([a-z_]+)@@")
+_RELATIVE_HREF = re.compile(r'\b(href|src)="/(?!/)')
 
 
 class _PersonalMarkers:
@@ -47,9 +48,13 @@ class Pieces:
         return cls(literals=tuple(parts[0::2]), fields=tuple(parts[1::2]))
 
     def fill(self, values: Mapping[str, str]) -> str:
+        return self.join([values.get(name, "") for name in self.fields])
+
+    def join(self, values: Sequence[str]) -> str:
+        """The text with ``values[i]`` in place of ``fields[i]``."""
         out = [self.literals[0]]
-        for field, literal in zip(self.fields, self.literals[1:], strict=True):
-            out.append(values.get(field, ""))
+        for value, literal in zip(values, self.literals[1:], strict=True):
+            out.append(value)
             out.append(literal)
         return "".join(out)
 
@@ -69,12 +74,24 @@ class RenderedMail:
         return frozenset(_MARKER.findall(self.html) + _MARKER.findall(self.text))
 
 
+# How a personalised body was put together: the literal pieces shared by every recipient of a
+# campaign and this recipient's values between them (literals[0] values[0] literals[1] ...).
+Assembly = tuple[tuple[str, ...], tuple[str, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Personalised:
-    """The bodies for one recipient."""
+    """The bodies for one recipient.
+
+    ``html_parts`` and ``text_parts`` say how ``Personaliser`` assembled each body, so that the
+    MIME writer can encode the campaign-wide literal pieces once instead of once per recipient.
+    They are optional (None for bodies made any other way) and never change what the bodies say.
+    """
 
     html: str
     text: str
+    html_parts: Assembly | None = field(default=None, compare=False, repr=False)
+    text_parts: Assembly | None = field(default=None, compare=False, repr=False)
 
 
 class Personaliser:
@@ -86,8 +103,14 @@ class Personaliser:
         self._text = Pieces.split(rendered.text)
 
     def fill(self, values: Mapping[str, str]) -> Personalised:
-        html_values = {key: str(escape(value)) for key, value in values.items()}
-        return Personalised(html=self._html.fill(html_values), text=self._text.fill(values))
+        html_values = tuple(str(escape(values.get(name, ""))) for name in self._html.fields)
+        text_values = tuple(values.get(name, "") for name in self._text.fields)
+        return Personalised(
+            html=self._html.join(html_values),
+            text=self._text.join(text_values),
+            html_parts=(self._html.literals, html_values),
+            text_parts=(self._text.literals, text_values),
+        )
 
 
 def personalise(rendered: RenderedMail, values: Mapping[str, str]) -> Personalised:
@@ -137,6 +160,9 @@ def render(
         keep_style_tags=False,
         strip_important=False,
     )
+    # Relative links from staff Markdown ("/events/7") point at the site; markers ("@@...@@")
+    # and in-mail anchors ("#item-3") start otherwise and are left alone.
+    inlined = _RELATIVE_HREF.sub(lambda m: f'{m.group(1)}="{base_url.rstrip("/")}/', inlined)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = "<!doctype html>\n" + inlined  # premailer drops it; clients need standards mode
     return RenderedMail(

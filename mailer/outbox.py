@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Engine,
+    bindparam,
     Index,
     LargeBinary,
     Text,
@@ -226,6 +228,49 @@ class Claimed:
     attempts: int
 
 
+def _claim_statement(*, expired: bool) -> Any:
+    """UPDATE ... RETURNING claiming due rows of one kind; built once, run with parameters."""
+    delivery, campaign = Delivery.__table__, Campaign.__table__  # type: ignore[attr-defined]
+    when = delivery.c.next_attempt_at.type
+    now = bindparam("now", type_=when)
+    due = (
+        select(delivery.c.id)
+        .join(campaign, campaign.c.id == delivery.c.campaign_id)
+        .where(
+            delivery.c.id > bindparam("after_id"),
+            campaign.c.status == ACTIVE,
+            or_(campaign.c.send_after.is_(None), campaign.c.send_after <= now),
+        )
+    )
+    if expired:
+        due = due.where(delivery.c.state == SENDING, delivery.c.lease_until < now)
+    else:
+        due = due.where(delivery.c.state == QUEUED, delivery.c.next_attempt_at <= now)
+    due = (
+        due.order_by(delivery.c.next_attempt_at)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True, of=delivery)
+    )
+    return (
+        update(delivery)
+        .where(delivery.c.id.in_(due.scalar_subquery()))
+        .values(state=SENDING, lease_until=bindparam("lease_until", type_=when))
+        .returning(
+            delivery.c.id,
+            delivery.c.campaign_id,
+            delivery.c.recipient_id,
+            delivery.c.address,
+            delivery.c.name,
+            delivery.c.personal,
+            delivery.c.attempts,
+        )
+    )
+
+
+# Expired leases first (few rows are ever in ``sending``), then queued rows in due order.
+_CLAIMS = (_claim_statement(expired=True), _claim_statement(expired=False))
+
+
 def claim(
     session: Session, *, now: datetime, lease: timedelta, limit: int, after_id: int = 0
 ) -> list[Claimed]:
@@ -235,39 +280,23 @@ def claim(
     worker died). Only active campaigns whose ``send_after`` has come are drained. ``after_id``
     lets a worker move forward through a large campaign instead of rescanning from the first row.
     The caller commits right away so the lease is visible to other workers.
+
+    Expired leases are taken first, then queued rows in the order they fell due. Each is one
+    statement that walks the (state, next_attempt_at) index in order and stops after ``limit``
+    rows. (One query with OR between the two made both databases collect and sort every queued
+    row for each batch, a cost that grew with the campaign.) On PostgreSQL, sorting is also
+    ruled out for this transaction: right after a large fan-out the table has no statistics
+    yet, and the planner would otherwise sort the whole campaign to pick a batch.
     """
-    due = (
-        select(Delivery.id)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(
-            Delivery.id > after_id,
-            Campaign.status == ACTIVE,
-            or_(Campaign.send_after.is_(None), Campaign.send_after <= now),
-            or_(
-                (Delivery.state == QUEUED) & (Delivery.next_attempt_at <= now),
-                (Delivery.state == SENDING) & (Delivery.lease_until < now),
-            ),
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
-    )
-    stmt = (
-        update(Delivery)
-        .where(Delivery.id.in_(due.scalar_subquery()))
-        .values(state=SENDING, lease_until=now + lease)
-        .returning(
-            Delivery.id,
-            Delivery.campaign_id,
-            Delivery.recipient_id,
-            Delivery.address,
-            Delivery.name,
-            Delivery.personal,
-            Delivery.attempts,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    rows = session.execute(stmt).all()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    params = {"now": now, "after_id": after_id, "lease_until": now + lease}
+    rows: list[Any] = []
+    for statement in _CLAIMS:
+        if len(rows) >= limit:
+            break
+        rows.extend(connection.execute(statement, {**params, "limit": limit - len(rows)}))
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
@@ -285,19 +314,123 @@ def _finish(session: Session, delivery_id: int, values: dict[str, Any]) -> None:
 def mark_sent(
     session: Session, delivery_id: int, *, now: datetime, message_id: str, attempts: int
 ) -> None:
-    _finish(
-        session,
-        delivery_id,
-        {
-            "state": SENT,
-            "sent_at": now,
-            "message_id": message_id,
-            "attempts": attempts + 1,
-            "lease_until": None,
-            "last_error": None,
-            "last_code": 250,
-        },
+    """Record that the server accepted the message.
+
+    Unlike the other outcomes this applies whatever state the row is in (unless already sent):
+    an accepted message went out, so a late retry or failure written meanwhile by a worker whose
+    lease had expired must not leave the row to be sent again.
+    """
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state != SENT)
+        .values(
+            state=SENT,
+            sent_at=now,
+            message_id=message_id,
+            attempts=attempts + 1,
+            lease_until=None,
+            last_error=None,
+            last_code=250,
+        )
+        .execution_options(synchronize_session=False)
     )
+
+
+class SentMarker:
+    """``mark_sent`` and its commit as one statement on a connection of its own: the hot path.
+
+    Same row, same guard (not already sent), same values as ``mark_sent``; but instead of an
+    ORM statement, a session commit and a pool round trip per message, one prepared UPDATE runs
+    in autocommit, so each row is ``sent`` in its own committed transaction when ``sent``
+    returns. On SQLite a lone UPDATE takes the write lock when it starts, as ``BEGIN IMMEDIATE``
+    does, and waits its turn (busy_timeout). On PostgreSQL the connection runs with
+    ``synchronous_commit = off``: a database crash may forget the latest marks and send those
+    messages again, but never loses one, and sending is not held to one WAL flush per message.
+
+    One per sending thread, never shared. The connection is checked out of the engine's pool on
+    the first mark and given back, as it was, by ``close``.
+    """
+
+    _SQL = (
+        "UPDATE delivery SET state = {p}, sent_at = {p}, message_id = {p}, attempts = {p},"
+        " lease_until = NULL, last_error = NULL, last_code = 250"
+        " WHERE id = {p} AND state <> {p}"
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        if dialect.name not in ("sqlite", "postgresql"):
+            raise ValueError(f"SentMarker supports SQLite and PostgreSQL, not {dialect.name}")
+        self._engine = engine
+        self._postgres = dialect.name == "postgresql"
+        self._sql = self._SQL.format(p="?" if dialect.paramstyle == "qmark" else "%s")
+        sent_at = Delivery.__table__.c.sent_at.type  # type: ignore[attr-defined]
+        self._datetime = sent_at.dialect_impl(dialect).bind_processor(dialect)
+        self._connection: Any = None
+        self._cursor: Any = None
+
+    @classmethod
+    def for_session(cls, session: Session) -> SentMarker | None:
+        """A marker for the engine behind ``session``, or None if it is not a plain engine."""
+        bind = session.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name in ("sqlite", "postgresql"):
+            return cls(bind)
+        return None
+
+    def mark_sent(
+        self, delivery_id: int, *, now: datetime, message_id: str, attempts: int
+    ) -> None:
+        """``mark_sent`` + commit: the row is durably ``sent`` (as configured) on return."""
+        if self._cursor is None:
+            self._open()
+        sent_at = self._datetime(now) if self._datetime else now
+        try:
+            self._cursor.execute(
+                self._sql, (SENT, sent_at, message_id, attempts + 1, delivery_id, SENT)
+            )
+        except BaseException:
+            self._discard()
+            raise
+
+    def close(self) -> None:
+        """Give the connection back to the pool with its settings restored."""
+        if self._connection is None:
+            return
+        try:
+            if self._postgres:
+                driver = self._connection.driver_connection
+                driver.execute("RESET synchronous_commit")
+                driver.autocommit = False
+            self._cursor.close()
+            self._connection.close()
+        except Exception:  # noqa: BLE001 - a broken connection is simply thrown away
+            self._discard()
+        self._connection = self._cursor = None
+
+    def _open(self) -> None:
+        connection = self._engine.raw_connection()
+        try:
+            driver = connection.driver_connection
+            if self._postgres:
+                if driver.info.transaction_status != 0:  # not idle: end what the pool left
+                    driver.rollback()
+                driver.autocommit = True
+                driver.execute("SET synchronous_commit = off")
+            # SQLite connections are made with isolation_level None (mailer.engine): the driver
+            # opens no transaction of its own, so each statement commits by itself.
+            self._cursor = driver.cursor()
+        except BaseException:
+            connection.invalidate()
+            raise
+        self._connection = connection
+
+    def _discard(self) -> None:
+        connection, self._connection, self._cursor = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.invalidate()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 def mark_retry(

@@ -4,30 +4,42 @@ Crash safety rests on two rules. A row is claimed (``sending`` with a lease) and
 anything is sent, so no other worker sends it while this one holds it. A row becomes ``sent`` in
 its own commit right after the SMTP server accepted it, before the next message is counted, so a
 crash at any moment repeats at most the messages in flight and loses none: rows whose worker died
-come back when their lease expires.
+come back when their lease expires. A worker never starts a message on a row whose lease is about
+to run out: it hands the rest of its batch back instead, so that a slow server cannot make two
+workers send the same rows.
+
+Speed: the campaign is prepared once (headers, MIME layout, the encoded literal parts of the
+bodies), so a recipient costs their few personal values; the mark-sent commit is one prepared
+statement on a connection of its own (``outbox.SentMarker``); no transaction stays open while
+a message is on the wire. One process tops out near one core, so ``drain_processes`` runs the
+drain in several.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import queue
 import random
+import signal
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text as sql_text
 from sqlalchemy import update
 from sqlmodel import Session
 
 from mailer import outbox
-from mailer.bounces import verp_address
+from mailer.bounces import TOKEN, _addr_spec, _mac
 from mailer.clock import Clock
 from mailer.compose import Personaliser
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
-from mailer.outbox import Campaign, Claimed, Delivery
+from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
 from mailer.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -77,6 +89,13 @@ class _Prepared:
     domain: str
 
 
+@dataclass(frozen=True)
+class _Broken:
+    """A campaign whose messages cannot be built (e.g. a control character in its subject)."""
+
+    error: str
+
+
 class Sender:
     """Sends due deliveries through a transport; any number may run against one database."""
 
@@ -90,7 +109,7 @@ class Sender:
         bounce_address: str | None = None,
         verp_key: bytes = b"",
         lease: timedelta = timedelta(minutes=5),
-        batch: int = 20,
+        batch: int = 100,
         signer: Signer | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -101,11 +120,16 @@ class Sender:
         self.bounce_address = bounce_address
         self.verp_key = verp_key
         self.lease = lease
+        # No message is started on a row whose lease ends within this margin: the send (and
+        # its mark) must finish while the row is still ours.
+        self.lease_margin = lease / 10
         self.batch = batch
         self.signer = signer
         self.rng = rng or random.Random()
-        self._prepared: dict[int, _Prepared] = {}
+        self._prepared: dict[int, _Prepared | _Broken] = {}
         self._lock = threading.Lock()
+        # The envelope sender, parsed once: with VERP only the token changes per message.
+        self._verp_spec = _addr_spec(bounce_address) if bounce_address else None
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -115,10 +139,17 @@ class Sender:
         if threads <= 1:
             return self._drain_loop(stop)
         reports: list[DrainReport] = []
+        failures: list[BaseException] = []
         lock = threading.Lock()
 
         def run() -> None:
-            report = self._drain_loop(stop)
+            try:
+                report = self._drain_loop(stop)
+            except Exception as err:  # noqa: BLE001 - reported below, as one thread's failure
+                log.exception("sender thread failed")
+                with lock:
+                    failures.append(err)
+                return
             with lock:
                 reports.append(report)
 
@@ -130,89 +161,147 @@ class Sender:
         total = DrainReport()
         for report in reports:
             total.add(report)
+        if failures and not reports:
+            raise failures[0]  # as a single-threaded drain would
+        for err in failures:
+            total.errors.append(f"a sender thread stopped: {type(err).__name__}: {err}")
         return total
 
     def _drain_loop(self, stop: threading.Event) -> DrainReport:
         report = DrainReport()
         after_id = 0
         with self.session_factory() as session:
-            while not stop.is_set():
-                claimed = self._claim(session, after_id)
-                if not claimed and after_id:
-                    after_id = 0  # wrap around once for retries and expired leases
-                    continue
-                if not claimed:
-                    break
-                after_id = claimed[-1].id
-                report.add(self._send_batch(session, claimed, stop))
+            marker = SentMarker.for_session(session)
+            try:
+                while not stop.is_set():
+                    claimed, lease_until = self._claim(session, after_id)
+                    if not claimed and after_id:
+                        after_id = 0  # wrap around once for retries and expired leases
+                        continue
+                    if not claimed:
+                        break
+                    after_id = claimed[-1].id
+                    report.add(self._send_batch(session, marker, claimed, lease_until, stop))
+            finally:
+                if marker is not None:
+                    marker.close()
         return report
 
-    def _claim(self, session: Session, after_id: int) -> list[Claimed]:
+    def _claim(self, session: Session, after_id: int) -> tuple[list[Claimed], datetime]:
+        now = self.clock()
         claimed = outbox.claim(
-            session, now=self.clock(), lease=self.lease, limit=self.batch, after_id=after_id
+            session, now=now, lease=self.lease, limit=self.batch, after_id=after_id
         )
         session.commit()
-        return claimed
+        return claimed, now + self.lease
 
     # -- one batch ------------------------------------------------------------------------
 
     def _send_batch(
-        self, session: Session, claimed: list[Claimed], stop: threading.Event
+        self,
+        session: Session,
+        marker: SentMarker | None,
+        claimed: list[Claimed],
+        lease_until: datetime,
+        stop: threading.Event,
     ) -> DrainReport:
         report = DrainReport()
         by_campaign: dict[int, list[Claimed]] = defaultdict(list)
         for row in claimed:
             by_campaign[row.campaign_id].append(row)
+        deadline = lease_until - self.lease_margin
         for campaign_id, rows in by_campaign.items():
-            sendable = self._recheck(session, campaign_id, rows, report)
+            sendable, prepared = self._recheck(session, campaign_id, rows, lease_until, report)
+            if isinstance(prepared, _Broken):
+                self._fail_all(session, sendable, prepared.error, report)
+                continue
             for index, row in enumerate(sendable):
-                if stop.is_set():
-                    self._release(session, [r.id for r in sendable[index:]], report)
+                if stop.is_set() or self.clock() >= deadline:
+                    # Stopping, or the lease is nearly up: hand the rest back (still ours, so
+                    # nobody else has them) rather than race another worker for them.
+                    self._release(session, [r.id for r in sendable[index:]], report, lease_until)
                     break
-                self._send_one(session, self._prepare(session, campaign_id), row, report)
+                assert prepared is not None
+                self._send_one(session, marker, prepared, row, report)
         return report
 
     def _recheck(
-        self, session: Session, campaign_id: int, rows: list[Claimed], report: DrainReport
-    ) -> list[Claimed]:
+        self,
+        session: Session,
+        campaign_id: int,
+        rows: list[Claimed],
+        lease_until: datetime,
+        report: DrainReport,
+    ) -> tuple[list[Claimed], _Prepared | _Broken | None]:
         """Drop rows whose campaign was paused or cancelled, or whose member left meanwhile.
 
         This runs just before the batch is sent, so an unsubscribe or a pause takes effect
-        within one small batch even for a campaign already being sent.
+        within one batch even for a campaign already being sent. It ends with a commit: nothing
+        holds a transaction (on SQLite, the write lock) while messages are on the wire.
         """
         campaign = session.get(Campaign, campaign_id, populate_existing=True)
         if campaign is None or campaign.status == outbox.CANCELLED:
             outbox.mark_skipped(session, [r.id for r in rows], reason="campaign cancelled")
             session.commit()
             report.skipped += len(rows)
-            return []
+            return [], None
         if campaign.status == outbox.PAUSED:
-            self._release(session, [r.id for r in rows], report)
-            return []
+            self._release(session, [r.id for r in rows], report, lease_until)
+            return [], None
+        prepared = self._prepare(campaign)
         wanted = self.still_wanted(session, campaign, rows)
         blocked = outbox.suppressed(session, [r.address for r in rows])
         keep = [r for r in rows if r.recipient_id in wanted and r.address.lower() not in blocked]
-        dropped = [r.id for r in rows if r not in keep]
-        if dropped:
+        if len(keep) < len(rows):
+            kept = {r.id for r in keep}
+            dropped = [r.id for r in rows if r.id not in kept]
             outbox.mark_skipped(session, dropped, reason="recipient left or is suppressed")
             report.skipped += len(dropped)
         session.commit()
-        return keep
+        return keep, prepared
 
-    def _release(self, session: Session, ids: list[int], report: DrainReport) -> None:
-        """Give claimed rows back to the queue untouched (pause, or a worker stopping)."""
+    def _release(
+        self,
+        session: Session,
+        ids: list[int],
+        report: DrainReport,
+        lease_until: datetime | None = None,
+    ) -> None:
+        """Give claimed rows back to the queue untouched (pause, stop, lease nearly up).
+
+        With ``lease_until``, only rows still held under that lease are released: a row whose
+        lease ran out may belong to another worker by now.
+        """
         if ids:
+            stmt = update(Delivery).where(Delivery.id.in_(ids), Delivery.state == outbox.SENDING)
+            if lease_until is not None:
+                stmt = stmt.where(Delivery.lease_until == lease_until)
             session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == outbox.SENDING)
-                .values(state=outbox.QUEUED, lease_until=None)
-                .execution_options(synchronize_session=False)
+                stmt.values(state=outbox.QUEUED, lease_until=None).execution_options(
+                    synchronize_session=False
+                )
             )
             session.commit()
             report.released += len(ids)
 
+    def _fail_all(
+        self, session: Session, rows: list[Claimed], error: str, report: DrainReport
+    ) -> None:
+        now = self.clock()
+        for row in rows:
+            outbox.mark_failed(
+                session, row.id, now=now, attempts=row.attempts, code=None, error=error
+            )
+        session.commit()
+        report.failed += len(rows)
+
     def _send_one(
-        self, session: Session, prepared: _Prepared, row: Claimed, report: DrainReport
+        self,
+        session: Session,
+        marker: SentMarker | None,
+        prepared: _Prepared,
+        row: Claimed,
+        report: DrainReport,
     ) -> None:
         now = self.clock()
         try:
@@ -234,10 +323,18 @@ class Sender:
         result = self.transport.send(envelope, message)
         now = self.clock()
         if result.outcome == "sent":
-            self._fast_commit(session)
-            outbox.mark_sent(session, row.id, now=now, message_id=message_id, attempts=row.attempts)
+            if marker is not None:
+                # One autocommitted statement: sent, and committed, before we count it.
+                marker.mark_sent(row.id, now=now, message_id=message_id, attempts=row.attempts)
+            else:
+                self._fast_commit(session)
+                outbox.mark_sent(
+                    session, row.id, now=now, message_id=message_id, attempts=row.attempts
+                )
+                session.commit()
             report.sent += 1
-        elif result.outcome == "reject":
+            return
+        if result.outcome == "reject":
             outbox.mark_failed(
                 session,
                 row.id,
@@ -267,52 +364,168 @@ class Sender:
     def _fast_commit(self, session: Session) -> None:
         # On PostgreSQL, skip waiting for the WAL flush of the mark-sent commit: a database
         # crash could then forget that a message was sent and send it again, but never lose
-        # one, and it lifts the ceiling of one fsync per message.
+        # one, and it lifts the ceiling of one fsync per message. (SentMarker does the same.)
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sql_text("SET LOCAL synchronous_commit = off"))
 
-    def _build(self, prepared: _Prepared, row: Claimed, message_id: str, now: object) -> bytes:
-        values = {"name": row.name, **row.personal}
+    def _build(self, prepared: _Prepared, row: Claimed, message_id: str, now: datetime) -> bytes:
+        personal = row.personal
+        values = {"name": row.name, **personal}
         bodies = prepared.personaliser.fill(values)
-        unsubscribe = row.personal.get("unsubscribe_url") if prepared.bulk else None
         data = prepared.layout.build(
             to=Address(row.address, row.name),
             bodies=bodies,
             message_id=message_id,
-            date=self.clock(),
-            unsubscribe_url=unsubscribe,
+            date=now,
+            unsubscribe_url=personal.get("unsubscribe_url") if prepared.bulk else None,
         )
         return self.signer(data) if self.signer else data
 
     def _envelope_from(self, prepared: _Prepared, row: Claimed) -> str:
-        if not self.bounce_address:
+        spec = self._verp_spec
+        if spec is None:
             return prepared.layout.sender.email
-        return verp_address(self.bounce_address, row.id, key=self.verp_key)
+        if TOKEN not in spec:
+            return spec
+        # mailer.bounces.verp_address, without parsing the configured address every time.
+        return spec.replace(TOKEN, f"{row.id}-{_mac(self.verp_key, row.id)}")
 
-    def _prepare(self, session: Session, campaign_id: int) -> _Prepared:
+    def _prepare(self, campaign: Campaign) -> _Prepared | _Broken:
+        """Everything about a campaign's messages that is the same for all its recipients."""
+        assert campaign.id is not None
         with self._lock:
-            cached = self._prepared.get(campaign_id)
+            cached = self._prepared.get(campaign.id)
         if cached is not None:
             return cached
-        campaign = session.get(Campaign, campaign_id)
-        assert campaign is not None
-        sender = Address.parse(campaign.sender)
-        calendar = (
-            CalendarPart(campaign.calendar, campaign.calendar_method or "PUBLISH")
-            if campaign.calendar
-            else None
-        )
-        layout = MessageLayout(
-            subject=campaign.subject,
-            sender=sender,
-            reply_to=Address.parse(campaign.reply_to) if campaign.reply_to else None,
-            list_id=campaign.list_header,
-            bulk=campaign.bulk,
-            calendar=calendar,
-        )
-        prepared = _Prepared(
-            campaign.bulk, Personaliser(campaign.rendered()), layout, sender.domain
-        )
+        try:
+            sender = Address.parse(campaign.sender)
+            calendar = (
+                CalendarPart(campaign.calendar, campaign.calendar_method or "PUBLISH")
+                if campaign.calendar
+                else None
+            )
+            layout = MessageLayout(
+                subject=campaign.subject,
+                sender=sender,
+                reply_to=Address.parse(campaign.reply_to) if campaign.reply_to else None,
+                list_id=campaign.list_header,
+                bulk=campaign.bulk,
+                calendar=calendar,
+            )
+            prepared: _Prepared | _Broken = _Prepared(
+                campaign.bulk, Personaliser(campaign.rendered()), layout, sender.domain
+            )
+        except (HeaderInjection, ValueError) as err:
+            log.error("campaign %s cannot be built: %s", campaign.id, err)
+            prepared = _Broken(f"cannot build message: {err}")
         with self._lock:
-            self._prepared[campaign_id] = prepared
+            self._prepared[campaign.id] = prepared
         return prepared
+
+
+# -- several processes ----------------------------------------------------------------------------
+
+
+def _drain_child(
+    make_sender: Callable[[], Sender],
+    threads: int,
+    stop: Any,
+    results: Any,
+    index: int,
+) -> None:
+    """Body of one drain process: build its own sender (engine, transport), drain, report."""
+    # The parent owns Ctrl-C: it asks every process to stop after the messages in flight.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    report = DrainReport()
+    try:
+        sender = make_sender()
+        try:
+            report = sender.drain(threads=threads, stop=stop)
+        finally:
+            sender.transport.close()
+    except BaseException as err:  # noqa: BLE001 - handed to the parent, not lost
+        report.errors.append(f"drain process {index}: {type(err).__name__}: {err}")
+    results.put((index, report))
+
+
+def drain_processes(
+    make_sender: Callable[[], Sender],
+    processes: int,
+    threads: int,
+    *,
+    stop: threading.Event | None = None,
+    start_method: str = "spawn",
+) -> DrainReport:
+    """Drain with ``processes`` processes of ``threads`` sending threads each; return the sum.
+
+    A process tops out near one core (the GIL), so a large campaign is sent by several; they
+    share nothing but the outbox, and its leases keep them off each other's rows. Each process
+    calls ``make_sender`` and so builds everything itself: its own engine (a connection pool
+    must never cross a fork) and transport. ``make_sender`` must therefore be picklable: a
+    module-level function, or a ``functools.partial`` of one with picklable arguments.
+
+    ``start_method`` is a multiprocessing start method; "spawn" (the default) is safe from a
+    process with threads, "fork" starts faster from one without. With ``processes`` of 1 the
+    drain runs here. ``stop`` (or Ctrl-C here) makes every process stop after the messages in
+    flight. A process that fails or dies is reported in ``errors``; its claimed rows come back
+    when their lease expires.
+    """
+    if processes <= 1:
+        sender = make_sender()
+        try:
+            return sender.drain(threads=threads, stop=stop)
+        finally:
+            sender.transport.close()
+    ctx = multiprocessing.get_context(start_method)
+    child_stop = ctx.Event()
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_drain_child,
+            args=(make_sender, threads, child_stop, results, index),
+            name=f"drain-{index}",
+            daemon=True,
+        )
+        for index in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    total = DrainReport()
+    pending = set(range(processes))
+    interrupted: BaseException | None = None
+    while pending:
+        try:
+            if stop is not None and stop.is_set():
+                child_stop.set()
+            index, report = results.get(timeout=0.2)
+        except queue.Empty:
+            gone = [i for i in pending if workers[i].exitcode is not None]
+            if not gone:
+                continue
+            # A process may have put its report just before exiting: collect what is queued.
+            try:
+                while True:
+                    index, report = results.get(timeout=0.5)
+                    pending.discard(index)
+                    total.add(report)
+            except queue.Empty:
+                pass
+            for index in gone:
+                if index in pending:
+                    pending.discard(index)
+                    total.errors.append(
+                        f"drain process {index} exited with code {workers[index].exitcode}"
+                    )
+            continue
+        except KeyboardInterrupt as err:
+            child_stop.set()
+            interrupted = err
+            continue
+        pending.discard(index)
+        total.add(report)
+    for worker in workers:
+        worker.join()
+    results.close()
+    if interrupted is not None:
+        raise interrupted
+    return total

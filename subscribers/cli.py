@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from mailer import outbox
 from subscribers import demo, staff
@@ -45,6 +46,13 @@ def friendly(command: F) -> F:
             return command(*args, **kwargs)
         except SettingsError as err:
             raise click.ClickException(str(err)) from None
+        except OperationalError as err:
+            # Unreachable server, missing file or table: one line, no traceback.
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else "not reachable"
+            raise click.ClickException(
+                f"database: {reason} (is NEWSLETTER_DATABASE_URL right, and did "
+                "`newsletter db upgrade` run?)"
+            ) from None
         except (NewsletterError, LookupError, ValueError) as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise click.ClickException(str(message)) from None

@@ -42,6 +42,8 @@ class Member(SQLModel, table=True):
     """A person on the network's lists. Erasure blanks every personal field."""
 
     __tablename__ = "member"
+    # Never reuse an id: deliveries and consent history of a purged member refer to it.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     email: str | None = Field(default=None, max_length=320, unique=True)

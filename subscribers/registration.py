@@ -222,7 +222,9 @@ def confirm(
         .scalars()
         .all()
     )
-    if member.status == ACTIVE and not pending:
+    if not pending:
+        # Nothing waits for confirmation: a second click, or an old link after the member
+        # unsubscribed (which must not undo their choice).
         return member
     member.status, member.confirmed_at, member.unsubscribed_at = ACTIVE, now, None
     session.add(member)
@@ -245,8 +247,10 @@ def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: date
     """Queue a new confirmation link for an expired one (the signature must still be ours)."""
     claims = kit.signer.verify("confirm", token, max_age=None)
     member = session.get(Member, claims.member_id)
-    if member is None or member.nonce != claims.nonce or member.status != PENDING:
-        return
+    if member is None or member.nonce != claims.nonce or member.status == ERASED:
+        raise TokenError("This link is no longer valid.")
+    if member.status != PENDING:
+        return  # already confirmed: nothing to resend, and the page says the same either way
     _notify(session, kit, member, now=now, already=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +86,11 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
 def _database_url(environ: Mapping[str, str], instance: Path) -> str:
     default = f"sqlite:///{instance / 'newsletter.db'}"
     url = _get(environ, "NEWSLETTER_DATABASE_URL", default) or default
@@ -92,7 +98,7 @@ def _database_url(environ: Mapping[str, str], instance: Path) -> str:
     if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
         raise SettingsError(
             "NEWSLETTER_DATABASE_URL: expected sqlite:///path or postgresql+psycopg://..., "
-            f"got {url!r}"
+            f"got {_redact(url)!r}"
         )
     if scheme.startswith("postgresql") and scheme != "postgresql+psycopg":
         url = "postgresql+psycopg" + url[len(scheme) :]
@@ -107,12 +113,12 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise SettingsError(
             "NEWSLETTER_SMTP_URL: expected smtp://host:port, smtps://host:port or capture://, "
-            f"got {url!r}"
+            f"got {_redact(url)!r}"
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise SettingsError(f"NEWSLETTER_SMTP_URL: bad port in {url!r}") from None
+        raise SettingsError("NEWSLETTER_SMTP_URL: bad port") from None
     return url
 
 

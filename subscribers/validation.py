@@ -55,7 +55,8 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
         )
     except EmailNotValidError as err:
         raise InvalidInput(f"This email address is not valid: {err}", field="email") from None
-    return result.normalized.lower()
+    # An international domain is kept in its IDNA (ASCII) form: that is what SMTP carries.
+    return (result.ascii_email or result.normalized).lower()
 
 
 def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME) -> str:

@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("last_notice_at", mailer.dbtypes.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_member_country"), ["country"], unique=False)

@@ -1,0 +1,365 @@
+"""The `newsletter` command as an operator runs it: a real process against a temp database.
+
+Also checks that the Alembic migrations build exactly the schema the models describe, on SQLite
+and (when NEWSLETTER_TEST_DATABASE_URL is set) on a fresh PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, make_url, select, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from subscribers.db import make_engine, metadata
+from subscribers.models import MailingList, Member, StaffUser, Subscription
+from tests.conftest import TEST_DATABASE_URL, on_postgres
+
+NEWSLETTER = Path(sys.executable).parent / "newsletter"
+PASSWORD = "correct horse battery staple"
+
+
+class Cli:
+    """Runs `newsletter` in a temp working directory with its own database and instance."""
+
+    def __init__(self, tmp_path: Path, database_url: str | None = None) -> None:
+        self.dir = tmp_path
+        self.cwd = tmp_path / "cwd"
+        self.cwd.mkdir(exist_ok=True)
+        self.database_url = database_url or f"sqlite:///{tmp_path / 'x.db'}"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        self.env.update(
+            NEWSLETTER_DATABASE_URL=self.database_url,
+            NEWSLETTER_INSTANCE_PATH=str(tmp_path / "instance"),
+        )
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(NEWSLETTER), *args],
+            cwd=self.cwd,
+            env={**self.env, **env},
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        result = self(*args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    def fails(self, *args: str, stdin: str | None = None, **env: str) -> str:
+        """Non-zero, exactly one line on stderr, no traceback; returns that line."""
+        result = self(*args, stdin=stdin, **env)
+        assert result.returncode != 0, (args, result.stdout)
+        lines = result.stderr.splitlines()
+        # On failure show the last lines of stderr only: the end of a traceback says it all.
+        traceback = "Traceback" in result.stderr + result.stdout
+        assert not traceback, "traceback ending in: " + " | ".join(lines[-3:])
+        assert len(lines) == 1, " | ".join(lines[-3:])
+        return lines[0]
+
+    def engine(self) -> Engine:
+        return make_engine(self.database_url)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+@pytest.fixture
+def migrated(cli: Cli) -> Cli:
+    cli.ok("db", "upgrade")
+    return cli
+
+
+# -- help ----------------------------------------------------------------------------------
+
+
+def test_help_at_every_level(cli: Cli) -> None:
+    out = cli.ok("--help")
+    for command in ("db", "serve", "worker", "staff", "lists", "outbox", "campaigns"):
+        assert command in out
+    assert "demo" not in out.split()  # the hidden seeding command stays hidden
+    assert "--role" in cli.ok("staff", "create", "--help")
+    assert "--digest-cron" in cli.ok("lists", "create", "-h")
+    for group in ("db", "outbox", "campaigns"):
+        assert "Usage:" in cli.ok(group, "--help")
+    assert not (cli.dir / "x.db").exists()  # --help touches no database
+
+
+def test_an_unknown_command_fails(cli: Cli) -> None:
+    result = cli("frobnicate")
+    assert result.returncode != 0 and "No such command" in result.stderr
+
+
+# -- db upgrade ----------------------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_schema_and_can_run_again(cli: Cli) -> None:
+    assert "database is up to date" in cli.ok("db", "upgrade")
+    engine = cli.engine()
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert set(metadata.tables) <= tables
+        assert "alembic_version" in tables
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    finally:
+        engine.dispose()
+    assert "database is up to date" in cli.ok("db", "upgrade")
+    engine = cli.engine()
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert [v for (v,) in versions] == [first]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("lists", "show"), ("campaigns", "pause", "1")],
+)
+def test_a_command_before_db_upgrade_fails_with_one_line(cli: Cli, args: tuple[str, ...]) -> None:
+    line = cli.fails(*args)
+    assert line.startswith("Error: ")
+
+
+def test_an_unreachable_database_is_one_line(cli: Cli) -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    line = cli.fails(
+        "lists",
+        "show",
+        NEWSLETTER_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/newsletter",
+    )
+    assert line.startswith("Error: ")
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+
+def staff_rows(cli: Cli) -> list[StaffUser]:
+    engine = cli.engine()
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(StaffUser)).all())
+    finally:
+        engine.dispose()
+
+
+def test_staff_create_reads_the_password_from_stdin(migrated: Cli) -> None:
+    out = migrated.ok(
+        "staff",
+        "create",
+        "A@Example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert out.strip() == "created admin a@example.org"
+    (row,) = staff_rows(migrated)
+    assert row.email == "a@example.org" and row.role == "admin"
+    assert PASSWORD not in row.password_hash and row.password_hash.startswith("scrypt:")
+    from werkzeug.security import check_password_hash
+
+    assert check_password_hash(row.password_hash, PASSWORD)  # the newline is not part of it
+
+
+def test_staff_create_refuses_a_duplicate(migrated: Cli) -> None:
+    migrated.ok(
+        "staff", "create", "a@example.org", "--role", "admin", "--password-stdin", stdin=PASSWORD
+    )
+    line = migrated.fails(
+        "staff", "create", "A@EXAMPLE.ORG", "--role", "editor", "--password-stdin", stdin=PASSWORD
+    )
+    assert "exists already" in line
+    assert [r.role for r in staff_rows(migrated)] == ["admin"]
+
+
+def test_staff_create_refuses_a_bad_role(migrated: Cli) -> None:
+    result = migrated(
+        "staff", "create", "b@example.org", "--role", "boss", "--password-stdin", stdin=PASSWORD
+    )
+    assert result.returncode != 0
+    assert "--role" in result.stderr and "Traceback" not in result.stderr
+    assert staff_rows(migrated) == []
+
+
+@pytest.mark.parametrize("password", ["", "short", "123456789"])
+def test_staff_create_refuses_a_short_password(migrated: Cli, password: str) -> None:
+    line = migrated.fails(
+        "staff", "create", "b@example.org", "--role", "viewer", "--password-stdin", stdin=password
+    )
+    assert "at least 10 characters" in line
+    assert staff_rows(migrated) == []
+
+
+def test_staff_create_refuses_a_bad_address(migrated: Cli) -> None:
+    line = migrated.fails(
+        "staff", "create", "not-an-address", "--role", "viewer", "--password-stdin", stdin=PASSWORD
+    )
+    assert "not valid" in line
+    assert staff_rows(migrated) == []
+
+
+# -- lists ---------------------------------------------------------------------------------
+
+
+def test_lists_create_and_show(migrated: Cli) -> None:
+    out = migrated.ok(
+        "lists", "create", "practitioners", "--name", "Frontline", "--digest-cron", "0 9 * * mon"
+    )
+    assert out.startswith("created list practitioners (id ")
+    shown = migrated.ok("lists", "show").splitlines()
+    assert shown == ["practitioners\tFrontline\tactive 0, pending 0, unsubscribed 0"]
+    assert migrated.ok("lists", "show", "practitioners").splitlines() == shown
+    assert "no list 'nope'" in migrated.fails("lists", "show", "nope")
+    engine = migrated.engine()
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(MailingList)).one()
+    finally:
+        engine.dispose()
+    assert row.digest_cron == "0 9 * * mon" and row.timezone == "Europe/Lisbon"
+
+
+def test_lists_show_counts_members_by_status(migrated: Cli) -> None:
+    migrated.ok("lists", "create", "practitioners", "--name", "Frontline")
+    engine = migrated.engine()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        with Session(engine) as session:
+            list_id = session.execute(select(MailingList.id)).scalar_one()
+            for i, status in enumerate(["active", "active", "pending", "unsubscribed"]):
+                member = Member(email=f"m{i}@example.org", status=status, created_at=now)
+                session.add(member)
+                session.flush()
+                assert member.id is not None
+                session.add(
+                    Subscription(
+                        member_id=member.id,
+                        list_id=list_id,
+                        status=status,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            session.commit()
+    finally:
+        engine.dispose()
+    assert migrated.ok("lists", "show").strip() == (
+        "practitioners\tFrontline\tactive 2, pending 1, unsubscribed 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("Bad Slug", "--name", "X"), "slug"),
+        (("_under", "--name", "X"), "slug"),
+        (("ünïcode", "--name", "X"), "slug"),
+        (("a" * 64, "--name", "X"), "slug"),
+        (("ok-slug", "--name", "X", "--digest-cron", "every monday"), "--digest-cron"),
+        (("ok-slug", "--name", "X", "--digest-cron", "61 9 * * mon"), "--digest-cron"),
+        (("ok-slug", "--name", "X", "--timezone", "Mars/Olympus"), "--timezone"),
+        (("ok-slug", "--name", "X", "--from", "News <news@example.org>\nBcc: x@y"), "--from"),
+        (("ok-slug", "--name", "Line\nBreak"), "name"),
+        (("ok-slug", "--name", "   "), "name"),
+    ],
+)
+def test_lists_create_refuses_bad_values(
+    migrated: Cli, args: tuple[str, ...], expected: str
+) -> None:
+    line = migrated.fails("lists", "create", *args)
+    assert expected in line
+    assert migrated.ok("lists", "show") == ""
+
+
+def test_lists_create_refuses_a_duplicate(migrated: Cli) -> None:
+    migrated.ok("lists", "create", "practitioners", "--name", "Frontline")
+    assert "exists already" in migrated.fails("lists", "create", "practitioners", "--name", "Y")
+    assert len(migrated.ok("lists", "show").splitlines()) == 1
+
+
+# -- outbox and campaigns ------------------------------------------------------------------
+
+
+def test_outbox_status_and_drain_on_an_empty_outbox(migrated: Cli) -> None:
+    assert migrated.ok("outbox", "status").strip() == "the outbox is empty"
+    assert migrated.ok("outbox", "drain").strip() == "sent 0, retried 0, failed 0, skipped 0"
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume", "cancel"])
+def test_campaign_commands_on_an_unknown_campaign(migrated: Cli, verb: str) -> None:
+    assert "999" in migrated.fails("campaigns", verb, "999")
+
+
+def test_campaign_id_must_be_a_number(migrated: Cli) -> None:
+    result = migrated("campaigns", "pause", "abc")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+# -- the migrations build the models' schema -----------------------------------------------
+
+
+def schema_differences(database_url: str) -> list[object]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": False}
+            )
+            return list(compare_metadata(context, metadata))
+    finally:
+        engine.dispose()
+
+
+def test_migrations_match_the_models_on_sqlite(cli: Cli) -> None:
+    cli.ok("db", "upgrade")
+    assert schema_differences(cli.database_url) == []
+
+
+@pytest.fixture
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database next to the shared test one, dropped afterwards."""
+    if not on_postgres():
+        pytest.skip("NEWSLETTER_TEST_DATABASE_URL does not point at PostgreSQL")
+    name = f"test_migrations_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_migrations_match_the_models_on_postgres(
+    tmp_path: Path, fresh_postgres_database: str
+) -> None:
+    cli = Cli(tmp_path, fresh_postgres_database)
+    cli.ok("db", "upgrade")
+    cli.ok("db", "upgrade")
+    assert schema_differences(fresh_postgres_database) == []
+    # And the command line works against it.
+    cli.ok("lists", "create", "practitioners", "--name", "Frontline")
+    assert cli.ok("lists", "show").startswith("practitioners\tFrontline\t")
