@@ -377,9 +377,7 @@ class SentMarker:
             return cls(bind)
         return None
 
-    def mark_sent(
-        self, delivery_id: int, *, now: datetime, message_id: str, attempts: int
-    ) -> None:
+    def mark_sent(self, delivery_id: int, *, now: datetime, message_id: str, attempts: int) -> None:
         """``mark_sent`` + commit: the row is durably ``sent`` (as configured) on return."""
         if self._cursor is None:
             self._open()
