@@ -286,6 +286,39 @@ def _delivery_id(own: list[str], template: str | None, key: bytes) -> int | None
     return None
 
 
+# -- unsubscribe requests (the mailto: of List-Unsubscribe) ---------------------------------
+
+UNSUBSCRIBE_SUBJECT = "unsubscribe"
+
+
+def unsubscribe_mailto(verp_address: str) -> str:
+    """The ``mailto:`` target of List-Unsubscribe: the message's own VERP address."""
+    return f"mailto:{verp_address}?subject={UNSUBSCRIBE_SUBJECT}"
+
+
+def unsubscribe_request(
+    raw: bytes, *, verp_template: str | None, key: bytes = b"", recipient: str | None = None
+) -> int | None:
+    """The delivery a member asked to leave by mail, or None if this is no such request.
+
+    Only a message sent to a VERP address we signed counts (the address is in that member's
+    mail alone), with the subject a mail client's List-Unsubscribe button puts there, and only
+    when it is not itself a bounce: a returned copy of our mail also carries our address.
+    """
+    if not verp_template or not isinstance(raw, bytes | bytearray):
+        return None
+    try:
+        msg = email.message_from_bytes(bytes(raw[:MAX_PARSE_BYTES]))
+        subject = _header(msg, "Subject").strip().lower()
+        if subject != UNSUBSCRIBE_SUBJECT:
+            return None
+        if _dsn_recipients(msg) is not None or _strong_bounce_signal(msg) is not None:
+            return None
+        return _delivery_id(_own_addresses(msg, recipient), verp_template, key)
+    except Exception:  # hostile input: simply not a request
+        return None
+
+
 # -- RFC 3464 delivery-status parts ---------------------------------------------------------------
 
 

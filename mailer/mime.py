@@ -140,10 +140,21 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(data, quotetabs=False, istext=True).replace(b"\n", CRLF)
 
 
-@functools.lru_cache(maxsize=512)
-def _qp_literal(text: str) -> bytes:
-    """``_qp`` of a literal piece of a campaign: the same for every recipient, so kept."""
-    return _qp(text)
+def _tail(encoded: bytes) -> int:
+    """Characters on the last line of encoded text (0 when it ends with a line break)."""
+    return len(encoded) - encoded.rfind(b"\n") - 1
+
+
+@functools.lru_cache(maxsize=256)
+def _literal_pieces(literals: tuple[str, ...]) -> tuple[tuple[bytes, int], ...] | None:
+    """The literal pieces of a campaign's body, encoded once: (bytes, tail) each.
+
+    None when a piece holds a CR: such text takes the whole-text path, which owns line-end
+    normalisation (a CR LF could otherwise straddle two pieces).
+    """
+    if any("\r" in literal for literal in literals):
+        return None
+    return tuple((encoded, _tail(encoded)) for encoded in map(_qp, literals))
 
 
 def _qp_body(text: str, parts: Assembly | None) -> bytes:
@@ -151,35 +162,41 @@ def _qp_body(text: str, parts: Assembly | None) -> bytes:
 
     Each piece (literal or value) is encoded on its own and the pieces are joined with soft line
     breaks, which decoders drop, so the decoded body is exactly what ``_qp(text)`` gives. This
-    turns encoding 30 KB per recipient into encoding their few values. Text with a CR anywhere
-    takes the whole-text path, which owns line-end normalisation.
+    turns encoding 30 KB per recipient into encoding their few values.
     """
     if parts is None:
         return _qp(text)
     literals, values = parts
-    if sum(map(len, literals)) + sum(map(len, values)) != len(text):
-        return _qp(text)  # not this text's assembly
+    pieces = _literal_pieces(literals)
+    if (
+        pieces is None
+        or len(values) != len(literals) - 1
+        or sum(map(len, literals)) + sum(map(len, values)) != len(text)
+    ):
+        return _qp(text)  # not this text's assembly, or CRs
     out: list[bytes] = []
-    for index, source in enumerate(_interleave(literals, values)):
-        if not source:
-            continue
-        if "\r" in source:
-            return _qp(text)
-        piece = _qp(source) if index % 2 else _qp_literal(source)
-        if out and not out[-1].endswith(b"\n"):
-            if len(out[-1]) - out[-1].rfind(b"\n") - 1 >= QP_LINE:
-                return _qp(text)  # no room left on that line for the "=" of a soft break
-            out.append(SOFT_BREAK)
-        out.append(piece)
+    tail = 0  # characters on the current output line
+    for index, (literal, literal_tail) in enumerate(pieces):
+        if index:
+            value = values[index - 1]
+            if value:
+                if "\r" in value:
+                    return _qp(text)
+                encoded = _qp(value)
+                if tail:
+                    if tail >= QP_LINE:
+                        return _qp(text)  # no room left on that line for a soft break's "="
+                    out.append(SOFT_BREAK)
+                out.append(encoded)
+                tail = _tail(encoded)
+        if literal:
+            if tail:
+                if tail >= QP_LINE:
+                    return _qp(text)
+                out.append(SOFT_BREAK)
+            out.append(literal)
+            tail = literal_tail
     return b"".join(out)
-
-
-def _interleave(literals: tuple[str, ...], values: tuple[str, ...]) -> list[str]:
-    merged = [literals[0]]
-    for value, literal in zip(values, literals[1:], strict=True):
-        merged.append(value)
-        merged.append(literal)
-    return merged
 
 
 @dataclass(frozen=True, slots=True)

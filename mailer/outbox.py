@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -336,16 +338,22 @@ def mark_sent(
     )
 
 
+MARKER_MMAP = 256 * 1024 * 1024
+
+
 class SentMarker:
     """``mark_sent`` and its commit as one statement on a connection of its own: the hot path.
 
     Same row, same guard (not already sent), same values as ``mark_sent``; but instead of an
     ORM statement, a session commit and a pool round trip per message, one prepared UPDATE runs
-    in autocommit, so each row is ``sent`` in its own committed transaction when ``sent``
+    in autocommit, so each row is ``sent`` in its own committed transaction when ``mark_sent``
     returns. On SQLite a lone UPDATE takes the write lock when it starts, as ``BEGIN IMMEDIATE``
-    does, and waits its turn (busy_timeout). On PostgreSQL the connection runs with
-    ``synchronous_commit = off``: a database crash may forget the latest marks and send those
-    messages again, but never loses one, and sending is not held to one WAL flush per message.
+    does; when another connection holds it, the marker tries again after 0.1 ms, then 0.2, 0.4...
+    up to 2 ms apart (SQLite's own busy handler first sleeps a whole millisecond, then 2, then 5,
+    which several senders sharing one file would spend mostly asleep), for as long as the
+    connection's busy_timeout. On PostgreSQL the connection runs with ``synchronous_commit =
+    off``: a database crash may forget the latest marks and send those messages again, but never
+    loses one, and sending is not held to one WAL flush per message.
 
     One per sending thread, never shared. The connection is checked out of the engine's pool on
     the first mark and given back, as it was, by ``close``.
@@ -368,6 +376,9 @@ class SentMarker:
         self._datetime = sent_at.dialect_impl(dialect).bind_processor(dialect)
         self._connection: Any = None
         self._cursor: Any = None
+        self._restore: list[str] = []  # statements giving the connection back as it was
+        self._isolation: str | None = None
+        self._busy_timeout = 0.0  # SQLite: seconds to keep trying while another writer holds on
 
     @classmethod
     def for_session(cls, session: Session) -> SentMarker | None:
@@ -382,23 +393,47 @@ class SentMarker:
         if self._cursor is None:
             self._open()
         sent_at = self._datetime(now) if self._datetime else now
+        params = (SENT, sent_at, message_id, attempts + 1, delivery_id, SENT)
         try:
-            self._cursor.execute(
-                self._sql, (SENT, sent_at, message_id, attempts + 1, delivery_id, SENT)
-            )
+            if self._postgres:
+                self._cursor.execute(self._sql, params)
+            else:
+                self._execute_sqlite(params)
         except BaseException:
             self._discard()
             raise
+
+    def _execute_sqlite(self, params: tuple[Any, ...]) -> None:
+        delay, deadline = 0.0001, 0.0
+        while True:
+            try:
+                self._cursor.execute(self._sql, params)
+                return
+            except sqlite3.OperationalError as err:
+                # SQLITE_BUSY and its extended codes: another connection is writing. A failed
+                # autocommit statement changed nothing, so it is simply run again.
+                if getattr(err, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._busy_timeout
+                elif now >= deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.002)
 
     def close(self) -> None:
         """Give the connection back to the pool with its settings restored."""
         if self._connection is None:
             return
         try:
+            driver = self._connection.driver_connection
+            for statement in self._restore:
+                driver.execute(statement)
             if self._postgres:
-                driver = self._connection.driver_connection
-                driver.execute("RESET synchronous_commit")
                 driver.autocommit = False
+            else:
+                driver.isolation_level = self._isolation
             self._cursor.close()
             self._connection.close()
         except Exception:  # noqa: BLE001 - a broken connection is simply thrown away
@@ -414,8 +449,23 @@ class SentMarker:
                     driver.rollback()
                 driver.autocommit = True
                 driver.execute("SET synchronous_commit = off")
-            # SQLite connections are made with isolation_level None (mailer.engine): the driver
-            # opens no transaction of its own, so each statement commits by itself.
+                self._restore = ["RESET synchronous_commit"]
+            else:
+                # No transaction of the driver's own (mailer.engine sets this already): each
+                # statement commits by itself. Busy waits are ours (see the class docstring).
+                self._isolation = driver.isolation_level
+                driver.isolation_level = None
+                (timeout_ms,) = driver.execute("PRAGMA busy_timeout").fetchone()
+                (mmap_size,) = driver.execute("PRAGMA mmap_size").fetchone()
+                self._busy_timeout = timeout_ms / 1000
+                driver.execute("PRAGMA busy_timeout = 0")
+                # Every mark follows other connections' writes, so SQLite drops its page cache
+                # each time and reads the B-tree pages again: mapped, not one syscall a page.
+                driver.execute(f"PRAGMA mmap_size = {max(int(mmap_size), MARKER_MMAP)}")
+                self._restore = [
+                    f"PRAGMA busy_timeout = {int(timeout_ms)}",
+                    f"PRAGMA mmap_size = {int(mmap_size)}",
+                ]
             self._cursor = driver.cursor()
         except BaseException:
             connection.invalidate()

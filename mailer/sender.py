@@ -34,7 +34,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from mailer import outbox
-from mailer.bounces import TOKEN, _addr_spec, _mac
+from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser
 from mailer.message import Address, Envelope, HeaderInjection
@@ -94,6 +94,16 @@ class _Broken:
     """A campaign whose messages cannot be built (e.g. a control character in its subject)."""
 
     error: str
+
+
+@dataclass
+class _Batch:
+    """Rows claimed in one transaction, re-checked, and what is left to send, by campaign."""
+
+    lease_until: datetime
+    last_id: int = 0
+    work: list[tuple[_Prepared, list[Claimed]]] = field(default_factory=list)
+    report: DrainReport = field(default_factory=DrainReport)
 
 
 class Sender:
@@ -174,26 +184,39 @@ class Sender:
             marker = SentMarker.for_session(session)
             try:
                 while not stop.is_set():
-                    claimed, lease_until = self._claim(session, after_id)
-                    if not claimed and after_id:
+                    batch = self._claim(session, after_id)
+                    if not batch.last_id and after_id:
                         after_id = 0  # wrap around once for retries and expired leases
                         continue
-                    if not claimed:
+                    if not batch.last_id:
                         break
-                    after_id = claimed[-1].id
-                    report.add(self._send_batch(session, marker, claimed, lease_until, stop))
+                    after_id = batch.last_id
+                    report.add(self._send_batch(session, marker, batch, stop))
             finally:
                 if marker is not None:
                     marker.close()
         return report
 
-    def _claim(self, session: Session, after_id: int) -> tuple[list[Claimed], datetime]:
+    def _claim(self, session: Session, after_id: int) -> _Batch:
+        """Claim a batch and re-check it in one transaction (on SQLite, one hold of the lock)."""
         now = self.clock()
-        claimed = outbox.claim(
-            session, now=now, lease=self.lease, limit=self.batch, after_id=after_id
-        )
-        session.commit()
-        return claimed, now + self.lease
+        batch = _Batch(lease_until=now + self.lease)
+        try:
+            claimed = outbox.claim(
+                session, now=now, lease=self.lease, limit=self.batch, after_id=after_id
+            )
+            if claimed:
+                batch.last_id = claimed[-1].id
+                by_campaign: dict[int, list[Claimed]] = defaultdict(list)
+                for row in claimed:
+                    by_campaign[row.campaign_id].append(row)
+                for campaign_id, rows in by_campaign.items():
+                    self._recheck(session, campaign_id, rows, batch)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        return batch
 
     # -- one batch ------------------------------------------------------------------------
 
@@ -201,53 +224,42 @@ class Sender:
         self,
         session: Session,
         marker: SentMarker | None,
-        claimed: list[Claimed],
-        lease_until: datetime,
+        batch: _Batch,
         stop: threading.Event,
     ) -> DrainReport:
-        report = DrainReport()
-        by_campaign: dict[int, list[Claimed]] = defaultdict(list)
-        for row in claimed:
-            by_campaign[row.campaign_id].append(row)
-        deadline = lease_until - self.lease_margin
-        for campaign_id, rows in by_campaign.items():
-            sendable, prepared = self._recheck(session, campaign_id, rows, lease_until, report)
-            if isinstance(prepared, _Broken):
-                self._fail_all(session, sendable, prepared.error, report)
-                continue
-            for index, row in enumerate(sendable):
+        report = batch.report
+        deadline = batch.lease_until - self.lease_margin
+        for number, (prepared, rows) in enumerate(batch.work):
+            for index, row in enumerate(rows):
                 if stop.is_set() or self.clock() >= deadline:
                     # Stopping, or the lease is nearly up: hand the rest back (still ours, so
                     # nobody else has them) rather than race another worker for them.
-                    self._release(session, [r.id for r in sendable[index:]], report, lease_until)
-                    break
-                assert prepared is not None
+                    rest = [r.id for r in rows[index:]]
+                    rest += [r.id for _, later in batch.work[number + 1 :] for r in later]
+                    self._release(session, rest, report, batch.lease_until)
+                    session.commit()
+                    return report
                 self._send_one(session, marker, prepared, row, report)
         return report
 
     def _recheck(
-        self,
-        session: Session,
-        campaign_id: int,
-        rows: list[Claimed],
-        lease_until: datetime,
-        report: DrainReport,
-    ) -> tuple[list[Claimed], _Prepared | _Broken | None]:
+        self, session: Session, campaign_id: int, rows: list[Claimed], batch: _Batch
+    ) -> None:
         """Drop rows whose campaign was paused or cancelled, or whose member left meanwhile.
 
-        This runs just before the batch is sent, so an unsubscribe or a pause takes effect
-        within one batch even for a campaign already being sent. It ends with a commit: nothing
-        holds a transaction (on SQLite, the write lock) while messages are on the wire.
+        This runs in the claim's transaction, just before the batch is sent, so an unsubscribe
+        or a pause takes effect within one batch even for a campaign already being sent. What
+        is left to send goes to ``batch.work``; the caller commits.
         """
+        report = batch.report
         campaign = session.get(Campaign, campaign_id, populate_existing=True)
         if campaign is None or campaign.status == outbox.CANCELLED:
             outbox.mark_skipped(session, [r.id for r in rows], reason="campaign cancelled")
-            session.commit()
             report.skipped += len(rows)
-            return [], None
+            return
         if campaign.status == outbox.PAUSED:
-            self._release(session, [r.id for r in rows], report, lease_until)
-            return [], None
+            self._release(session, [r.id for r in rows], report, batch.lease_until)
+            return
         prepared = self._prepare(campaign)
         wanted = self.still_wanted(session, campaign, rows)
         blocked = outbox.suppressed(session, [r.address for r in rows])
@@ -257,8 +269,15 @@ class Sender:
             dropped = [r.id for r in rows if r.id not in kept]
             outbox.mark_skipped(session, dropped, reason="recipient left or is suppressed")
             report.skipped += len(dropped)
-        session.commit()
-        return keep, prepared
+        if isinstance(prepared, _Broken):
+            now = self.clock()
+            for row in keep:
+                outbox.mark_failed(
+                    session, row.id, now=now, attempts=row.attempts, code=None, error=prepared.error
+                )
+            report.failed += len(keep)
+        elif keep:
+            batch.work.append((prepared, keep))
 
     def _release(
         self,
@@ -270,7 +289,7 @@ class Sender:
         """Give claimed rows back to the queue untouched (pause, stop, lease nearly up).
 
         With ``lease_until``, only rows still held under that lease are released: a row whose
-        lease ran out may belong to another worker by now.
+        lease ran out may belong to another worker by now. The caller commits.
         """
         if ids:
             stmt = update(Delivery).where(Delivery.id.in_(ids), Delivery.state == outbox.SENDING)
@@ -281,19 +300,7 @@ class Sender:
                     synchronize_session=False
                 )
             )
-            session.commit()
             report.released += len(ids)
-
-    def _fail_all(
-        self, session: Session, rows: list[Claimed], error: str, report: DrainReport
-    ) -> None:
-        now = self.clock()
-        for row in rows:
-            outbox.mark_failed(
-                session, row.id, now=now, attempts=row.attempts, code=None, error=error
-            )
-        session.commit()
-        report.failed += len(rows)
 
     def _send_one(
         self,
@@ -306,7 +313,8 @@ class Sender:
         now = self.clock()
         try:
             message_id = make_message_id(row.id, prepared.domain)
-            message = self._build(prepared, row, message_id, now)
+            mail_from = self._envelope_from(prepared, row)
+            message = self._build(prepared, row, message_id, now, mail_from)
         except (HeaderInjection, ValueError) as err:
             outbox.mark_failed(
                 session,
@@ -319,7 +327,7 @@ class Sender:
             session.commit()
             report.failed += 1
             return
-        envelope = Envelope(mail_from=self._envelope_from(prepared, row), rcpt_to=row.address)
+        envelope = Envelope(mail_from=mail_from, rcpt_to=row.address)
         result = self.transport.send(envelope, message)
         now = self.clock()
         if result.outcome == "sent":
@@ -368,16 +376,22 @@ class Sender:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sql_text("SET LOCAL synchronous_commit = off"))
 
-    def _build(self, prepared: _Prepared, row: Claimed, message_id: str, now: datetime) -> bytes:
+    def _build(
+        self, prepared: _Prepared, row: Claimed, message_id: str, now: datetime, mail_from: str
+    ) -> bytes:
         personal = row.personal
         values = {"name": row.name, **personal}
         bodies = prepared.personaliser.fill(values)
+        # With VERP the envelope sender names this delivery, so a mail to it can unsubscribe
+        # exactly this member (``newsletter bounces process`` handles such requests).
+        verp = self._verp_spec is not None and TOKEN in self._verp_spec
         data = prepared.layout.build(
             to=Address(row.address, row.name),
             bodies=bodies,
             message_id=message_id,
             date=now,
             unsubscribe_url=personal.get("unsubscribe_url") if prepared.bulk else None,
+            unsubscribe_mailto=unsubscribe_mailto(mail_from) if verp else None,
         )
         return self.signer(data) if self.signer else data
 

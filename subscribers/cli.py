@@ -5,59 +5,14 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
-from collections.abc import Callable
-from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from mailer import outbox
-from subscribers import demo, staff
+from subscribers import demo, preferences, staff
+from subscribers.cli_support import body_text, drain_now, friendly, parse_time, runtime
 from subscribers.db import transaction
-from subscribers.errors import NewsletterError
-from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def runtime() -> Runtime:
-    """Settings and runtime, built once per command invocation."""
-    ctx = click.get_current_context()
-    rt = ctx.meta.get("newsletter.runtime")
-    if rt is None:
-        rt = Runtime.build(load())
-        ctx.meta["newsletter.runtime"] = rt
-        # Close pooled connections when the command ends (matters when invoked in-process).
-        ctx.call_on_close(rt.engine.dispose)
-    return rt
-
-
-def friendly(command: F) -> F:
-    """Turn our errors into the SPEC's one line on stderr and a non-zero exit."""
-
-    @wraps(command)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SettingsError as err:
-            raise click.ClickException(str(err)) from None
-        except OperationalError as err:
-            # Unreachable server, missing file or table: one line, no traceback.
-            reason = str(err.orig).strip().splitlines()[0] if err.orig else "not reachable"
-            raise click.ClickException(
-                f"database: {reason} (is NEWSLETTER_DATABASE_URL right, and did "
-                "`newsletter db upgrade` run?)"
-            ) from None
-        except (NewsletterError, LookupError, ValueError) as err:
-            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-            raise click.ClickException(str(message)) from None
-
-    return wrapped  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -334,35 +289,6 @@ def subscribers_export(list_slug: str, output: Path | None) -> None:
 # -- content: news, digests, announcements ------------------------------------------------
 
 
-def _body(body_file: Path | None, body: str | None) -> str:
-    if (body_file is None) == (body is None):
-        raise click.UsageError("give exactly one of --body-file and --body")
-    if body_file is not None:
-        try:
-            return body_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise click.ClickException(f"{body_file}: not UTF-8 text") from None
-    return body or ""
-
-
-def _time(value: str | None, zone: str) -> datetime | None:
-    """ISO 8601; a time without offset is in the configured time zone."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.ClickException(f"--at: not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
-
-
-def _drain_now(rt: Runtime) -> None:
-    report = rt.sender.drain(threads=rt.settings.smtp_connections)
-    click.echo(report.describe())
-    if report.failed:
-        sys.exit(1)
-
-
 @main.group("news")
 def news_group() -> None:
     """News items for digests."""
@@ -384,7 +310,12 @@ def news_add(
     rt = runtime()
     with transaction(rt.new_session()) as session:
         item = news.add(
-            session, list_slug, title=title, body=_body(body_file, body), link=link, now=rt.clock()
+            session,
+            list_slug,
+            title=title,
+            body=body_text(body_file, body),
+            link=link,
+            now=rt.clock(),
         )
     click.echo(item.id)
 
@@ -407,7 +338,7 @@ def digest_send(slug: str, drain: bool) -> None:
         outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
     click.echo(outcome.describe())
     if drain and outcome.campaign_id is not None:
-        _drain_now(rt)
+        drain_now(rt)
 
 
 @main.command()
@@ -433,8 +364,8 @@ def announce(
     from subscribers.campaigns import Announcement, create_announcement
 
     rt = runtime()
-    text = _body(body_file, body)
-    send_after = _time(at, rt.settings.timezone)
+    text = body_text(body_file, body)
+    send_after = parse_time(at, rt.settings.timezone)
     with transaction(rt.new_session()) as session:
         campaign, count = create_announcement(
             session,
@@ -445,7 +376,7 @@ def announce(
     when = f" for {send_after.isoformat()}" if send_after else ""
     click.echo(f"campaign {campaign.id} queued for {count} member(s){when}")
     if drain:
-        _drain_now(rt)
+        drain_now(rt)
 
 
 # -- bounces ------------------------------------------------------------------------------
@@ -461,22 +392,28 @@ def bounces_group() -> None:
 @click.option("--recipient", help="The address the bounce was delivered to (from the MTA).")
 @friendly
 def bounces_process(files: tuple[Path, ...], recipient: str | None) -> None:
-    """Read bounce messages (files, or one on stdin), attribute them, suppress hard bounces."""
+    """Read bounce messages (files, or one on stdin), attribute them, suppress hard bounces.
+
+    A member's "unsubscribe" mail to the List-Unsubscribe mailto: address arrives here too.
+    """
     from mailer.bounce_log import record
-    from mailer.bounces import parse
+    from mailer.bounces import parse, unsubscribe_request
 
     rt = runtime()
+    verp = {"verp_template": rt.settings.bounce_address, "key": rt.settings.secret_key.encode()}
     sources = [(str(f), f.read_bytes()) for f in files] or [("stdin", sys.stdin.buffer.read())]
     for name, raw in sources:
-        report = parse(
-            raw,
-            verp_template=rt.settings.bounce_address,
-            key=rt.settings.secret_key.encode(),
-            recipient=recipient,
-        )
+        delivery_id = unsubscribe_request(raw, recipient=recipient, **verp)
+        if delivery_id is not None:
+            with transaction(rt.new_session()) as session:
+                member = preferences.unsubscribe_by_delivery(session, delivery_id, now=rt.clock())
+            outcome = "nobody matched" if member is None else f"member {member.id} unsubscribed"
+            click.echo(f"{name}: unsubscribe request for delivery {delivery_id}: {outcome}")
+            continue
+        report = parse(raw, recipient=recipient, **verp)
         with transaction(rt.new_session()) as session:
-            outcome = record(session, report, now=rt.clock())
-        click.echo(f"{name}: {outcome.describe()}")
+            described = record(session, report, now=rt.clock()).describe()
+        click.echo(f"{name}: {described}")
 
 
 # -- demo ----------------------------------------------------------------------------------

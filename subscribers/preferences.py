@@ -138,6 +138,24 @@ def unsubscribe(
     session.flush()
 
 
+def unsubscribe_by_delivery(session: Session, delivery_id: int, *, now: datetime) -> Member | None:
+    """A member's "unsubscribe" mail to the VERP address of one delivery: leave that list.
+
+    Mail that is not about a list (a confirmation, say) unsubscribes from everything, as a
+    member writing "unsubscribe" would expect. Returns the member, or None if nobody matched.
+    """
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None:
+        return None
+    member = session.get(Member, delivery.recipient_id)
+    if member is None or member.status == ERASED:
+        return None
+    campaign = session.get(Campaign, delivery.campaign_id)
+    list_id = campaign.list_id if campaign is not None else None
+    unsubscribe(session, member, now=now, list_id=list_id, source="mail")
+    return member
+
+
 def export(session: Session, member: Member) -> dict[str, Any]:
     """Everything held on a member, as JSON-ready data (GDPR art. 15 and 20)."""
 

@@ -7,8 +7,10 @@ and every table emptied after each test, because the outbox tests need real comm
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from mailer.clock import FrozenClock
 from mailer.transport import SmtpTransport
@@ -37,24 +39,48 @@ def on_postgres() -> bool:
     return TEST_DATABASE_URL.startswith("postgresql")
 
 
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str]:
+    """A new, empty database on the server NEWSLETTER_TEST_DATABASE_URL names, dropped afterwards.
+
+    Every test run gets its own, so two runs on one server (CI beside a developer) never meet.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def _postgres_engine() -> Iterator[Engine | None]:
+def _postgres_url() -> Iterator[str | None]:
     if not on_postgres():
         yield None
         return
-    engine = make_engine(TEST_DATABASE_URL)
-    metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    with scratch_postgres_database("test_run") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine(_postgres_url: str | None) -> Iterator[Engine | None]:
+    if _postgres_url is None:
+        yield None
+        return
+    engine = make_engine(_postgres_url)
     metadata.create_all(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
-    if _postgres_engine is not None:
-        return TEST_DATABASE_URL
+def database_url(tmp_path: Path, _postgres_url: str | None, _postgres_engine: Engine | None) -> str:
+    if _postgres_url is not None:
+        return _postgres_url
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 

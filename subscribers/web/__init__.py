@@ -59,11 +59,10 @@ def _locale() -> str:
 
 
 def register_blueprints(app: Flask) -> None:
-    from subscribers.web.admin import bp as admin
-    from subscribers.web.public import bp as public
+    from subscribers.web import admin, admin_content, admin_events, admin_members, public, rsvp
 
-    app.register_blueprint(public)
-    app.register_blueprint(admin)
+    for module in (public, rsvp, admin, admin_content, admin_members, admin_events):
+        app.register_blueprint(module.bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -130,3 +130,64 @@ def test_garbage_is_reported_and_changes_nothing(env, sent, raw) -> None:  # typ
 def test_a_missing_file_is_one_clear_error(env) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(main, ["bounces", "process", "/nonexistent.eml"], env=env)
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def unsubscribe_mail(to: str, subject: str = "unsubscribe") -> bytes:
+    # What a mail client's "Unsubscribe" button sends to the List-Unsubscribe mailto: target.
+    return (
+        f"From: Ana <ana@example.org>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nPlease unsubscribe me.\r\n"
+    ).encode()
+
+
+def statuses(rt: Runtime) -> dict[str, str]:
+    from subscribers.models import Member
+
+    with rt.new_session() as s:
+        return {m.email: m.status for m in s.execute(select(Member)).scalars()}
+
+
+def test_bulk_mail_offers_its_own_verp_address_as_a_mailto_unsubscribe(env, sent) -> None:  # type: ignore[no-untyped-def]
+    import email
+    import email.policy
+
+    rt, _ = sent
+    for mail in rt.transport.messages:
+        header = email.message_from_bytes(mail.data, policy=email.policy.strict)["List-Unsubscribe"]
+        https, mailto = (part.strip(" <>") for part in header.split(","))
+        assert https.startswith("http") and "/unsubscribe/" in https
+        assert mailto == f"mailto:{mail.envelope.mail_from}?subject=unsubscribe"
+
+
+def test_an_unsubscribe_mail_to_the_verp_address_unsubscribes_that_member(env, sent) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    to = verp_address(TEMPLATE, ids["ana@example.org"], key=KEY.encode())
+    out = run(env, stdin=unsubscribe_mail(to, subject=" Unsubscribe "))
+    assert "unsubscribe request" in out and "unsubscribed" in out
+    assert statuses(rt) == {
+        "ana@example.org": "unsubscribed",
+        "bo@example.org": "active",
+        "cy@example.org": "active",
+    }
+    with rt.new_session() as s:
+        assert s.execute(select(Bounce)).first() is None  # a request, not a bounce
+
+
+@pytest.mark.parametrize(
+    "case", ["forged token", "other subject", "bounce of our own mail", "no verp configured"]
+)
+def test_what_is_not_an_unsubscribe_request_changes_no_membership(env, sent, case) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    to = verp_address(TEMPLATE, ids["ana@example.org"], key=KEY.encode())
+    raw = {
+        "forged token": unsubscribe_mail(f"bounces+{ids['ana@example.org']}-00000000@network.test"),
+        "other subject": unsubscribe_mail(to, subject="Re: News"),
+        "bounce of our own mail": dsn(to, "ana@example.org", "4.2.2", action="delayed").replace(
+            b"Subject: Undelivered Mail Returned to Sender", b"Subject: unsubscribe"
+        ),
+        "no verp configured": unsubscribe_mail(to),
+    }[case]
+    if case == "no verp configured":
+        env = {**env, "NEWSLETTER_BOUNCE_ADDRESS": "bounces@network.test"}
+    run(env, stdin=raw)
+    assert set(statuses(rt).values()) == {"active"}

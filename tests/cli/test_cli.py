@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +16,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, select, text
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from subscribers.db import make_engine, metadata
 from subscribers.models import MailingList, Member, StaffUser, Subscription
-from tests.conftest import TEST_DATABASE_URL, on_postgres
+from tests.conftest import on_postgres, scratch_postgres_database
 
 NEWSLETTER = Path(sys.executable).parent / "newsletter"
 PASSWORD = "correct horse battery staple"
@@ -341,16 +340,8 @@ def fresh_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database next to the shared test one, dropped afterwards."""
     if not on_postgres():
         pytest.skip("NEWSLETTER_TEST_DATABASE_URL does not point at PostgreSQL")
-    name = f"test_migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield make_url(TEST_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres_database("test_migrations") as url:
+        yield url
 
 
 def test_migrations_match_the_models_on_postgres(
@@ -363,3 +354,12 @@ def test_migrations_match_the_models_on_postgres(
     # And the command line works against it.
     cli.ok("lists", "create", "practitioners", "--name", "Frontline")
     assert cli.ok("lists", "show").startswith("practitioners\tFrontline\t")
+
+
+def test_a_command_before_db_upgrade_on_postgres_fails_with_one_line(
+    tmp_path: Path, fresh_postgres_database: str
+) -> None:
+    # PostgreSQL reports a missing table as a ProgrammingError, not an OperationalError.
+    cli = Cli(tmp_path, fresh_postgres_database)
+    assert cli.fails("lists", "show").startswith("Error: ")
+    assert cli.fails("outbox", "status").startswith("Error: ")

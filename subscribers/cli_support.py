@@ -1,0 +1,84 @@
+"""What every `newsletter` command shares: the runtime, one-line errors, input parsing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from subscribers.errors import NewsletterError
+from subscribers.runtime import Runtime
+from subscribers.settings import SettingsError, load
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    """Settings and runtime, built once per command invocation."""
+    ctx = click.get_current_context()
+    rt = ctx.meta.get("newsletter.runtime")
+    if rt is None:
+        rt = Runtime.build(load())
+        ctx.meta["newsletter.runtime"] = rt
+        # Close pooled connections when the command ends (matters when invoked in-process).
+        ctx.call_on_close(rt.engine.dispose)
+    return rt
+
+
+def friendly(command: F) -> F:
+    """Turn our errors into the SPEC's one line on stderr and a non-zero exit."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as err:
+            raise click.ClickException(str(err)) from None
+        except (OperationalError, ProgrammingError) as err:
+            # Unreachable server, missing file or table: one line, no traceback.
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else "not reachable"
+            raise click.ClickException(
+                f"database: {reason} (is NEWSLETTER_DATABASE_URL right, and did "
+                "`newsletter db upgrade` run?)"
+            ) from None
+        except (NewsletterError, LookupError, ValueError) as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            raise click.ClickException(str(message)) from None
+
+    return wrapped  # type: ignore[return-value]
+
+
+def body_text(body_file: Path | None, body: str | None) -> str:
+    if (body_file is None) == (body is None):
+        raise click.UsageError("give exactly one of --body-file and --body")
+    if body_file is not None:
+        try:
+            return body_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise click.ClickException(f"{body_file}: not UTF-8 text") from None
+    return body or ""
+
+
+def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime | None:
+    """ISO 8601; a time without offset is in the configured time zone."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(f"{option}: not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def drain_now(rt: Runtime) -> None:
+    report = rt.sender.drain(threads=rt.settings.smtp_connections)
+    click.echo(report.describe())
+    if report.failed:
+        sys.exit(1)
