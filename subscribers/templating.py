@@ -5,11 +5,14 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 # templates/ is shipped as the package ``newsletter_templates`` (a name that cannot clash with
 # another project's ``templates`` in site-packages); in a checkout it is the top-level folder.
 TEMPLATES = Path(str(files("newsletter_templates")))
+# The catalogues `make messages` writes; the web app reads the same ones through Flask-Babel.
+CATALOGUES = Path(__file__).resolve().parent / "translations"
 
 
 def _mail_env(*, html: bool) -> Environment:
@@ -22,8 +25,9 @@ def _mail_env(*, html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    # English catalogue first; a Babel catalogue per member language is installed here later.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # English catalogue first; mail in a member's own language will pick that catalogue here.
+    catalogue = Translations.load(str(CATALOGUES), ["en"])
+    env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
     return env
 
 

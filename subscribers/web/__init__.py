@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
@@ -42,6 +43,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,  # a registration form left open for hours still submits
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="en",
+        # The catalogues `make messages` writes (next to the package, shipped with it).
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent.parent / "translations"),
     )
     app.extensions["newsletter"] = runtime or Runtime.build(
         settings, clock=clock, transport=transport
