@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from subscribers import digests, registration
+from subscribers import digests, registration, reminders
 from subscribers.db import transaction
 from subscribers.models import MailingList
 from subscribers.runtime import Runtime
@@ -68,6 +68,13 @@ def purge_unconfirmed() -> int:
     rt = _rt()
     with transaction(rt.new_session()) as session:
         return registration.purge_unconfirmed(session, now=rt.clock())
+
+
+def send_event_reminders() -> int:
+    """Queue the event reminders due now (each at most once, whatever runs it)."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        return reminders.send_due_reminders(session, rt.clock(), kit=rt.kit)
 
 
 def sync_digest_jobs() -> None:
@@ -120,6 +127,13 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         IntervalTrigger(minutes=1),
         id="sync-digest-jobs",
         name="follow the lists' digest schedules",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        "scheduler:send_event_reminders",
+        IntervalTrigger(minutes=1),
+        id="event-reminders",
+        name="event reminders to those who said yes",
         replace_existing=True,
     )
     _scheduler = scheduler

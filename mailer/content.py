@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import nh3
 from markdown_it import MarkdownIt
 
@@ -54,7 +56,9 @@ def markdown_to_html(source: str) -> str:
 def summary(source: str, limit: int = 240) -> str:
     """A plain-text teaser: the first paragraph of the Markdown, cut at a word boundary."""
     first = source.strip().split("\n\n", 1)[0].replace("\n", " ").strip()
-    text = nh3.clean(_markdown.renderInline(first), tags=set())
+    # nh3 drops the tags but keeps entities ("&lt;"); the teaser is plain text, escaped once by
+    # whichever template prints it, so turn the entities back into characters.
+    text = html.unescape(nh3.clean(_markdown.renderInline(first), tags=set()))
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + "…"

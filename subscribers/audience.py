@@ -11,7 +11,18 @@ from sqlmodel import Session
 from mailer.outbox import Campaign, Claimed, Recipient
 from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
-from subscribers.models import ACTIVE, ERASED, SUB_ACTIVE, MailingList, Member, Subscription
+from subscribers.models import (
+    ACTIVE,
+    ERASED,
+    SUB_ACTIVE,
+    MailingList,
+    Member,
+    StaffUser,
+    Subscription,
+)
+
+# Campaign kind of a test mail sent to a staff user: its recipient ids are staff ids.
+STAFF_TEST = "test"
 
 SEGMENT_FIELDS = {
     "country": Member.country,
@@ -96,7 +107,9 @@ def recipients(
 def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) -> set[int]:
     """Recipient ids that may still receive this campaign (checked right before sending)."""
     ids = [row.recipient_id for row in rows]
-    if campaign.list_id is None:
+    if campaign.kind == STAFF_TEST:
+        stmt = select(StaffUser.id).where(StaffUser.id.in_(ids))  # type: ignore[union-attr]
+    elif campaign.list_id is None:
         # Transactional mail (confirmation, welcome): anyone not erased.
         stmt = select(Member.id).where(Member.id.in_(ids), Member.status != ERASED)
     else:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from subscribers.models import AuditEntry
+from subscribers.paging import Page, paginate
+
+PER_PAGE = 50
 
 
 def record(
@@ -17,4 +21,33 @@ def record(
         AuditEntry(
             at=now, actor=actor[:320], action=action[:64], target=target[:200], detail=detail[:1000]
         )
+    )
+
+
+def entries(
+    session: Session,
+    *,
+    actor: str = "",
+    action: str = "",
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> Page[AuditEntry]:
+    """Entries newest first; ``actor`` matches part of the address (any case), ``action`` exactly
+    or as a prefix ending in a dot ("member." for every member action)."""
+    stmt = select(AuditEntry)
+    if actor.strip():
+        needle = actor.strip().lower()
+        stmt = stmt.where(func.lower(AuditEntry.actor).contains(needle, autoescape=True))
+    if action.endswith("."):
+        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))  # type: ignore[attr-defined]
+    elif action:
+        stmt = stmt.where(AuditEntry.action == action)
+    stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())  # type: ignore[attr-defined, union-attr]
+    return paginate(session, stmt, page=page, per_page=per_page)
+
+
+def actions(session: Session) -> list[str]:
+    """Every action that occurs in the log, for a filter's choices."""
+    return list(
+        session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars()
     )

@@ -1,19 +1,28 @@
-"""Campaigns to a list: render once, pick the audience, fan out into the outbox."""
+"""Campaigns to a list: render once, pick the audience, fan out into the outbox; then watch them.
+
+Announcements, their preview and their test mail all go through ``_render``, so what staff
+preview and test is exactly what members receive (only the personal values differ).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from mailer import outbox
+from mailer.bounce_log import Bounce
+from mailer.compose import RenderedMail, personalise
 from mailer.content import markdown_to_html, summary
-from mailer.outbox import Campaign
+from mailer.outbox import Campaign, Delivery, Recipient
 from subscribers import audience, lists
-from subscribers.audience import Segment
-from subscribers.errors import InvalidInput
-from subscribers.mails import MailKit, brand, list_id_header
+from subscribers.audience import STAFF_TEST, Segment
+from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.mails import MailKit, brand, list_campaign
+from subscribers.models import MailingList, StaffUser
 from subscribers.validation import clean_text
 
 MAX_BODY = 200_000
@@ -29,10 +38,10 @@ class Announcement:
     created_by: str | None = None
 
 
-def create_announcement(
-    session: Session, kit: MailKit, announcement: Announcement, *, now: datetime
-) -> tuple[Campaign, int]:
-    """Render an announcement once and queue it for the list's (segment's) active members."""
+def _render(
+    session: Session, kit: MailKit, announcement: Announcement
+) -> tuple[MailingList, RenderedMail]:
+    """Check an announcement and render it once (Jinja, premailer, text part)."""
     mailing_list = lists.by_slug(session, announcement.list_slug)
     subject = clean_text(announcement.subject, field="subject", label="Subject", limit=200)
     if not subject:
@@ -51,14 +60,20 @@ def create_announcement(
             "archived": True,
         },
     )
-    campaign = outbox.create_campaign(
+    return mailing_list, rendered
+
+
+def create_announcement(
+    session: Session, kit: MailKit, announcement: Announcement, *, now: datetime
+) -> tuple[Campaign, int]:
+    """Render an announcement once and queue it for the list's (segment's) active members."""
+    mailing_list, rendered = _render(session, kit, announcement)
+    campaign = list_campaign(
         session,
-        rendered=rendered,
-        sender=kit.sender_for(mailing_list),
+        kit,
+        mailing_list,
+        rendered,
         now=now,
-        list_id=mailing_list.id,
-        list_header=list_id_header(mailing_list, kit.base_url),
-        reply_to=mailing_list.reply_to,
         send_after=announcement.send_after,
         created_by=announcement.created_by,
     )
@@ -75,3 +90,198 @@ def create_announcement(
         now=now,
     )
     return campaign, count
+
+
+def audience_size(session: Session, list_slug: str, segment: Segment | None = None) -> int:
+    """How many members an announcement to this list and segment would be queued for now."""
+    return audience.count(session, lists.by_slug(session, list_slug), segment or Segment())
+
+
+# -- preview and test mail ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """An announcement as one member of its audience will see it."""
+
+    subject: str
+    html: str
+    text: str
+    recipients: int
+    sample_name: str | None  # None: nobody in the audience, neutral values were filled in
+
+
+def _sample(
+    session: Session, kit: MailKit, mailing_list: MailingList, segment: Segment
+) -> Recipient | None:
+    # The first member the campaign would be queued for, with the same personal values.
+    archive = {"archive_url": kit.link(f"/archive/{mailing_list.slug}")}
+    return next(audience.recipients(session, kit, mailing_list, segment, extra=archive), None)
+
+
+def _neutral_values(kit: MailKit, mailing_list: MailingList, name: str) -> dict[str, str]:
+    # Links that lead nowhere harmful: a test mail must not carry a real member's
+    # unsubscribe link into a staff inbox.
+    return {
+        "name": name,
+        "manage_url": kit.link("/manage/test-mail"),
+        "unsubscribe_url": kit.link("/unsubscribe/test-mail"),
+        "archive_url": kit.link(f"/archive/{mailing_list.slug}"),
+    }
+
+
+def preview_announcement(session: Session, kit: MailKit, announcement: Announcement) -> Preview:
+    """Render as ``create_announcement`` does and personalise for a sample member."""
+    mailing_list, rendered = _render(session, kit, announcement)
+    sample = _sample(session, kit, mailing_list, announcement.segment)
+    values = dict(sample.personal) if sample else _neutral_values(kit, mailing_list, "…")
+    body = personalise(rendered, values)
+    return Preview(
+        subject=rendered.subject,
+        html=body.html,
+        text=body.text,
+        recipients=audience.count(session, mailing_list, announcement.segment),
+        sample_name=sample.personal.get("name") if sample else None,
+    )
+
+
+def send_test(
+    session: Session, kit: MailKit, announcement: Announcement, *, to: StaffUser, now: datetime
+) -> Campaign:
+    """Queue the announcement to one staff user, as the sample member would get it.
+
+    It goes through the outbox like every mail (kind ``test``, so the send-time check looks
+    the recipient up among staff, not members); the subject says it is a test.
+    """
+    assert to.id is not None
+    mailing_list, rendered = _render(session, kit, announcement)
+    sample = _sample(session, kit, mailing_list, announcement.segment)
+    name = sample.personal.get("name", "") if sample else to.email.split("@")[0]
+    test = replace(rendered, kind=STAFF_TEST, subject=f"[Test] {rendered.subject}")
+    campaign = list_campaign(
+        session,
+        kit,
+        mailing_list,
+        test,
+        now=now,
+        created_by=announcement.created_by,
+    )
+    values = _neutral_values(kit, mailing_list, name)
+    outbox.enqueue(session, campaign, [Recipient(to.id, to.email, name, values)], now=now)
+    return campaign
+
+
+# -- watching and steering campaigns -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A campaign with its deliveries counted by state, and the bounces it drew."""
+
+    campaign: Campaign
+    counts: dict[str, int]
+    bounced: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return self.counts[outbox.SENT] + self.counts[outbox.FAILED] + self.counts[outbox.SKIPPED]
+
+    @property
+    def percent(self) -> int:
+        # Rounded down: 100 only once nothing is left to send.
+        return 100 * self.done // self.total if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total or self.campaign.status == outbox.CANCELLED
+
+    def scheduled(self, now: datetime) -> bool:
+        after = self.campaign.send_after
+        return after is not None and after > now and not self.finished
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        c = self.campaign
+        return {
+            "id": c.id,
+            "kind": c.kind,
+            "subject": c.subject,
+            "status": c.status,
+            "send_after": c.send_after.isoformat() if c.send_after else None,
+            "scheduled": self.scheduled(now),
+            "counts": {**self.counts, "bounced": self.bounced},
+            "total": self.total,
+            "done": self.done,
+            "percent": self.percent,
+            "finished": self.finished,
+        }
+
+
+def _bounces(session: Session, campaign_ids: list[int]) -> dict[int, int]:
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        select(Bounce.campaign_id, func.count(func.distinct(Bounce.address_hash)))
+        .where(Bounce.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
+        .group_by(Bounce.campaign_id)
+    )
+    return {cid: n for cid, n in rows}
+
+
+def progress(session: Session, campaign_id: int) -> Progress:
+    """One campaign's progress (read afresh: the sender changes it from elsewhere)."""
+    campaign = session.get(Campaign, campaign_id, populate_existing=True)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    counts = outbox.counts(session, campaign_id).get(campaign_id, dict.fromkeys(outbox.STATES, 0))
+    return Progress(campaign, counts, _bounces(session, [campaign_id]).get(campaign_id, 0))
+
+
+def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> list[Progress]:
+    """The latest campaigns, newest first, each with its progress."""
+    stmt = select(Campaign).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if list_id is not None:
+        stmt = stmt.where(Campaign.list_id == list_id)
+    campaigns = list(session.execute(stmt).scalars())
+    ids = [c.id for c in campaigns if c.id is not None]
+    counts: dict[int, dict[str, int]] = {cid: dict.fromkeys(outbox.STATES, 0) for cid in ids}
+    if ids:
+        rows = session.execute(
+            select(Delivery.campaign_id, Delivery.state, func.count())
+            .where(Delivery.campaign_id.in_(ids))  # type: ignore[attr-defined]
+            .group_by(Delivery.campaign_id, Delivery.state)
+        )
+        for cid, state, n in rows:
+            counts[cid][state] = n
+    bounced = _bounces(session, ids)
+    return [Progress(c, counts[c.id or 0], bounced.get(c.id or 0, 0)) for c in campaigns]
+
+
+def problems(session: Session, campaign_id: int, *, limit: int = 200) -> list[Delivery]:
+    """Deliveries that failed for good, and those waiting to retry after an error."""
+    stmt = (
+        select(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            or_(
+                Delivery.state == outbox.FAILED,
+                (Delivery.state == outbox.QUEUED) & Delivery.last_error.is_not(None),  # type: ignore[union-attr]
+            ),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
+    """Pause, resume or cancel; NotFound for an unknown campaign, Conflict if not possible."""
+    try:
+        return outbox.set_status(session, campaign_id, status)
+    except LookupError as err:
+        raise NotFound(str(err)) from None
+    except ValueError as err:
+        raise Conflict(str(err)) from None

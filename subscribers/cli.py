@@ -5,12 +5,16 @@ from __future__ import annotations
 import getpass
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from mailer import outbox
 from subscribers import demo, preferences, staff
+from subscribers.cli_events import events_group
+from subscribers.cli_members import audit_command, members_group
 from subscribers.cli_support import body_text, drain_now, friendly, parse_time, runtime
 from subscribers.db import transaction
 
@@ -142,7 +146,7 @@ def lists_create(
     from subscribers import lists
 
     rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with _list_options(), transaction(rt.new_session()) as session:
         lst = lists.create(
             session,
             lists.ListSpec(
@@ -155,6 +159,64 @@ def lists_create(
             now=rt.clock(),
         )
     click.echo(f"created list {lst.slug} (id {lst.id})")
+
+
+# The option each list setting comes from, to name it in an error message.
+_LIST_OPTIONS = {
+    "slug": "slug",
+    "name": "--name",
+    "from_address": "--from",
+    "reply_to": "--reply-to",
+    "accent_color": "--accent-color",
+    "logo_url": "--logo-url",
+    "footer": "--footer",
+    "digest_cron": "--digest-cron",
+    "timezone": "--timezone",
+}
+
+
+@contextmanager
+def _list_options() -> Iterator[None]:
+    from subscribers.errors import InvalidInput
+
+    try:
+        yield
+    except InvalidInput as err:
+        option = _LIST_OPTIONS.get(err.field or "")
+        raise click.ClickException(f"{option}: {err}" if option else str(err)) from None
+
+
+@lists_group.command("edit")
+@click.argument("slug")
+@click.option("--name")
+@click.option("--from", "from_address", help='Sender, "Name <addr>" ("" for the default).')
+@click.option("--reply-to", help='Reply-to address ("" for none).')
+@click.option("--accent-color", help="Accent colour of the mail, #rrggbb.")
+@click.option("--logo-url", help='http(s) URL of the logo ("" for none).')
+@click.option("--footer", help="Footer line of the mail.")
+@click.option("--digest-cron", help='Digest schedule, e.g. "0 9 * * mon" ("" for none).')
+@click.option("--timezone", help="Time zone of the schedule.")
+@click.option("--public/--private", default=None, help="Whether anyone may register.")
+@friendly
+def lists_edit(slug: str, **options: str | bool | None) -> None:
+    """Change a list's settings; options not given stay as they are."""
+    from subscribers import audit, lists
+
+    rt = runtime()
+    with _list_options(), transaction(rt.new_session()) as session:
+        _, changed = lists.update(session, slug, lists.ListChange(**options))  # type: ignore[arg-type]
+        if changed:
+            audit.record(
+                session,
+                actor="cli",
+                action="list.edit",
+                target=slug,
+                detail="changed " + ", ".join(changed),
+                now=rt.clock(),
+            )
+    click.echo(
+        f"list {slug}: changed {', '.join(changed)}" if changed else f"list {slug}: no change"
+    )
 
 
 @lists_group.command("show")
@@ -210,7 +272,7 @@ def outbox_drain() -> None:
 
 @main.group("campaigns")
 def campaigns_group() -> None:
-    """Pause, resume or cancel a campaign."""
+    """Show, pause, resume or cancel a campaign."""
 
 
 def _set_status(campaign_id: int, status: str, verb: str) -> None:
@@ -218,6 +280,24 @@ def _set_status(campaign_id: int, status: str, verb: str) -> None:
     with transaction(rt.new_session()) as session:
         outbox.set_status(session, campaign_id, status)
     click.echo(f"campaign {campaign_id} {verb}")
+
+
+@campaigns_group.command("show")
+@click.argument("campaign_id", type=int)
+@friendly
+def campaigns_show(campaign_id: int) -> None:
+    """Counts by state, bounces, and the error of each failed delivery."""
+    from subscribers import campaigns
+
+    with runtime().new_session() as session:
+        p = campaigns.progress(session, campaign_id)
+        problems = campaigns.problems(session, campaign_id)
+    c = p.campaign
+    click.echo(f"campaign {c.id} ({c.kind}, {c.status}): {c.subject}")
+    counts = ", ".join(f"{k} {v}" for k, v in p.counts.items())
+    click.echo(f"{counts}, bounced {p.bounced}; {p.percent}% done")
+    for d in problems:
+        click.echo(f"{d.state}\t{d.address}\t{d.last_code or ''}\t{d.last_error}")
 
 
 @campaigns_group.command("pause")
@@ -318,6 +398,69 @@ def news_add(
             now=rt.clock(),
         )
     click.echo(item.id)
+
+
+@news_group.command("list")
+@click.option("--list", "list_slug", required=True)
+@friendly
+def news_list(list_slug: str) -> None:
+    """The list's news items, newest first: id, status, digest that carried it, title."""
+    from subscribers import news
+
+    with runtime().new_session() as session:
+        items = news.for_list(session, list_slug)
+    for item in items:
+        digest = f"digest {item.digest_campaign_id}" if item.digest_campaign_id else "-"
+        click.echo(f"{item.id}\t{item.status}\t{digest}\t{item.title}")
+
+
+@news_group.command("edit")
+@click.argument("item_id", type=int)
+@click.option("--title")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--body")
+@click.option("--link", help='Where to read more ("" for none).')
+@friendly
+def news_edit(
+    item_id: int, title: str | None, body_file: Path | None, body: str | None, link: str | None
+) -> None:
+    """Change a news item still queued; options not given stay as they are."""
+    from subscribers import audit, news
+
+    rt = runtime()
+    text = body_text(body_file, body) if body_file or body is not None else None
+    with transaction(rt.new_session()) as session:
+        item = news.update(session, item_id, title=title, body=text, link=link)
+        audit.record(
+            session,
+            actor="cli",
+            action="news.edit",
+            target=f"news:{item_id}",
+            detail=item.title,
+            now=rt.clock(),
+        )
+    click.echo(f"news item {item_id} saved")
+
+
+@news_group.command("withdraw")
+@click.argument("item_id", type=int)
+@friendly
+def news_withdraw(item_id: int) -> None:
+    """Take a queued news item out of the next digest."""
+    from subscribers import audit, news
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        item = news.withdraw(session, item_id)
+        audit.record(
+            session,
+            actor="cli",
+            action="news.withdraw",
+            target=f"news:{item_id}",
+            detail=item.title,
+            now=rt.clock(),
+        )
+    click.echo(f"news item {item_id} withdrawn")
 
 
 @main.group("digest")
@@ -426,10 +569,15 @@ def demo_seed() -> None:
     rt = runtime()
     login_file = Path(rt.settings.instance_path) / "demo-login.txt"
     with transaction(rt.new_session()) as session:
-        login = demo.seed_if_empty(session, now=rt.clock())
+        login = demo.seed_if_empty(session, rt.kit, now=rt.clock())
     if login is not None:
         login_file.write_text(f"{login[0]}\n{login[1]}\n")
         login_file.chmod(0o600)
     if login_file.exists():
         email, password = login_file.read_text().split()[:2]
         click.echo(f"staff login: {email} / {password}  (http://127.0.0.1:5000/admin/)")
+
+
+main.add_command(events_group)
+main.add_command(members_group)
+main.add_command(audit_command)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from subscribers import lists, staff
+from subscribers import events, lists, news, staff
+from subscribers.mails import MailKit
 from subscribers.models import MailingList, StaffUser
 
 DEMO_STAFF = "comms@example.org"
 
 
-def seed_if_empty(session: Session, *, now: datetime) -> tuple[str, str] | None:
-    """Create the demo list and an admin; returns the new login, or None if not empty."""
+def seed_if_empty(session: Session, kit: MailKit, *, now: datetime) -> tuple[str, str] | None:
+    """Create demo lists, content and an admin; returns the new login, or None if not empty."""
     if session.execute(select(MailingList)).first() or session.execute(select(StaffUser)).first():
         return None
     practitioners = lists.create(
@@ -45,4 +47,50 @@ def seed_if_empty(session: Session, *, now: datetime) -> tuple[str, str] | None:
     )
     password = secrets.token_urlsafe(12)
     staff.create(session, DEMO_STAFF, password, "admin", now=now)
+    _demo_content(session, kit, now=now)
     return DEMO_STAFF, password
+
+
+def _demo_content(session: Session, kit: MailKit, *, now: datetime) -> None:
+    """A queued news item and an event not yet announced, so every page has something on it."""
+    news.add(
+        session,
+        "practitioners",
+        title="First transnational workshop: what the breakout rooms found",
+        body=(
+            "Close to forty researchers and frontline practitioners met online on "
+            "6 November 2024 for the network's first transnational workshop, hosted by IPS "
+            "Innovative Prison Systems.\n\n"
+            "In small breakout rooms, police officers, prison and probation staff, researchers "
+            "and NGO workers compared how their organisations could work towards the network's "
+            "goals. The common thread: **no sector prevents radicalisation alone**, and refugees "
+            "are best supported when their expertise is combined."
+        ),
+        link=None,
+        now=now,
+        created_by=DEMO_STAFF,
+    )
+    lisbon = ZoneInfo("Europe/Lisbon")
+    start = (now.astimezone(lisbon) + timedelta(days=35)).replace(
+        hour=14, minute=0, second=0, microsecond=0
+    )
+    events.create_event(
+        session,
+        kit,
+        events.EventSpec(
+            list_slug="events",
+            title="Transnational workshop: cross-sector cooperation in practice",
+            start=start,
+            end=start + timedelta(hours=3),
+            timezone="Europe/Lisbon",
+            description=(
+                "An online workshop for network members: short case presentations from "
+                "Portugal, Poland and Moldova, then breakout rooms of six practitioners from "
+                "different sectors, and a closing plenary."
+            ),
+            online_url="https://meet.example.org/network-workshop",
+            capacity=40,
+        ),
+        now=now,
+        created_by=DEMO_STAFF,
+    )

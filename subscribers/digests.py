@@ -21,7 +21,7 @@ from mailer import outbox
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign
 from subscribers import audience, lists, news
-from subscribers.mails import MailKit, brand, list_id_header
+from subscribers.mails import MailKit, brand, list_campaign
 from subscribers.models import MailingList
 
 
@@ -87,14 +87,12 @@ def create_digest(
     )
     try:
         with session.begin_nested():  # a concurrent run may win the unique ref: then stop
-            campaign = outbox.create_campaign(
+            campaign = list_campaign(
                 session,
-                rendered=rendered,
-                sender=kit.sender_for(mailing_list),
+                kit,
+                mailing_list,
+                rendered,
                 now=now,
-                list_id=mailing_list.id,
-                list_header=list_id_header(mailing_list, kit.base_url),
-                reply_to=mailing_list.reply_to,
                 ref=ref,
             )
     except IntegrityError:

@@ -8,8 +8,10 @@ Export neutralises cells that a spreadsheet would run as a formula.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +42,15 @@ from subscribers.validation import (
 
 COLUMNS = ("email", "name", "organisation", "country", "sector", "language")
 MAX_BYTES = 20 * 1024 * 1024
+PREVIEW_ROWS = 10
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+SUPPRESSED = "address is suppressed (erased or bounced)"
+WRONG_ENCODING = "wrong encoding: this line is not UTF-8 like the rest of the file"
+# A well-formed UTF-8 multi-byte sequence: in a file that fails to decode as UTF-8, finding one
+# means "UTF-8 with a few bad lines" (pasted from elsewhere) rather than a Latin-1 file.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
 
 
 @dataclass
@@ -54,30 +65,83 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def decode(raw: bytes) -> str:
-    """UTF-8 (BOM or not), else Latin-1 (every byte sequence decodes)."""
-    if len(raw) > MAX_BYTES:
-        raise InvalidInput("the file is larger than 20 MB")
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str  # as shown to staff: "UTF-8", "UTF-8 with BOM", "Latin-1 (Windows-1252)"...
+
+
+def decode_file(raw: bytes, *, max_bytes: int = MAX_BYTES) -> Decoded:
+    """UTF-8 (BOM or not) or UTF-16 with BOM, else Windows-1252, else Latin-1.
+
+    A UTF-8 file with a few lines in another encoding keeps its UTF-8 lines; the others carry
+    U+FFFD and are skipped with WRONG_ENCODING, instead of garbling the whole file as Latin-1.
+    """
+    if len(raw) > max_bytes:
+        raise InvalidInput(f"the file is larger than {max_bytes // (1024 * 1024)} MB")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return Decoded(raw.decode("utf-16"), "UTF-16")
+        except UnicodeDecodeError:
+            raise InvalidInput("the file starts like UTF-16 but is not valid UTF-16") from None
+    if b"\x00" in raw:
+        raise InvalidInput("this is not a CSV text file (a spreadsheet? save it as CSV first)")
+    bom = raw.startswith(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        return Decoded(raw.decode("utf-8-sig"), "UTF-8 with BOM" if bom else "UTF-8")
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        pass
+    if bom or _UTF8_SEQUENCE.search(raw):
+        return Decoded(raw.decode("utf-8-sig", errors="replace"), "UTF-8, some lines not")
+    try:
+        return Decoded(raw.decode("cp1252"), "Latin-1 (Windows-1252)")
+    except UnicodeDecodeError:
+        return Decoded(raw.decode("latin-1"), "Latin-1 (ISO-8859-1)")  # every byte decodes
 
 
-def rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs; the header decides the columns, comma or semicolon."""
+def decode(raw: bytes) -> str:
+    """The file's text (see ``decode_file``)."""
+    return decode_file(raw).text
+
+
+@dataclass(frozen=True)
+class Table:
+    delimiter: str
+    header: list[str]
+    lines: Iterator[tuple[int, dict[str, str]]]
+
+
+def parse(text: str) -> Table:
+    """The header decides the columns; the separator is whichever of , ; or tab it has most."""
     first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
+    delimiter = max(DELIMITERS, key=first.count)  # ties go to the comma, the first
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as err:
+        raise InvalidInput(f"line 1: not readable as CSV ({err})") from None
     if "email" not in header:
         raise InvalidInput("the first line must name the columns, including 'email'")
     reader.fieldnames = header
-    for row in reader:
-        values = {
-            k: (v or "").strip() for k, v in row.items() if k in COLUMNS and isinstance(v, str)
-        }
-        yield reader.line_num, values
+    return Table(delimiter, header, _lines(reader))
+
+
+def _lines(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        for row in reader:
+            values = {
+                k: (v or "").strip() for k, v in row.items() if k in COLUMNS and isinstance(v, str)
+            }
+            if any(values.values()):  # a line of empty cells (";;;;") is no row
+                yield reader.line_num, values
+    except csv.Error as err:
+        # A broken file is refused whole: the caller's transaction rolls back what came before.
+        raise InvalidInput(f"not readable as CSV after line {reader.line_num} ({err})") from None
+
+
+def rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of the file's data lines."""
+    return parse(text).lines
 
 
 def _checked(row: dict[str, str]) -> dict[str, str]:
@@ -100,6 +164,20 @@ def _checked(row: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_line(row: dict[str, str], seen: set[str]) -> dict[str, str] | str:
+    """The line's checked values, or why it is skipped (the session-free checks)."""
+    if any("\ufffd" in value for value in row.values()):
+        return WRONG_ENCODING
+    try:
+        data = _checked(row)
+    except InvalidInput as err:
+        return str(err)
+    if data["email"] in seen:
+        return f"duplicate of an earlier line ({data['email']})"
+    seen.add(data["email"])
+    return data
+
+
 def import_members(
     session: Session,
     list_slug: str,
@@ -108,26 +186,23 @@ def import_members(
     consent_note: str,
     now: datetime,
     actor: str = "cli",
+    max_bytes: int = MAX_BYTES,
 ) -> ImportReport:
     """Add or update members from CSV and subscribe them to the list, line by line."""
     note = clean_text(consent_note, field="consent_note", label="consent note", limit=500)
     if not note:
         raise InvalidInput("a consent note is required: say how these people agreed to be mailed")
     mailing_list = lists.by_slug(session, list_slug)
-    report, seen = ImportReport(), set()
-    for line, row in rows(decode(raw)):
-        try:
-            data = _checked(row)
-        except InvalidInput as err:
-            report.skipped.append((line, str(err)))
+    report, seen = ImportReport(), set[str]()
+    for line, row in rows(decode_file(raw, max_bytes=max_bytes).text):
+        data = _check_line(row, seen)
+        if isinstance(data, str):
+            report.skipped.append((line, data))
             continue
-        if data["email"] in seen:
-            report.skipped.append((line, f"duplicate of an earlier line ({data['email']})"))
-            continue
-        seen.add(data["email"])
         if outbox.suppressed(session, [data["email"]]):
-            report.skipped.append((line, "address is suppressed (erased or bounced)"))
+            report.skipped.append((line, SUPPRESSED))
             continue
+        # One savepoint per line: a line that fails half-way leaves nothing behind.
         with session.begin_nested():
             added = _upsert(session, mailing_list, data, note=note, now=now, actor=actor)
         if added:
@@ -135,6 +210,63 @@ def import_members(
         else:
             report.updated += 1
     return report
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    line: int
+    values: dict[str, str]
+    problem: str  # why the import would skip it; "" if it would be imported
+    known: bool = False  # the address is a member already (its details would be updated)
+
+
+@dataclass(frozen=True)
+class Preview:
+    encoding: str
+    delimiter: str
+    columns: list[str]  # the recognised columns, in the file's order
+    ignored: list[str]  # header names that are not columns
+    rows: list[PreviewRow]  # the first lines
+    total: int  # data lines in the file
+    problems: int  # lines the import would skip for their format or as duplicates
+
+
+def preview(
+    session: Session, raw: bytes, *, limit: int = PREVIEW_ROWS, max_bytes: int = MAX_BYTES
+) -> Preview:
+    """What an import of this file would read, without writing anything."""
+    decoded = decode_file(raw, max_bytes=max_bytes)
+    table = parse(decoded.text)
+    shown: list[tuple[int, dict[str, str], dict[str, str] | str]] = []
+    seen: set[str] = set()
+    total = problems = 0
+    for line, row in table.lines:
+        checked = _check_line(row, seen)
+        total += 1
+        problems += isinstance(checked, str)
+        if len(shown) < limit:
+            shown.append((line, row, checked))
+    addresses = [c["email"] for _, _, c in shown if not isinstance(c, str)]
+    suppressed = outbox.suppressed(session, addresses)
+    known = set(
+        session.execute(select(Member.email).where(Member.email.in_(addresses))).scalars()  # type: ignore[union-attr]
+    )
+    preview_rows = []
+    for line, row, checked in shown:
+        if isinstance(checked, str):
+            preview_rows.append(PreviewRow(line, row, checked))
+        else:
+            problem = SUPPRESSED if checked["email"] in suppressed else ""
+            preview_rows.append(PreviewRow(line, row, problem, checked["email"] in known))
+    return Preview(
+        encoding=decoded.encoding,
+        delimiter=DELIMITERS[table.delimiter],
+        columns=[h for h in table.header if h in COLUMNS],
+        ignored=[h for h in table.header if h and h not in COLUMNS],
+        rows=preview_rows,
+        total=total,
+        problems=problems,
+    )
 
 
 def _upsert(
@@ -180,7 +312,8 @@ def _upsert(
                 member_id=member.id,
                 list_id=mailing_list.id,
                 action="imported",
-                source=f"import by {actor}",
+                # ConsentEvent.source holds 32 characters; a long actor is in the audit log anyway.
+                source=f"import by {actor}"[:32],
                 note=note,
                 at=now,
             )

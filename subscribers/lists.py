@@ -1,13 +1,17 @@
-"""Mailing lists: create and look up."""
+"""Mailing lists: create, look up and change their settings (web and CLI share these)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mailer.message import Address, HeaderInjection
@@ -16,6 +20,10 @@ from subscribers.models import MailingList
 from subscribers.validation import clean_text
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# Characters that must be quoted in a display name (RFC 5322 "specials").
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+DEFAULT_ACCENT = "#1d4e89"
 
 
 @dataclass(frozen=True)
@@ -26,53 +34,215 @@ class ListSpec:
     digest_cron: str | None = None
     timezone: str = "Europe/Lisbon"
     public: bool = True
+    reply_to: str | None = None
+    accent_color: str = DEFAULT_ACCENT
+    logo_url: str | None = None
+    footer: str = ""
+    description: str = ""
 
 
-def _check_cron(expr: str) -> None:
+@dataclass(frozen=True)
+class ListChange:
+    """New values for a list's settings; None leaves a setting as it is, "" clears it."""
+
+    name: str | None = None
+    description: str | None = None
+    from_address: str | None = None
+    reply_to: str | None = None
+    accent_color: str | None = None
+    logo_url: str | None = None
+    footer: str | None = None
+    digest_cron: str | None = None
+    timezone: str | None = None
+    public: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings to change, by name."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+# -- checks: each returns the value to store, or raises InvalidInput naming the field --------
+
+
+def check_name(raw: str) -> str:
+    """A list's name: one line, not empty."""
+    name = clean_text(raw, field="name", label="Name")
+    if not name:
+        raise InvalidInput("Name: must not be empty.", field="name")
+    return name
+
+
+def check_description(raw: str) -> str:
+    """Free text shown on the public archive page."""
+    text = (raw or "").strip()
+    if len(text) > 2000:
+        raise InvalidInput(
+            "Description is too long (at most 2,000 characters).", field="description"
+        )
+    return text
+
+
+def check_address(raw: str | None, *, field: str) -> str | None:
+    """``Name <addr>`` or a bare address, checked with email-validator; "" means none."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = Address.parse(text)
+    except HeaderInjection as err:
+        raise InvalidInput(f"not a valid address ({err})", field=field) from None
+    try:
+        # Syntax only: a sender on a test or internal domain (news@network.test) is allowed.
+        checked = validate_email(
+            parsed.email,
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+            allow_smtputf8=False,
+        )
+    except EmailNotValidError as err:
+        raise InvalidInput(f"not a valid address: {err}", field=field) from None
+    email = checked.ascii_email or checked.normalized
+    name = clean_text(parsed.name, field=field, label="The name")
+    if not name:
+        return email
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if len(name) + len(email) + 3 > 320:
+        raise InvalidInput("The name is too long.", field=field)
+    return f"{name} <{email}>"
+
+
+def check_colour(raw: str) -> str:
+    """``#rrggbb`` only: the value goes into the mail's CSS."""
+    text = (raw or "").strip()
+    if not _COLOUR.match(text):
+        raise InvalidInput("expected a colour as #rrggbb, e.g. #1d4e89", field="accent_color")
+    return text.lower()
+
+
+def check_url(raw: str | None, *, field: str) -> str | None:
+    """An absolute http(s) URL (it goes into an ``src`` attribute); "" means none."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or len(text) > 500
+        or any(c.isspace() or c in "\"'<>" for c in text)
+    ):
+        raise InvalidInput("expected an http(s) URL", field=field)
+    return text
+
+
+def check_cron(raw: str | None) -> str | None:
+    """A crontab line as APScheduler reads it ("0 9 * * mon"); "" means no digest."""
     from apscheduler.triggers.cron import CronTrigger
 
+    text = " ".join((raw or "").split())
+    if not text:
+        return None
+    if len(text) > 100:
+        raise InvalidInput("not a valid cron expression (too long)", field="digest_cron")
     try:
-        CronTrigger.from_crontab(expr)
-    except ValueError as err:
-        raise InvalidInput(f"--digest-cron: not a valid cron expression ({err})") from None
+        CronTrigger.from_crontab(text)
+    except (ValueError, TypeError) as err:
+        raise InvalidInput(f"not a valid cron expression ({err})", field="digest_cron") from None
+    return text
+
+
+def check_timezone(raw: str) -> str:
+    """An IANA zone name that zoneinfo knows ("Europe/Lisbon")."""
+    text = (raw or "").strip()
+    try:
+        if not text or len(text) > 64:
+            raise ValueError(text)
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(f"unknown time zone {text!r}", field="timezone") from None
+    return text
+
+
+_CHECKS = {
+    "name": check_name,
+    "description": check_description,
+    "from_address": lambda v: check_address(v, field="from_address"),
+    "reply_to": lambda v: check_address(v, field="reply_to"),
+    "accent_color": check_colour,
+    "logo_url": lambda v: check_url(v, field="logo_url"),
+    "footer": lambda v: clean_text(v, field="footer", label="Footer", limit=500),
+    "digest_cron": check_cron,
+    "timezone": check_timezone,
+    "public": bool,
+}
+
+
+class ListInvalid(InvalidInput):
+    """One or more bad settings; reads as the first, ``errors`` holds them all (for forms)."""
+
+    def __init__(self, errors: list[InvalidInput]) -> None:
+        super().__init__(str(errors[0]), field=errors[0].field)
+        self.errors = errors
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    checked, errors = {}, []
+    for key, value in values.items():
+        try:
+            checked[key] = _CHECKS[key](value)
+        except InvalidInput as err:
+            errors.append(err)
+    if errors:
+        raise ListInvalid(errors)
+    return checked
+
+
+# -- the service ----------------------------------------------------------------------------
 
 
 def create(session: Session, spec: ListSpec, *, now: datetime) -> MailingList:
-    """Create a list; InvalidInput for a bad slug, sender, schedule or zone."""
+    """Create a list; InvalidInput (naming the field) for a bad slug, sender, schedule or zone."""
     if not _SLUG.match(spec.slug):
-        raise InvalidInput("slug: use lowercase letters, digits and hyphens (at most 63)")
-    name = clean_text(spec.name, field="name", label="name")
-    if not name:
-        raise InvalidInput("name: must not be empty")
-    if spec.from_address:
-        try:
-            Address.parse(spec.from_address)
-        except HeaderInjection as err:
-            raise InvalidInput(f"--from: {err}") from None
-    if spec.digest_cron:
-        _check_cron(spec.digest_cron)
-    try:
-        ZoneInfo(spec.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"--timezone: unknown time zone {spec.timezone!r}") from None
+        raise InvalidInput("use lowercase letters, digits and hyphens (at most 63)", field="slug")
+    values = _checked({f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "slug"})
     if session.execute(select(MailingList).where(MailingList.slug == spec.slug)).first():
         raise Conflict(f"a list {spec.slug!r} exists already")
-    lst = MailingList(
-        slug=spec.slug,
-        name=name,
-        from_address=spec.from_address,
-        digest_cron=spec.digest_cron,
-        timezone=spec.timezone,
-        public=spec.public,
-        created_at=now,
-    )
+    lst = MailingList(slug=spec.slug, created_at=now, **values)
     session.add(lst)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # created at the same moment elsewhere; the caller rolls back
+        raise Conflict(f"a list {spec.slug!r} exists already") from None
     return lst
 
 
+def update(session: Session, slug: str, change: ListChange) -> tuple[MailingList, list[str]]:
+    """Change a list's settings; returns the list and the names of the settings that changed.
+
+    Everything is checked before anything is set, so a bad value changes nothing.
+    """
+    lst = by_slug(session, slug)
+    values = _checked(change.given())
+    changed = [key for key, value in values.items() if getattr(lst, key) != value]
+    for key in changed:
+        setattr(lst, key, values[key])
+    session.add(lst)
+    session.flush()
+    return lst, changed
+
+
 def by_slug(session: Session, slug: str) -> MailingList:
+    """The list with this slug, or NotFound."""
     lst = session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
     if lst is None:
         raise NotFound(f"no list {slug!r}")
     return lst
+
+
+def all_lists(session: Session) -> list[MailingList]:
+    """Every list, by name."""
+    return list(session.execute(select(MailingList).order_by(MailingList.name)).scalars())

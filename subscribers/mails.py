@@ -94,6 +94,31 @@ def list_id_header(mailing_list: MailingList, base_url: str) -> str:
     return f'"{name}" <{mailing_list.slug}.{host}>'
 
 
+def list_campaign(
+    session: Session,
+    kit: MailKit,
+    mailing_list: MailingList,
+    rendered: RenderedMail,
+    *,
+    now: datetime,
+    **options: Any,
+) -> Campaign:
+    """A campaign sent in a list's name: its sender, reply-to and List-Id, in one place.
+
+    ``options`` are the rest of ``outbox.create_campaign``'s (ref, send_after, calendar...).
+    """
+    return outbox.create_campaign(
+        session,
+        rendered=rendered,
+        sender=kit.sender_for(mailing_list),
+        now=now,
+        list_id=mailing_list.id,
+        list_header=list_id_header(mailing_list, kit.base_url),
+        reply_to=mailing_list.reply_to,
+        **options,
+    )
+
+
 def send_to_member(
     session: Session,
     kit: MailKit,

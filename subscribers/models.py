@@ -142,3 +142,58 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     detail: str = Field(default="", max_length=1000)
+
+
+# Event.status
+EVENT_SCHEDULED, EVENT_CANCELLED = "scheduled", "cancelled"
+# Rsvp.status: invited (no answer yet) | yes (holds a seat) | waiting (said yes, event full) | no
+# | maybe. Only "yes" holds a seat; "waiting" rows are served first come, first served.
+INVITED, YES, WAITING, NO, MAYBE = "invited", "yes", "waiting", "no", "maybe"
+RSVP_STATUSES = (INVITED, YES, WAITING, NO, MAYBE)
+
+
+class Event(SQLModel, table=True):
+    """An event members are invited to. Times are stored in UTC; ``timezone`` is how it is shown."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="mailing_list.id", index=True)
+    # The calendar UID: fixed at creation so every update and the cancellation replace the same
+    # entry in the member's calendar.
+    uid: str = Field(max_length=200, unique=True)
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    start_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    end_at: datetime = Field(sa_type=UTCDateTime)
+    timezone: str = Field(max_length=64)
+    location: str = Field(default="", max_length=300)
+    # Members only: mailed to those who said yes, never shown on a page or in an invitation.
+    online_url: str = Field(default="", max_length=500)
+    capacity: int | None = None
+    rsvp_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminders: str = Field(default="1440,60", max_length=100)  # minutes before the start
+    sequence: int = 0  # iCalendar SEQUENCE, raised with every update mailed and the cancellation
+    status: str = Field(default=EVENT_SCHEDULED, max_length=16, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, max_length=320)
+    cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Rsvp(SQLModel, table=True):
+    """One member invited to one event, and their answer."""
+
+    __tablename__ = "rsvp"
+    __table_args__ = (
+        UniqueConstraint("event_id", "member_id", name="uq_rsvp_event_member"),
+        Index("ix_rsvp_event_status", "event_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id")
+    member_id: int = Field(foreign_key="member.id", index=True)
+    status: str = Field(default=INVITED, max_length=16)
+    invited_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,4 +1,4 @@
-"""News items queued for a list's next digest."""
+"""News items queued for a list's next digest: write, edit or withdraw while still queued."""
 
 from __future__ import annotations
 
@@ -8,21 +8,32 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlmodel import Session
 
+from mailer.content import markdown_to_html
 from subscribers import lists
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import NewsItem
 from subscribers.validation import clean_text
 
 MAX_BODY = 100_000
+QUEUED, SENT, WITHDRAWN = "queued", "sent", "withdrawn"
 
 
 def _check_link(link: str | None) -> str | None:
-    if not link:
+    if not link or not link.strip():
         return None
     parts = urlsplit(link.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
         raise InvalidInput("link: expected an http(s) URL", field="link")
     return link.strip()
+
+
+def _checked(title: str, body: str, link: str | None) -> tuple[str, str, str | None]:
+    clean_title = clean_text(title, field="title", label="title", limit=300)
+    if not clean_title:
+        raise InvalidInput("title: must not be empty", field="title")
+    if not (body or "").strip() or len(body) > MAX_BODY:
+        raise InvalidInput("body: must not be empty (and at most 100,000 characters)", field="body")
+    return clean_title, body.strip(), _check_link(link)
 
 
 def add(
@@ -37,17 +48,13 @@ def add(
 ) -> NewsItem:
     """Queue a news item (Markdown) for the next digest of a list."""
     mailing_list = lists.by_slug(session, list_slug)
-    clean_title = clean_text(title, field="title", label="title", limit=300)
-    if not clean_title:
-        raise InvalidInput("title: must not be empty", field="title")
-    if not (body or "").strip() or len(body) > MAX_BODY:
-        raise InvalidInput("body: must not be empty (and at most 100,000 characters)", field="body")
+    clean_title, clean_body, clean_link = _checked(title, body, link)
     assert mailing_list.id is not None
     item = NewsItem(
         list_id=mailing_list.id,
         title=clean_title,
-        body=body.strip(),
-        link=_check_link(link),
+        body=clean_body,
+        link=clean_link,
         created_at=now,
         created_by=created_by,
     )
@@ -56,25 +63,77 @@ def add(
     return item
 
 
-def withdraw(session: Session, item_id: int) -> NewsItem:
-    """Take a queued item out of the next digest."""
-    item = session.get(NewsItem, item_id)
+def get(session: Session, item_id: int, *, for_update: bool = False) -> NewsItem:
+    """One item, or NotFound; ``for_update`` locks its row until the transaction ends."""
+    item = session.get(
+        NewsItem, item_id, with_for_update=for_update or None, populate_existing=for_update
+    )
     if item is None:
         raise NotFound(f"no news item {item_id}")
-    if item.status != "queued":
+    return item
+
+
+def _queued_item(session: Session, item_id: int) -> NewsItem:
+    # Locked: a digest being built at this moment locks the queued items it takes (``queued``),
+    # so an edit or withdrawal either waits and then sees "sent", or happens before the digest.
+    item = get(session, item_id, for_update=True)
+    if item.status != QUEUED:
         raise Conflict(f"news item {item_id} was already {item.status}")
-    item.status = "withdrawn"
+    return item
+
+
+def update(
+    session: Session,
+    item_id: int,
+    *,
+    title: str | None = None,
+    body: str | None = None,
+    link: str | None = None,
+) -> NewsItem:
+    """Change a news item that is still queued; Conflict once a digest carried it.
+
+    None leaves a field as it is; an empty link removes it.
+    """
+    item = _queued_item(session, item_id)
+    item.title, item.body, item.link = _checked(
+        item.title if title is None else title,
+        item.body if body is None else body,
+        item.link if link is None else link,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def withdraw(session: Session, item_id: int) -> NewsItem:
+    """Take a queued item out of the next digest."""
+    item = _queued_item(session, item_id)
+    item.status = WITHDRAWN
     session.add(item)
     session.flush()
     return item
 
 
 def queued(session: Session, list_id: int) -> list[NewsItem]:
+    """The list's queued items, locked: the digest being built takes exactly these."""
     return list(
         session.execute(
             select(NewsItem)
-            .where(NewsItem.list_id == list_id, NewsItem.status == "queued")
+            .where(NewsItem.list_id == list_id, NewsItem.status == QUEUED)
             .order_by(NewsItem.id)
             .with_for_update()
         ).scalars()
     )
+
+
+def for_list(session: Session, list_slug: str | None = None, *, limit: int = 200) -> list[NewsItem]:
+    """The latest items (of one list, or of all), newest first, whatever their status."""
+    stmt = select(NewsItem).order_by(NewsItem.id.desc()).limit(limit)  # type: ignore[union-attr]
+    if list_slug:
+        stmt = stmt.where(NewsItem.list_id == lists.by_slug(session, list_slug).id)
+    return list(session.execute(stmt).scalars())
+
+
+def preview_html(body: str) -> str:
+    """The item's body as members will read it: Markdown rendered and sanitised."""
+    return markdown_to_html(body or "")

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import audit, dashboard, digests, staff
+from subscribers import audit, dashboard, digests, growth, staff
 from subscribers.db import transaction
 from subscribers.errors import NotFound, Throttled
 from subscribers.web import db, runtime
@@ -80,6 +80,7 @@ def home() -> str:
         lists=dashboard.list_counts(db()),
         campaigns=dashboard.latest_campaigns(db()),
         next_digests=digests.next_digests(db(), now=runtime().clock()),
+        growth=growth.weekly(db(), now=runtime().clock(), timezone=runtime().settings.timezone),
         buttons=ButtonForm(),
     )
 

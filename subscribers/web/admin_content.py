@@ -1,10 +1,477 @@
 """Staff workspace — News, announcements, lists and the campaign monitor.
 
-Every view is wrapped in ``role_required``.
+Every view is wrapped in ``role_required``: viewers read everything, editors write content and
+send, admins also change lists. Each view parses a form, calls one service inside the request's
+transaction, records the change in the audit log in that same transaction, and renders. Bad
+input shows the form again with the message next to its field; the transaction is rolled back,
+so nothing changes.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from sqlmodel import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from mailer import outbox
+from subscribers import audit, campaigns, dashboard, digests, lists, news
+from subscribers.campaigns import Announcement
+from subscribers.db import transaction
+from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.models import MailingList
+from subscribers.staff import role_allows
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff, role_required
+from subscribers.web.forms import ButtonForm
+from subscribers.web.forms_content import (
+    AnnounceForm,
+    AudienceQuery,
+    ListForm,
+    NewsEditForm,
+    NewsForm,
+    list_choices,
+)
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin")
+
+View = str | tuple[str, int] | BaseResponse
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    user = current_staff()
+    zone = ZoneInfo(runtime().settings.timezone)
+
+    def local_time(when: datetime | None) -> str:
+        return when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if when else "—"
+
+    def can(role: str) -> bool:
+        return user is not None and role_allows(user.role, role)
+
+    return {"user": user, "local_time": local_time, "can": can, "buttons": ButtonForm()}
+
+
+def _actor() -> str:
+    user = current_staff()
+    return user.email if user else "?"
+
+
+def _audit(session: Session, action: str, target: str, detail: str = "") -> None:
+    audit.record(
+        session, actor=_actor(), action=action, target=target, detail=detail, now=runtime().clock()
+    )
+
+
+def _attach(form: FlaskForm, err: InvalidInput) -> None:
+    """Show a service's messages next to the fields they name (or above the form)."""
+    for one in getattr(err, "errors", None) or [err]:
+        field = form._fields.get(one.field or "")
+        if field is not None and one.field != "csrf_token":
+            field.errors = [*field.errors, str(one)]
+        else:
+            form.form_errors.append(str(one))
+
+
+def _button_pressed() -> None:
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+@bp.get("/lists")
+@role_required("viewer")
+def lists_index() -> str:
+    now = runtime().clock()
+    rows = []
+    for row in dashboard.list_counts(db()):
+        lst = row.mailing_list
+        next_digest = (
+            digests.digest_trigger(lst).get_next_fire_time(None, now) if lst.digest_cron else None
+        )
+        rows.append((lst, row.by_status, next_digest))
+    return render_template("admin/lists.html", rows=rows)
+
+
+def _list_form_page(form: ListForm, *, slug: str | None) -> str:
+    return render_template("admin/lists_form.html", form=form, slug=slug, zones=_zones())
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+@bp.route("/lists/new", methods=["GET", "POST"])
+@role_required("admin")
+def list_new() -> View:
+    form = ListForm()
+    if request.method == "GET":
+        form.timezone.data = runtime().settings.timezone
+        form.public.data = True
+        return _list_form_page(form, slug=None)
+    if not form.validate_on_submit():
+        return _list_form_page(form, slug=None)
+    try:
+        with transaction(db()) as s:
+            lst = lists.create(s, form.to_spec(), now=runtime().clock())
+            _audit(s, "list.create", lst.slug, f"name={lst.name}")
+    except InvalidInput as err:
+        _attach(form, err)
+        return _list_form_page(form, slug=None)
+    except Conflict as err:
+        form.slug.errors = [*form.slug.errors, str(err)]
+        return _list_form_page(form, slug=None)
+    flash(_("List “%(name)s” created.", name=lst.name))
+    return redirect(url_for(".lists_index"))
+
+
+@bp.route("/lists/<slug>/edit", methods=["GET", "POST"])
+@role_required("admin")
+def list_edit(slug: str) -> View:
+    try:
+        lst = lists.by_slug(db(), slug)
+    except NotFound:
+        abort(404)
+    form = ListForm()
+    if request.method == "GET":
+        form.fill(lst)
+        return _list_form_page(form, slug=slug)
+    if not form.validate_on_submit():
+        return _list_form_page(form, slug=slug)
+    try:
+        with transaction(db()) as s:
+            lst, changed = lists.update(s, slug, form.to_change())
+            if changed:
+                _audit(s, "list.edit", slug, "changed " + ", ".join(changed))
+    except InvalidInput as err:
+        _attach(form, err)
+        return _list_form_page(form, slug=slug)
+    if changed:
+        flash(_("List “%(name)s” saved.", name=lst.name))
+    else:
+        flash(_("Nothing to change."))
+    return redirect(url_for(".lists_index"))
+
+
+# -- news -----------------------------------------------------------------------------------
+
+
+@bp.get("/news")
+@role_required("viewer")
+def news_index() -> str:
+    slug = request.args.get("list") or None
+    try:
+        items = news.for_list(db(), slug)
+    except NotFound:
+        abort(404)
+    all_lists = lists.all_lists(db())
+    return render_template(
+        "admin/news.html",
+        items=items,
+        lists_by_id={lst.id: lst for lst in all_lists},
+        all_lists=all_lists,
+        selected=slug,
+    )
+
+
+def _news_form_page(form: NewsEditForm, *, item: Any = None, preview: str | None = None) -> str:
+    return render_template("admin/news_form.html", form=form, item=item, preview=preview)
+
+
+@bp.route("/news/new", methods=["GET", "POST"])
+@role_required("editor")
+def news_new() -> View:
+    form = NewsForm()
+    form.list_slug.choices = list_choices(lists.all_lists(db()))
+    if request.method == "GET":
+        form.list_slug.data = request.args.get("list")
+        return _news_form_page(form)
+    if not form.validate_on_submit():
+        return _news_form_page(form)
+    if request.form.get("action") == "preview":
+        return _news_form_page(form, preview=news.preview_html(form.body.data or ""))
+    try:
+        with transaction(db()) as s:
+            item = news.add(
+                s,
+                form.list_slug.data or "",
+                title=form.title.data or "",
+                body=form.body.data or "",
+                link=form.link.data,
+                now=runtime().clock(),
+                created_by=_actor(),
+            )
+            _audit(s, "news.add", f"news:{item.id}", item.title)
+    except InvalidInput as err:
+        _attach(form, err)
+        return _news_form_page(form)
+    except NotFound:
+        form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
+        return _news_form_page(form)
+    flash(_("“%(title)s” is queued for the next digest.", title=item.title))
+    return redirect(url_for(".news_item", item_id=item.id))
+
+
+def _item_or_404(item_id: int) -> Any:
+    try:
+        return news.get(db(), item_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/news/<int:item_id>")
+@role_required("viewer")
+def news_item(item_id: int) -> str:
+    item = _item_or_404(item_id)
+    return render_template(
+        "admin/news_item.html",
+        item=item,
+        mailing_list=db().get(MailingList, item.list_id),
+        preview=news.preview_html(item.body),
+    )
+
+
+@bp.route("/news/<int:item_id>/edit", methods=["GET", "POST"])
+@role_required("editor")
+def news_edit(item_id: int) -> View:
+    item = _item_or_404(item_id)
+    if item.status != news.QUEUED:
+        flash(
+            _("This item was already %(status)s; it can no longer be changed.", status=item.status)
+        )
+        return redirect(url_for(".news_item", item_id=item_id))
+    form = NewsEditForm(obj=item)
+    if request.method == "GET" or not form.validate_on_submit():
+        return _news_form_page(form, item=item)
+    if request.form.get("action") == "preview":
+        return _news_form_page(form, item=item, preview=news.preview_html(form.body.data or ""))
+    try:
+        with transaction(db()) as s:
+            item = news.update(
+                s,
+                item_id,
+                title=form.title.data or "",
+                body=form.body.data or "",
+                link=form.link.data or "",
+            )
+            _audit(s, "news.edit", f"news:{item_id}", item.title)
+    except InvalidInput as err:
+        _attach(form, err)
+        return _news_form_page(form, item=item)
+    except Conflict as err:
+        form.form_errors.append(str(err))
+        return _news_form_page(form, item=item)
+    flash(_("Saved."))
+    return redirect(url_for(".news_item", item_id=item_id))
+
+
+@bp.post("/news/<int:item_id>/withdraw")
+@role_required("editor")
+def news_withdraw(item_id: int) -> BaseResponse:
+    _button_pressed()
+    _item_or_404(item_id)
+    try:
+        with transaction(db()) as s:
+            item = news.withdraw(s, item_id)
+            _audit(s, "news.withdraw", f"news:{item_id}", item.title)
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(_("“%(title)s” was withdrawn; it will not be in a digest.", title=item.title))
+    return redirect(url_for(".news_item", item_id=item_id))
+
+
+# -- announcements --------------------------------------------------------------------------
+
+
+def _announce_page(form: AnnounceForm, **extra: Any) -> str:
+    return render_template(
+        "admin/announce.html", form=form, zone=runtime().settings.timezone, **extra
+    )
+
+
+def _announcement(form: AnnounceForm, *, now: datetime) -> Announcement:
+    return Announcement(
+        list_slug=form.list_slug.data or "",
+        subject=form.subject.data or "",
+        body_markdown=form.body.data or "",
+        segment=form.segment(),
+        send_after=form.send_time(runtime().settings.timezone, now),
+        created_by=_actor(),
+    )
+
+
+@bp.route("/announce", methods=["GET", "POST"])
+@role_required("editor")
+def announce() -> View:
+    """Write, count, preview, test, then send or schedule an announcement (one form)."""
+    form = AnnounceForm()
+    form.list_slug.choices = list_choices(lists.all_lists(db()))
+    if request.method == "GET":
+        form.list_slug.data = request.args.get("list")
+        return _announce_page(form)
+    if not form.validate_on_submit():
+        return _announce_page(form)
+    action = request.form.get("action", "")
+    rt = runtime()
+    now = rt.clock()
+    try:
+        if action == "count":
+            count = campaigns.audience_size(db(), form.list_slug.data or "", form.segment())
+            return _announce_page(form, count=count)
+        if action == "preview":
+            preview = campaigns.preview_announcement(db(), rt.kit, _announcement(form, now=now))
+            # Links in the sandboxed frame open in a new tab (as in the caught-mail view).
+            html = preview.html.replace("<head>", '<head><base target="_blank">', 1)
+            return _announce_page(
+                form, preview=preview, preview_html=html, count=preview.recipients
+            )
+        if action == "test":
+            return _send_test(form, now=now)
+        if action in ("send", "schedule"):
+            return _send(form, action=action, now=now)
+    except InvalidInput as err:
+        _attach(form, err)
+    except NotFound:
+        form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
+    else:
+        form.form_errors.append(_("Please use one of the buttons below the form."))
+    return _announce_page(form)
+
+
+def _send_test(form: AnnounceForm, *, now: datetime) -> str:
+    user = current_staff()
+    assert user is not None  # role_required let us in
+    announcement = _announcement(form, now=now)
+    with transaction(db()) as s:
+        campaign = campaigns.send_test(s, runtime().kit, announcement, to=user, now=now)
+        _audit(s, "announce.test", f"campaign:{campaign.id}", f"to {user.email}")
+    notice = _("A test was queued to %(email)s; it arrives within a minute.", email=user.email)
+    return _announce_page(form, notice=notice, test_campaign=campaign)
+
+
+def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
+    announcement = _announcement(form, now=now)
+    if action == "schedule" and announcement.send_after is None:
+        raise InvalidInput(_("Please choose when to send it."), field="send_after")
+    if action == "send" and announcement.send_after is not None:
+        raise InvalidInput(
+            _("To send now, leave this empty (or use “Schedule”)."), field="send_after"
+        )
+    with transaction(db()) as s:
+        campaign, count = campaigns.create_announcement(s, runtime().kit, announcement, now=now)
+        if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
+            raise InvalidInput(
+                _("Nobody on this list matches this audience; nothing was sent."),
+                field="list_slug",
+            )
+        detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
+        if announcement.send_after:
+            detail += f"; send after {announcement.send_after.isoformat()}"
+        _audit(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
+    if announcement.send_after:
+        flash(_("Scheduled for %(count)d member(s).", count=count))
+    else:
+        flash(_("Queued for %(count)d member(s).", count=count))
+    return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+@bp.get("/announce/count")
+@role_required("viewer")
+def announce_count() -> tuple[BaseResponse, int] | BaseResponse:
+    """The live number of recipients for a list and segment (JSON, for the announce form)."""
+    form = AudienceQuery(formdata=request.args)
+    try:
+        count = campaigns.audience_size(db(), form.list_slug.data or "", form.segment())
+    except NotFound as err:
+        return jsonify(error=str(err)), 404
+    except InvalidInput as err:
+        return jsonify(error=str(err), field=err.field), 400
+    return jsonify(count=count)
+
+
+# -- campaigns ------------------------------------------------------------------------------
+
+
+@bp.get("/campaigns")
+@role_required("viewer")
+def campaigns_index() -> str:
+    rows = campaigns.recent(db(), limit=100)
+    lists_by_id = {lst.id: lst for lst in lists.all_lists(db())}
+    return render_template(
+        "admin/campaigns.html", rows=rows, lists_by_id=lists_by_id, now=runtime().clock()
+    )
+
+
+def _progress_or_404(campaign_id: int) -> campaigns.Progress:
+    try:
+        return campaigns.progress(db(), campaign_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@role_required("viewer")
+def campaign(campaign_id: int) -> str:
+    progress = _progress_or_404(campaign_id)
+    list_id = progress.campaign.list_id
+    return render_template(
+        "admin/campaign.html",
+        p=progress,
+        mailing_list=db().get(MailingList, list_id) if list_id else None,
+        problems=campaigns.problems(db(), campaign_id),
+        now=runtime().clock(),
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress")
+@role_required("viewer")
+def campaign_progress(campaign_id: int) -> BaseResponse:
+    """Counts by state and percent done, polled by the monitor page."""
+    return jsonify(_progress_or_404(campaign_id).as_json(runtime().clock()))
+
+
+def _steer(campaign_id: int, status: str, action: str, message: str) -> BaseResponse:
+    _button_pressed()
+    try:
+        with transaction(db()) as s:
+            campaigns.set_status(s, campaign_id, status)
+            _audit(s, f"campaign.{action}", f"campaign:{campaign_id}")
+    except NotFound:
+        abort(404)
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(message)
+    return redirect(url_for(".campaign", campaign_id=campaign_id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/pause")
+@role_required("editor")
+def campaign_pause(campaign_id: int) -> BaseResponse:
+    return _steer(
+        campaign_id, outbox.PAUSED, "pause", _("Paused. Nothing more is sent until resumed.")
+    )
+
+
+@bp.post("/campaigns/<int:campaign_id>/resume")
+@role_required("editor")
+def campaign_resume(campaign_id: int) -> BaseResponse:
+    return _steer(campaign_id, outbox.ACTIVE, "resume", _("Resumed."))
+
+
+@bp.post("/campaigns/<int:campaign_id>/cancel")
+@role_required("editor")
+def campaign_cancel(campaign_id: int) -> BaseResponse:
+    return _steer(
+        campaign_id, outbox.CANCELLED, "cancel", _("Cancelled. What was not yet sent is skipped.")
+    )

@@ -1,10 +1,253 @@
 """Staff workspace — Events: create, edit, invite, answers.
 
-Every view is wrapped in ``role_required``.
+Every view is wrapped in ``role_required``: viewers see events and answers, editors create,
+edit, invite, cancel and resend join links. Views parse, call one service, record the action in
+the audit log in the same transaction, and render.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
+
+from subscribers import audit, events, rsvp
+from subscribers.audience import Segment
+from subscribers.db import transaction
+from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.models import Event, MailingList
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff, role_required
+from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
+from subscribers.web.forms import ButtonForm, choices
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
+
+
+@bp.app_template_filter("event_time")
+def event_time(value: datetime, zone: str) -> str:
+    """A stored (UTC) time as staff read it: in the event's zone, with the zone's abbreviation."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def _actor() -> str:
+    user = current_staff()
+    return user.email if user else "?"
+
+
+def _record(action: str, target: object, detail: str) -> None:
+    audit.record(
+        db(),
+        actor=_actor(),
+        action=action,
+        target=str(target),
+        detail=detail,
+        now=runtime().clock(),
+    )
+
+
+def _event_or_404(event_id: int) -> Event:
+    try:
+        return events.get(db(), event_id)
+    except NotFound:
+        abort(404)
+
+
+def _attach(form: EventForm, err: InvalidInput) -> None:
+    field = getattr(form, err.field or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, str(err)]
+    else:
+        form.form_errors.append(str(err))
+
+
+# -- list and detail -----------------------------------------------------------------------
+
+
+@bp.get("/events")
+@role_required("viewer")
+def index() -> str:
+    return render_template(
+        "admin/events.html",
+        user=current_staff(),
+        rows=events.list_events(db()),
+        now=runtime().clock(),
+    )
+
+
+@bp.get("/events/<int:event_id>")
+@role_required("viewer")
+def detail(event_id: int) -> str:
+    event = _event_or_404(event_id)
+    mailing_list = db().get(MailingList, event.list_id)
+    return render_template(
+        "admin/events_detail.html",
+        user=current_staff(),
+        event=event,
+        mailing_list=mailing_list,
+        counts=rsvp.counts(db(), event_id),
+        answers=rsvp.answers(db(), event_id),
+        invite_form=InviteForm(),
+        cancel_form=CancelForm(),
+        buttons=ButtonForm(),
+        now=runtime().clock(),
+    )
+
+
+@bp.get("/events/<int:event_id>/rsvps.csv")
+@role_required("viewer")
+def export(event_id: int) -> Response:
+    _event_or_404(event_id)
+    body = rsvp.export_csv(db(), event_id)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="event-{event_id}-answers.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- create and edit -----------------------------------------------------------------------
+
+
+def _list_choices(form: EventForm) -> None:
+    lists = db().execute(select(MailingList).order_by(MailingList.name)).scalars().all()
+    form.list_slug.choices = choices([(lst.slug, lst.name) for lst in lists])
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+@role_required("editor")
+def create() -> str | BaseResponse:
+    form = EventForm()
+    _list_choices(form)
+    if request.method == "GET":
+        form.timezone.data = runtime().settings.timezone
+        form.reminders.data = events.format_reminders(events.DEFAULT_REMINDERS)
+        return render_template("admin/events_form.html", user=current_staff(), form=form)
+    if form.validate_on_submit():
+        rt = runtime()
+        try:
+            spec = form.to_spec()
+            with transaction(db()):
+                event = events.create_event(db(), rt.kit, spec, now=rt.clock(), created_by=_actor())
+                _record("event.create", event.id, event.title)
+        except InvalidInput as err:
+            _attach(form, err)
+        except NotFound as err:
+            form.list_slug.errors = [*form.list_slug.errors, str(err)]
+        else:
+            flash(_("Event created. Invite members below when it is ready."))
+            return redirect(url_for("admin_events.detail", event_id=event.id))
+    # Shown again with the reasons: nothing was stored.
+    return render_template("admin/events_form.html", user=current_staff(), form=form)
+
+
+@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+@role_required("editor")
+def edit(event_id: int) -> str | BaseResponse:
+    event = _event_or_404(event_id)
+    form = EventForm()
+    del form.list_slug  # an event stays with the list it was made for
+    spec = events.spec_of(db(), event)
+    if request.method == "GET":
+        form.fill(spec)
+        return render_template(
+            "admin/events_form.html", user=current_staff(), form=form, event=event
+        )
+    if form.validate_on_submit():
+        rt = runtime()
+        try:
+            new_spec = form.to_spec(spec.list_slug)
+            with transaction(db()):
+                outcome = events.update_event(
+                    db(), rt.kit, event_id, new_spec, now=rt.clock(), created_by=_actor()
+                )
+                _record("event.update", event_id, outcome.describe())
+        except InvalidInput as err:
+            _attach(form, err)
+        except Conflict as err:
+            form.form_errors.append(str(err))
+        else:
+            flash(outcome.describe())
+            return redirect(url_for("admin_events.detail", event_id=event_id))
+    return render_template("admin/events_form.html", user=current_staff(), form=form, event=event)
+
+
+# -- actions -------------------------------------------------------------------------------
+
+
+@bp.post("/events/<int:event_id>/invite")
+@role_required("editor")
+def invite(event_id: int) -> BaseResponse:
+    _event_or_404(event_id)
+    form = InviteForm()
+    if not form.validate_on_submit():
+        abort(400)
+    rt = runtime()
+    try:
+        segment = Segment.parse(form.segment.data)
+        with transaction(db()):
+            campaign, count = events.invite(
+                db(), rt.kit, event_id, segment, now=rt.clock(), created_by=_actor()
+            )
+            _record("event.invite", event_id, f"{count} member(s) {segment}".strip())
+    except (InvalidInput, Conflict) as err:
+        flash(str(err))
+    else:
+        if campaign is None:
+            flash(_("Nobody new to invite: everyone in this audience is invited already."))
+        else:
+            flash(_("Invitation queued for %(count)d member(s).", count=count))
+    return redirect(url_for("admin_events.detail", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/cancel")
+@role_required("editor")
+def cancel(event_id: int) -> BaseResponse:
+    _event_or_404(event_id)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    rt = runtime()
+    try:
+        with transaction(db()):
+            _event, count = events.cancel_event(
+                db(),
+                rt.kit,
+                event_id,
+                now=rt.clock(),
+                reason=form.reason.data or "",
+                created_by=_actor(),
+            )
+            _record("event.cancel", event_id, f"{count} member(s) told")
+    except (InvalidInput, Conflict) as err:
+        flash(str(err))
+    else:
+        flash(_("Event cancelled; %(count)d member(s) will be told.", count=count))
+    return redirect(url_for("admin_events.detail", event_id=event_id))
+
+
+@bp.post("/events/<int:event_id>/rsvps/<int:member_id>/join-link")
+@role_required("editor")
+def resend_join_link(event_id: int, member_id: int) -> BaseResponse:
+    _event_or_404(event_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    rt = runtime()
+    try:
+        with transaction(db()):
+            member = rsvp.resend_join_link(db(), rt.kit, event_id, member_id, now=rt.clock())
+            _record("event.join_link", event_id, f"member {member_id}")
+    except NotFound:
+        abort(404)
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(_("Join link sent again to %(name)s.", name=member.display_name))
+    return redirect(url_for("admin_events.detail", event_id=event_id))

@@ -1,10 +1,407 @@
 """Staff workspace — Members, imports and exports, the audit log.
 
-Every view is wrapped in ``role_required``.
+Every view is wrapped in ``role_required``. Views parse the input, call one service of
+``subscribers.members`` / ``imports`` / ``audit`` and render; each change is audited by the
+service (or here, in the same transaction, for imports and exports).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
+
+from subscribers import audit, imports, lists, members, uploads
+from subscribers.db import transaction
+from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.members import MemberQuery
+from subscribers.models import ERASED, MailingList, Member
+from subscribers.paging import Page
+from subscribers.staff import role_allows
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff, role_required
+from subscribers.web.forms import ButtonForm, choices
+from subscribers.web.forms_members import (
+    AuditFilterForm,
+    EraseMemberForm,
+    ImportConfirmForm,
+    ImportUploadForm,
+    MemberEditForm,
+    MemberSearchForm,
+    list_choices,
+)
 
 bp = Blueprint("admin_members", __name__, url_prefix="/admin")
+
+MAX_UPLOAD = 5 * 1024 * 1024  # the app refuses larger requests (MAX_CONTENT_LENGTH) anyway
+PENDING_IMPORT = "pending_import"  # key in the signed session: the stored file's name, list
+
+
+def _actor() -> str:
+    user = current_staff()
+    return user.email if user else "?"
+
+
+def _lists() -> list[MailingList]:
+    return list(db().execute(select(MailingList).order_by(MailingList.name)).scalars())
+
+
+def _label(member: Member) -> str:
+    return member.email or _("(erased)")
+
+
+def _member_or_404(member_id: int) -> Member:
+    try:
+        return members.get(db(), member_id)
+    except NotFound:
+        abort(404)
+
+
+def _attach_error(form: Any, err: InvalidInput) -> None:
+    field = getattr(form, err.field or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, str(err)]
+    else:
+        form.form_errors.append(str(err))
+
+
+def _page_number() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _other_args() -> dict[str, str]:
+    """The query string without the page: what the pager's links keep."""
+    return {k: v for k, v in request.args.items() if k != "page" and v}
+
+
+# -- members -------------------------------------------------------------------------------
+
+
+@bp.get("/members")
+@role_required("viewer")
+def members_index() -> str:
+    all_lists = _lists()
+    form = MemberSearchForm(formdata=request.args)
+    form.list.choices = list_choices(all_lists, _("Any"))
+    query = MemberQuery(
+        text=form.q.data or "",
+        list_slug=form.list.data or "",
+        status=form.status.data or "",
+        country=form.country.data or "",
+        sector=form.sector.data or "",
+        language=form.language.data or "",
+        page=_page_number(),
+    )
+    try:
+        page = members.search(db(), query)
+    except (InvalidInput, NotFound) as err:
+        form.form_errors.append(str(err))
+        page = Page([], 0, 1, query.per_page)
+    return render_template(
+        "admin/members.html",
+        user=current_staff(),
+        form=form,
+        page=page,
+        lists=all_lists,
+        args=_other_args(),
+        label=_label,
+    )
+
+
+def _render_member(member: Member, *, erase: EraseMemberForm | None = None) -> str:
+    user = current_staff()
+    return render_template(
+        "admin/member.html",
+        user=user,
+        history=members.history(db(), member),
+        label=_label(member),
+        can_edit=user is not None and role_allows(user.role, "editor"),
+        buttons=ButtonForm(),
+        erase=erase or EraseMemberForm(formdata=None),
+    )
+
+
+@bp.get("/members/<int:member_id>")
+@role_required("viewer")
+def member_page(member_id: int) -> str:
+    return _render_member(_member_or_404(member_id))
+
+
+@bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
+@role_required("editor")
+def member_edit(member_id: int) -> str | BaseResponse:
+    member = _member_or_404(member_id)
+    if member.status == ERASED:
+        flash(_("This member's data was erased; there is nothing left to change."))
+        return redirect(url_for(".member_page", member_id=member_id))
+    form = MemberEditForm(obj=None if request.method == "POST" else member)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            details = form.to_details()
+            with transaction(db()) as s:
+                changed = members.update_details(
+                    s, member, details, actor=_actor(), now=runtime().clock()
+                )
+        except InvalidInput as err:
+            _attach_error(form, err)
+        except Conflict as err:
+            form.form_errors.append(str(err))
+        else:
+            flash(_("Saved.") if changed else _("Nothing to change."))
+            return redirect(url_for(".member_page", member_id=member_id))
+    return render_template(
+        "admin/member_edit.html",
+        user=current_staff(),
+        form=form,
+        member=member,
+        label=_label(member),
+    )
+
+
+@bp.post("/members/<int:member_id>/unsubscribe")
+@role_required("editor")
+def member_unsubscribe(member_id: int) -> BaseResponse:
+    member = _member_or_404(member_id)
+    try:
+        with transaction(db()) as s:
+            members.unsubscribe(s, member, actor=_actor(), now=runtime().clock())
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(_("Unsubscribed from every list; the withdrawal is in the consent history."))
+    return redirect(url_for(".member_page", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/erase")
+@role_required("editor")
+def member_erase(member_id: int) -> str | BaseResponse:
+    member = _member_or_404(member_id)
+    form = EraseMemberForm()
+    if not form.sure.data:
+        form.sure.errors = [_("Tick the box to confirm that this member's data is to be erased.")]
+        return _render_member(member, erase=form)
+    try:
+        with transaction(db()) as s:
+            members.erase(s, member, actor=_actor(), now=runtime().clock())
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(_("Erased. Only a hash of the address is kept, so that it is never mailed again."))
+    return redirect(url_for(".member_page", member_id=member_id))
+
+
+# -- CSV import and export -----------------------------------------------------------------
+
+
+def _uploads_dir() -> Path:
+    return Path(runtime().settings.instance_path) / "imports"
+
+
+def _upload_form(form: ImportUploadForm | None = None) -> ImportUploadForm:
+    form = form or ImportUploadForm()
+    form.list.choices = list_choices(_lists())
+    return form
+
+
+def _uploaded(file: object) -> tuple[bytes, str]:
+    if not isinstance(file, FileStorage) or not file.filename:
+        raise InvalidInput(_("Please choose a CSV file."), field="file")
+    raw = file.read(MAX_UPLOAD + 1)
+    if len(raw) > MAX_UPLOAD:
+        raise InvalidInput(_("The file is larger than 5 MB. Split it and import the parts."))
+    if not raw.strip():
+        raise InvalidInput(_("The file is empty."), field="file")
+    return raw, Path(file.filename).name[:200]
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@role_required("editor")
+def import_upload() -> str | BaseResponse:
+    """Step 1: a file and a list. The file is kept on the server, then previewed."""
+    form = _upload_form()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            raw, filename = _uploaded(form.file.data)
+            slug = form.list.data or ""
+            _list_by_slug(slug)
+            imports.preview(db(), raw, limit=1, max_bytes=MAX_UPLOAD)  # refuse unreadable files
+        except (InvalidInput, NotFound) as err:
+            _attach_error(form, InvalidInput(str(err), field=getattr(err, "field", "list")))
+        else:
+            previous = session.get(PENDING_IMPORT, {}).get("name")
+            if previous:
+                uploads.discard(_uploads_dir(), previous)
+            name = uploads.store(_uploads_dir(), raw, now=runtime().clock())
+            session[PENDING_IMPORT] = {"name": name, "filename": filename, "list": slug}
+            return redirect(url_for(".import_preview"))
+    return render_template("admin/import.html", user=current_staff(), form=form)
+
+
+def _list_by_slug(slug: str) -> MailingList:
+    if not slug:
+        raise InvalidInput(_("Please choose a list."), field="list")
+    return lists.by_slug(db(), slug)
+
+
+def _pending() -> tuple[dict[str, str], bytes] | None:
+    pending = session.get(PENDING_IMPORT)
+    if not isinstance(pending, dict):
+        return None
+    raw = uploads.load(_uploads_dir(), str(pending.get("name", "")))
+    return (pending, raw) if raw is not None else None
+
+
+def _render_preview(
+    pending: dict[str, str], raw: bytes, form: ImportConfirmForm
+) -> str | BaseResponse:
+    try:
+        preview = imports.preview(db(), raw, max_bytes=MAX_UPLOAD)
+    except InvalidInput as err:
+        flash(str(err))
+        return redirect(url_for(".import_upload"))
+    return render_template(
+        "admin/import_preview.html",
+        user=current_staff(),
+        form=form,
+        preview=preview,
+        filename=pending.get("filename", ""),
+    )
+
+
+@bp.get("/import/preview")
+@role_required("editor")
+def import_preview() -> str | BaseResponse:
+    """Step 2: the first lines as the import reads them; a list and a consent note to confirm."""
+    found = _pending()
+    if found is None:
+        flash(_("No file is waiting to be imported. Please upload it (again)."))
+        return redirect(url_for(".import_upload"))
+    pending, raw = found
+    form = ImportConfirmForm(formdata=None, list=pending.get("list", ""))
+    form.list.choices = list_choices(_lists())
+    return _render_preview(pending, raw, form)
+
+
+@bp.post("/import/confirm")
+@role_required("editor")
+def import_confirm() -> str | BaseResponse:
+    """Step 3: import the stored file, line by line, and show the report."""
+    found = _pending()
+    if found is None:
+        flash(_("No file is waiting to be imported. Please upload it (again)."))
+        return redirect(url_for(".import_upload"))
+    pending, raw = found
+    form = ImportConfirmForm()
+    form.list.choices = list_choices(_lists())
+    rt = runtime()
+    try:
+        _list_by_slug(form.list.data or "")
+        with transaction(db()) as s:
+            report = imports.import_members(
+                s,
+                form.list.data or "",
+                raw,
+                consent_note=form.consent_note.data or "",
+                now=rt.clock(),
+                actor=_actor(),
+                max_bytes=MAX_UPLOAD,
+            )
+            audit.record(
+                s,
+                actor=_actor(),
+                action="members.import",
+                target=f"list {form.list.data}",
+                detail=f"{pending.get('filename', '')}: " + report.describe().splitlines()[0],
+                now=rt.clock(),
+            )
+    except (InvalidInput, NotFound) as err:
+        field = getattr(err, "field", None) or "list"
+        _attach_error(form, InvalidInput(str(err), field=field))
+        return _render_preview(pending, raw, form)
+    uploads.discard(_uploads_dir(), pending["name"])
+    session.pop(PENDING_IMPORT, None)
+    return render_template(
+        "admin/import_report.html",
+        user=current_staff(),
+        report=report,
+        list_slug=form.list.data,
+        filename=pending.get("filename", ""),
+    )
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_err: RequestEntityTooLarge) -> tuple[str, int]:
+    # Raised while reading the request, before the view and its role check: only staff who may
+    # import see the form again; everyone else gets the plain error page.
+    message = _("The file is larger than 5 MB. Split it and import the parts.")
+    user = current_staff()
+    if (
+        request.endpoint != "admin_members.import_upload"
+        or user is None
+        or not role_allows(user.role, "editor")
+    ):
+        return render_template("error.html", title=_("Too large"), message=message), 413
+    form = _upload_form(ImportUploadForm(formdata=None))
+    form.form_errors.append(message)
+    return render_template("admin/import.html", user=user, form=form), 413
+
+
+@bp.post("/lists/<slug>/export")
+@role_required("viewer")
+def export_list(slug: str) -> Response:
+    """The list's members as CSV (the same file as `newsletter subscribers export`)."""
+    rt = runtime()
+    try:
+        text = imports.export_members(db(), slug)
+    except NotFound:
+        abort(404)
+    with transaction(db()) as s:
+        audit.record(
+            s,
+            actor=_actor(),
+            action="members.export",
+            target=f"list {slug}",
+            detail=f"{len(text.splitlines()) - 1} member(s)",
+            now=rt.clock(),
+        )
+    day = rt.clock().date().isoformat()
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{slug}-{day}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- audit log -----------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+@role_required("admin")
+def audit_log() -> str:
+    form = AuditFilterForm(formdata=request.args)
+    form.action.choices = choices([("", _("Any")), *((a, a) for a in audit.actions(db()))])
+    page = audit.entries(
+        db(), actor=form.actor.data or "", action=form.action.data or "", page=_page_number()
+    )
+    return render_template(
+        "admin/audit.html", user=current_staff(), form=form, page=page, args=_other_args()
+    )

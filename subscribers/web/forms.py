@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     EmailField,
@@ -108,6 +110,13 @@ class ManageForm(DetailsMixin, FlaskForm):
 
 class ButtonForm(FlaskForm):
     """A form with nothing but its CSRF token: confirm, unsubscribe, export."""
+
+    def hidden_tag(self, *fields: Any) -> Markup:
+        # Pages repeat these one-button forms (a row each); WTForms would give every copy the
+        # same id="csrf_token", which is invalid HTML and confuses assistive technology.
+        return Markup('<input type="hidden" name="{}" value="{}">').format(
+            self.meta.csrf_field_name, self.csrf_token.current_token
+        )
 
 
 class EraseForm(FlaskForm):

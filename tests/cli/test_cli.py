@@ -363,3 +363,17 @@ def test_a_command_before_db_upgrade_on_postgres_fails_with_one_line(
     cli = Cli(tmp_path, fresh_postgres_database)
     assert cli.fails("lists", "show").startswith("Error: ")
     assert cli.fails("outbox", "status").startswith("Error: ")
+
+
+def test_demo_seeds_an_empty_database_once_with_a_login_news_and_an_event(migrated: Cli) -> None:
+    # What `make run` does after `db upgrade`: something on every page, and a login to see it.
+    first = migrated.ok("demo")
+    assert first.startswith("staff login: comms@example.org / ")
+    assert migrated.ok("demo") == first  # the same login again, nothing created twice
+    queued = migrated.ok("news", "list", "--list", "practitioners")
+    assert queued.startswith("1\tqueued\t") and len(queued.splitlines()) == 1
+    engine = migrated.engine()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM staff_user")).scalar_one() == 1
+    engine.dispose()

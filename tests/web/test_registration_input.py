@@ -176,7 +176,7 @@ def test_every_problem_is_reported_against_its_own_field(
     response = post(client, name="Ana\r\nSousa")
     # The message sits in the error list right after the name field, not somewhere else.
     found = re.search(
-        r'id="name"[^>]*>\s*<ul class="errors" role="alert"><li>([^<]+)</li>', response.text
+        r'id="name"[^>]*>\s*<div role="alert"><ul class="errors"><li>([^<]+)</li>', response.text
     )
     assert found and found.group(1) == "Name must be a single line of text."
 

@@ -1,0 +1,293 @@
+"""The mails about an event: what templates receive, the calendar part, the personal values.
+
+Every event mail is a campaign rendered once (``templates/email/<kind>``) and fanned out through
+the outbox like any other. Per member only the personal values differ: links, the RSVP tokens,
+the join link (for those who said yes) and the event's time in the member's own zone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from mailer import outbox
+from mailer.calendar import (
+    CalendarEvent,
+    Method,
+    google_calendar_link,
+    invitation_ics,
+    outlook_calendar_link,
+)
+from mailer.content import markdown_to_html
+from mailer.message import Address
+from mailer.outbox import Campaign, Recipient
+from subscribers.mails import MailKit, brand, list_campaign
+from subscribers.models import Event, MailingList, Member
+
+# Members have no time zone of their own; their country gives it. Anyone else sees the event's.
+COUNTRY_ZONES = {
+    "PT": "Europe/Lisbon",
+    "PL": "Europe/Warsaw",
+    "ES": "Europe/Madrid",
+    "RO": "Europe/Bucharest",
+    "SK": "Europe/Bratislava",
+    "BA": "Europe/Sarajevo",
+    "MD": "Europe/Chisinau",
+}
+# How a zone is named in mail ("14:00 (Lisbon time)"); other zones use their IANA city.
+ZONE_PLACES = {
+    "Europe/Lisbon": "Lisbon",
+    "Europe/Warsaw": "Warsaw",
+    "Europe/Madrid": "Madrid",
+    "Europe/Bucharest": "Bucharest",
+    "Europe/Bratislava": "Bratislava",
+    "Europe/Sarajevo": "Sarajevo",
+    "Europe/Chisinau": "Chișinău",
+}
+RSVP_ANSWERS = ("yes", "no", "maybe")
+
+
+def member_zone(member: Member, event: Event) -> str:
+    """The zone a member reads times in: from their country, else the event's own."""
+    return COUNTRY_ZONES.get((member.country or "").upper(), event.timezone)
+
+
+def place_of(zone: str) -> str:
+    return ZONE_PLACES.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def _wall(value: datetime) -> str:
+    # English day and month names, like the rest of the mail until catalogues are installed.
+    return f"{value:%A} {value.day} {value:%B %Y}, {value:%H:%M}"
+
+
+class Phrases:
+    """The macros of ``email/_event_phrases.txt``, called from Python."""
+
+    def __init__(self, kit: MailKit) -> None:
+        self._module = kit.text_env.get_template("email/_event_phrases.txt").module
+
+    def __call__(self, name: str, *args: Any) -> str:
+        return str(getattr(self._module, name)(*args)).strip()
+
+    def event_time(self, value: datetime, zone: str) -> str:
+        """``Sunday 28 March 2027, 09:00 (Lisbon time)``."""
+        return self("event_time", _wall(value.astimezone(ZoneInfo(zone))), place_of(zone))
+
+    def duration(self, minutes: int) -> str:
+        """``24 hours``, ``1 hour``, ``90 minutes``, ``2 days``."""
+        if minutes >= 2880 and minutes % 1440 == 0:
+            return self("days", minutes // 1440)
+        if minutes >= 60 and minutes % 60 == 0:
+            return self("hours", minutes // 60)
+        return self("minutes", minutes)
+
+
+def local_times(phrases: Phrases, event: Event, zone: str) -> dict[str, str]:
+    """``local_start`` / ``local_end`` for a member in ``zone``: empty when the clocks agree.
+
+    The date is repeated only when it differs from the event's (an evening session in Lisbon
+    is past midnight in Chișinău).
+    """
+    values = {"local_start": "", "local_end": ""}
+    if zone == event.timezone:
+        return values
+    ours, theirs = ZoneInfo(event.timezone), ZoneInfo(zone)
+    for key, instant in (("local_start", event.start_at), ("local_end", event.end_at)):
+        here, there = instant.astimezone(ours), instant.astimezone(theirs)
+        if here.replace(tzinfo=None) == there.replace(tzinfo=None):
+            continue
+        when = f"{there:%H:%M}" if here.date() == there.date() else _wall(there)
+        # member_time starts with " · ": the value follows the event's time on the same line.
+        values[key] = " " + phrases("member_time", when, place_of(zone))
+    return values
+
+
+class MemberTimes:
+    """Per-zone cache of ``local_times``: a campaign meets a handful of zones, not thousands."""
+
+    def __init__(self, phrases: Phrases, event: Event) -> None:
+        self._phrases, self._event = phrases, event
+        self._by_zone: dict[str, dict[str, str]] = {}
+
+    def __call__(self, member: Member) -> dict[str, str]:
+        zone = member_zone(member, self._event)
+        if zone not in self._by_zone:
+            self._by_zone[zone] = local_times(self._phrases, self._event, zone)
+        return self._by_zone[zone]
+
+
+# -- context -------------------------------------------------------------------------------
+
+
+def _place(phrases: Phrases, event: Event) -> str:
+    """The calendar's LOCATION: the venue, or "Online"; never the join link."""
+    return event.location or (phrases("online") if event.online_url else "")
+
+
+def calendar_event(kit: MailKit, event: Event, mailing_list: MailingList) -> CalendarEvent:
+    organizer = Address.parse(kit.sender_for(mailing_list))
+    return CalendarEvent(
+        uid=event.uid,
+        title=event.title,
+        description=event.description.strip(),
+        start=event.start_at,
+        end=event.end_at,
+        timezone=event.timezone,
+        location=_place(Phrases(kit), event),
+        organizer_name=organizer.name or mailing_list.name,
+        organizer_email=organizer.email,
+        sequence=event.sequence,
+        cancelled=event.status == "cancelled",
+    )
+
+
+def ics(
+    kit: MailKit, event: Event, mailing_list: MailingList, *, method: Method, now: datetime
+) -> bytes:
+    """The event as an iCalendar object (same UID every time, the event's SEQUENCE)."""
+    return invitation_ics(calendar_event(kit, event, mailing_list), method=method, dtstamp=now)
+
+
+def calendar_links(kit: MailKit, event: Event, mailing_list: MailingList) -> dict[str, str]:
+    cal = calendar_event(kit, event, mailing_list)
+    return {"google": google_calendar_link(cal), "outlook": outlook_calendar_link(cal)}
+
+
+def event_facts(kit: MailKit, event: Event) -> dict[str, Any]:
+    """The ``event`` dict every event template receives (documented in invitation.html)."""
+    phrases = Phrases(kit)
+    deadline = event.rsvp_deadline
+    return {
+        "id": event.id,
+        "title": event.title,
+        "description_html": markdown_to_html(event.description) if event.description else "",
+        "description_text": event.description.strip(),
+        "location": event.location,
+        "start_local": phrases.event_time(event.start_at, event.timezone),
+        "end_local": phrases.event_time(event.end_at, event.timezone),
+        "timezone": event.timezone,
+        "has_online": bool(event.online_url),
+        "capacity_note": phrases("capacity", event.capacity) if event.capacity else "",
+        "rsvp_deadline": phrases.event_time(deadline, event.timezone) if deadline else "",
+        "cancelled": event.status == "cancelled",
+    }
+
+
+# -- personal values -----------------------------------------------------------------------
+
+
+def rsvp_url(kit: MailKit, member: Member, event_id: int, answer: str) -> str:
+    """The signed link for one answer: member id, nonce, event id and the answer."""
+    assert member.id is not None
+    token = kit.signer.sign("rsvp", member.id, member.nonce, f"{event_id}:{answer}")
+    return kit.link(f"/events/{event_id}/rsvp/{token}")
+
+
+def member_values(
+    kit: MailKit,
+    event: Event,
+    member: Member,
+    times: MemberTimes,
+    *,
+    rsvp_links: bool = False,
+    join_link: bool = False,
+) -> dict[str, str]:
+    assert event.id is not None
+    values = {**kit.member_links(member, event.list_id), **times(member)}
+    if rsvp_links:
+        for answer in RSVP_ANSWERS:
+            values[f"rsvp_{answer}_url"] = rsvp_url(kit, member, event.id, answer)
+    if join_link:
+        # Members only: the one place the join link enters a mail.
+        values["join_url"] = event.online_url
+    return values
+
+
+def recipients(
+    kit: MailKit,
+    event: Event,
+    members: Iterable[Member],
+    *,
+    rsvp_links: bool = False,
+    join_link: bool = False,
+) -> Iterator[Recipient]:
+    times = MemberTimes(Phrases(kit), event)
+    for member in members:
+        assert member.id is not None and member.email is not None
+        values = member_values(
+            kit, event, member, times, rsvp_links=rsvp_links, join_link=join_link
+        )
+        yield Recipient(member.id, member.email, member.name, values)
+
+
+# -- campaigns -----------------------------------------------------------------------------
+
+
+def event_ref(event: Event, what: str) -> str:
+    """A unique ``ref`` for an event's campaign; ``event:{id}:`` finds them all on cancel."""
+    return f"event:{event.id}:{what}:{secrets.token_hex(4)}"
+
+
+def create_campaign(
+    session: Session,
+    kit: MailKit,
+    event: Event,
+    mailing_list: MailingList,
+    kind: str,
+    context: Mapping[str, Any],
+    *,
+    now: datetime,
+    ref: str | None = None,
+    method: Method | None = None,
+    bulk: bool = True,
+    created_by: str | None = None,
+) -> Campaign:
+    """Render an event mail once and store it as a campaign (recipients are enqueued next)."""
+    rendered = kit.render(
+        kind, {"brand": brand(mailing_list), "event": event_facts(kit, event), **context}
+    )
+    calendar = ics(kit, event, mailing_list, method=method, now=now) if method else None
+    return list_campaign(
+        session,
+        kit,
+        mailing_list,
+        rendered,
+        now=now,
+        bulk=bulk,
+        ref=ref or event_ref(event, kind),
+        calendar=calendar,
+        calendar_method=method,
+        created_by=created_by,
+    )
+
+
+def queue_confirmations(
+    session: Session,
+    kit: MailKit,
+    event: Event,
+    mailing_list: MailingList,
+    members: list[Member],
+    status: str,
+    *,
+    now: datetime,
+    promoted: bool = False,
+) -> Campaign | None:
+    """The mail recording an answer (``status``); to a "yes" it carries the join link."""
+    if not members:
+        return None
+    context = {"status": status, "promoted": promoted}
+    if status == "yes":
+        context["calendar_links"] = calendar_links(kit, event, mailing_list)
+    campaign = create_campaign(
+        session, kit, event, mailing_list, "rsvp_confirmation", context, now=now, bulk=False
+    )
+    outbox.enqueue(
+        session, campaign, recipients(kit, event, members, join_link=status == "yes"), now=now
+    )
+    return campaign

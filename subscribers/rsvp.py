@@ -1,0 +1,237 @@
+"""Answers to invitations: yes / no / maybe, seats, the waiting list, the join link.
+
+Seats are counted under a lock on the event row (``events.locked``), so two members taking the
+last seat at the same moment are served one after the other: one gets it, the other waits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from subscribers import events
+from subscribers.errors import Conflict, NotFound, TokenError
+from subscribers.event_mails import RSVP_ANSWERS, queue_confirmations
+from subscribers.mails import MailKit
+from subscribers.models import (
+    EVENT_CANCELLED,
+    EVENT_SCHEDULED,
+    INVITED,
+    MAYBE,
+    NO,
+    RSVP_STATUSES,
+    WAITING,
+    YES,
+    Event,
+    MailingList,
+    Member,
+    Rsvp,
+)
+from subscribers.registration import member_for_token
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an answer did: the member's status now, whether it changed, who got a seat."""
+
+    event: Event
+    status: str
+    changed: bool
+    promoted: list[Member] = field(default_factory=list)
+
+
+def read_token(session: Session, kit: MailKit, event_id: int, token: str) -> tuple[Member, str]:
+    """The member and answer an RSVP link was signed for; TokenError unless it is for this event.
+
+    The token carries the member id and nonce (erasure kills it), the event id and the answer.
+    """
+    member, extra = member_for_token(session, kit, "rsvp", token)
+    signed_event, _, answer = extra.partition(":")
+    if signed_event != str(event_id) or answer not in RSVP_ANSWERS:
+        raise TokenError("This link is not valid.")
+    return member, answer
+
+
+def status_of(session: Session, event_id: int, member_id: int) -> str | None:
+    return session.execute(
+        select(Rsvp.status).where(Rsvp.event_id == event_id, Rsvp.member_id == member_id)
+    ).scalar_one_or_none()
+
+
+def seats_taken(session: Session, event: Event) -> int:
+    return int(
+        session.execute(
+            select(func.count()).where(Rsvp.event_id == event.id, Rsvp.status == YES)
+        ).scalar_one()
+    )
+
+
+def _has_room(session: Session, event: Event) -> bool:
+    return event.capacity is None or seats_taken(session, event) < event.capacity
+
+
+def respond(
+    session: Session, kit: MailKit, event_id: int, member: Member, answer: str, *, now: datetime
+) -> Outcome:
+    """Record a member's answer and mail them what it means (with the join link to a yes).
+
+    A "yes" when every seat is taken joins the waiting list. A seat given up (no, maybe) goes
+    to the first in line, who is mailed. Answers may change until the deadline; after it, or
+    once the event is cancelled, Conflict.
+    """
+    if answer not in RSVP_ANSWERS:
+        raise ValueError(f"unknown answer {answer!r}")
+    assert member.id is not None
+    event = events.locked(session, event_id)  # held until commit: seats are counted once
+    if not events.answers_open(event, now):
+        raise Conflict(_closed_reason(event))
+    row = session.execute(
+        select(Rsvp).where(Rsvp.event_id == event_id, Rsvp.member_id == member.id)
+    ).scalar_one_or_none()
+    if row is None:  # a valid token proves the invitation, even if its row is gone
+        row = Rsvp(event_id=event_id, member_id=member.id, status=INVITED, invited_at=now)
+    previous = row.status
+    status = _next_status(session, event, previous, answer)
+    if status == previous:
+        return Outcome(event, status, changed=False)
+    row.status, row.answered_at = status, now
+    row.waiting_since = now if status == WAITING else None
+    session.add(row)
+    session.flush()
+    mailing_list = _list_of(session, event)
+    queue_confirmations(session, kit, event, mailing_list, [member], status, now=now)
+    promoted = fill_free_seats(session, kit, event, mailing_list, now=now)
+    return Outcome(event, status, changed=True, promoted=promoted)
+
+
+def _closed_reason(event: Event) -> str:
+    if event.status == EVENT_CANCELLED:
+        return "This event has been cancelled."
+    return "Answers for this event are closed."
+
+
+def _next_status(session: Session, event: Event, previous: str, answer: str) -> str:
+    if answer == "no":
+        return NO
+    if answer == "maybe":
+        return MAYBE
+    if previous in (YES, WAITING):
+        return previous  # already holding a seat, or already in line: keep the place
+    return YES if _has_room(session, event) else WAITING
+
+
+def _list_of(session: Session, event: Event) -> MailingList:
+    mailing_list = session.get(MailingList, event.list_id)
+    assert mailing_list is not None
+    return mailing_list
+
+
+def fill_free_seats(
+    session: Session, kit: MailKit, event: Event, mailing_list: MailingList, *, now: datetime
+) -> list[Member]:
+    """Give free seats to the waiting list, first in line first, and mail each their place.
+
+    The caller holds the event row lock (``events.locked``).
+    """
+    if event.status != EVENT_SCHEDULED or event.end_at <= now:
+        return []
+    free = None if event.capacity is None else event.capacity - seats_taken(session, event)
+    if free is not None and free <= 0:
+        return []
+    stmt = (
+        select(Rsvp, Member)
+        .join(Member, Member.id == Rsvp.member_id)
+        .where(Rsvp.event_id == event.id, Rsvp.status == WAITING)
+        .order_by(Rsvp.waiting_since, Rsvp.id)
+    )
+    if free is not None:
+        stmt = stmt.limit(free)
+    promoted = []
+    for row, member in session.execute(stmt).all():
+        row.status, row.waiting_since, row.answered_at = YES, None, now
+        session.add(row)
+        promoted.append(member)
+    session.flush()
+    queue_confirmations(session, kit, event, mailing_list, promoted, YES, now=now, promoted=True)
+    return promoted
+
+
+# -- staff views ---------------------------------------------------------------------------
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run: a leading = + - @ (or tab, CR) is quoted away."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@dataclass(frozen=True)
+class Answer:
+    member: Member
+    rsvp: Rsvp
+
+
+def answers(session: Session, event_id: int) -> list[Answer]:
+    """Everyone invited with their answer: yes first, then the waiting list in order, then
+    maybe, no, and those who have not answered."""
+    order = {YES: 0, WAITING: 1, MAYBE: 2, NO: 3, INVITED: 4}
+    rows = session.execute(
+        select(Rsvp, Member)
+        .join(Member, Member.id == Rsvp.member_id)
+        .where(Rsvp.event_id == event_id)
+        .order_by(Rsvp.waiting_since, Rsvp.answered_at, Member.id)
+    ).all()
+    found = [Answer(member, row) for row, member in rows]
+    return sorted(found, key=lambda a: order.get(a.rsvp.status, 9))
+
+
+def counts(session: Session, event_id: int) -> dict[str, int]:
+    result = dict.fromkeys(RSVP_STATUSES, 0)
+    for status, n in session.execute(
+        select(Rsvp.status, func.count()).where(Rsvp.event_id == event_id).group_by(Rsvp.status)
+    ):
+        result[status] = n
+    return result
+
+
+def export_csv(session: Session, event_id: int) -> str:
+    """The answers as CSV, every cell safe to open in a spreadsheet (no formulas)."""
+    events.get(session, event_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        ["email", "name", "organisation", "country", "answer", "answered_at", "waiting_since"]
+    )
+    for answer in answers(session, event_id):
+        m, r = answer.member, answer.rsvp
+        row = [
+            m.email or "",
+            m.name,
+            m.organisation,
+            m.country,
+            r.status,
+            r.answered_at.isoformat() if r.answered_at else "",
+            r.waiting_since.isoformat() if r.waiting_since else "",
+        ]
+        writer.writerow([safe_cell(str(v)) for v in row])
+    return out.getvalue()
+
+
+def resend_join_link(
+    session: Session, kit: MailKit, event_id: int, member_id: int, *, now: datetime
+) -> Member:
+    """Mail the join link again to a member who said yes."""
+    event = events.get(session, event_id)
+    if event.status == EVENT_CANCELLED:
+        raise Conflict("This event is cancelled.")
+    if not event.online_url:
+        raise Conflict("This event has no online link.")
+    member = session.get(Member, member_id)
+    if member is None or status_of(session, event_id, member_id) != YES:
+        raise NotFound("Only a member who said yes gets the join link.")
+    queue_confirmations(session, kit, event, _list_of(session, event), [member], YES, now=now)
+    return member

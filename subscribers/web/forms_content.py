@@ -1,0 +1,153 @@
+"""Forms of the content workspace (lists, news, announcements): parse input, nothing else.
+
+The checks themselves live in the services (``lists``, ``news``, ``campaigns``), which the CLI
+shares; a service's ``InvalidInput`` names the field its message belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField, TextAreaField
+from wtforms.fields import ColorField, SelectField, URLField
+
+from subscribers.audience import Segment
+from subscribers.errors import InvalidInput
+from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
+from subscribers.models import MailingList
+from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS, clean_text
+from subscribers.web.forms import MultiCheckboxField, choices
+
+
+def _hint(field_id: str) -> dict[str, str]:
+    return {"aria-describedby": f"{field_id}-hint"}
+
+
+def list_choices(lists: Sequence[MailingList]) -> list[object]:
+    return choices([(lst.slug, f"{lst.name} ({lst.slug})") for lst in lists])
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+class ListForm(FlaskForm):
+    slug = StringField(_l("Short name in addresses (slug)"), render_kw=_hint("slug"))
+    name = StringField(_l("Name"))
+    description = TextAreaField(_l("Description (shown on the public archive)"))
+    from_address = StringField(_l("Sender"), render_kw=_hint("from_address"))
+    reply_to = StringField(_l("Reply-to address"), render_kw=_hint("reply_to"))
+    accent_color = ColorField(_l("Accent colour"), default=DEFAULT_ACCENT)
+    logo_url = URLField(_l("Logo URL"), render_kw=_hint("logo_url"))
+    footer = StringField(_l("Footer line"))
+    digest_cron = StringField(_l("Digest schedule (cron)"), render_kw=_hint("digest_cron"))
+    timezone = StringField(_l("Time zone"), render_kw={"list": "zones"})
+    public = BooleanField(_l("Anyone can register for this list on the public page"))
+
+    def fill(self, lst: MailingList) -> None:
+        for name in ListChange.__dataclass_fields__:
+            value = getattr(lst, name)
+            getattr(self, name).data = "" if value is None else value
+
+    def to_change(self) -> ListChange:
+        return ListChange(
+            name=self.name.data or "",
+            description=self.description.data or "",
+            from_address=self.from_address.data or "",
+            reply_to=self.reply_to.data or "",
+            accent_color=self.accent_color.data or "",
+            logo_url=self.logo_url.data or "",
+            footer=self.footer.data or "",
+            digest_cron=self.digest_cron.data or "",
+            timezone=self.timezone.data or "",
+            public=bool(self.public.data),
+        )
+
+    def to_spec(self) -> ListSpec:
+        change = self.to_change().given()
+        return ListSpec(slug=(self.slug.data or "").strip(), **change)
+
+
+# -- news -----------------------------------------------------------------------------------
+
+
+class NewsEditForm(FlaskForm):
+    title = StringField(_l("Title"))
+    body = TextAreaField(_l("Text (Markdown)"), render_kw={"rows": 12, **_hint("body")})
+    link = URLField(_l("Link to read more (optional)"))
+
+
+class NewsForm(NewsEditForm):
+    list_slug = SelectField(_l("List"), choices=[], validate_choice=False)
+
+
+# -- announcements --------------------------------------------------------------------------
+
+
+def _options(mapping: dict[str, str]) -> list[object]:
+    return choices(list(mapping.items()))
+
+
+class AudienceFields:
+    """Who an announcement goes to: a list and, optionally, a segment of its members."""
+
+    list_slug = SelectField(_l("List"), choices=[], validate_choice=False)
+    country = MultiCheckboxField(_l("Country"), choices=_options(COUNTRIES), validate_choice=False)
+    sector = MultiCheckboxField(_l("Sector"), choices=_options(SECTORS), validate_choice=False)
+    language = MultiCheckboxField(
+        _l("Language"), choices=_options(LANGUAGES), validate_choice=False
+    )
+    organisation = StringField(_l("Organisation (exact name)"))
+
+    def segment(self) -> Segment:
+        """The chosen segment; InvalidInput for a value that is not one of the options."""
+        conditions: list[tuple[str, tuple[str, ...]]] = []
+        for key, options in (("country", COUNTRIES), ("sector", SECTORS), ("language", LANGUAGES)):
+            values = tuple(v for v in getattr(self, key).data or [] if isinstance(v, str))
+            if any(v not in options for v in values):
+                raise InvalidInput(_("Please choose from the options."), field=key)
+            if values:
+                conditions.append((key, values))
+        organisation = clean_text(
+            self.organisation.data, field="organisation", label="Organisation"
+        )
+        if organisation:
+            conditions.append(("organisation", (organisation,)))
+        return Segment(tuple(conditions))
+
+
+class AudienceQuery(AudienceFields, FlaskForm):
+    """The audience part alone, read from a GET query (the live recipient count)."""
+
+    class Meta:
+        csrf = False
+
+
+class AnnounceForm(AudienceFields, FlaskForm):
+    subject = StringField(_l("Subject"))
+    body = TextAreaField(_l("Text (Markdown)"), render_kw={"rows": 14, **_hint("body")})
+    send_after = StringField(
+        _l("Send at (leave empty to send now)"),
+        render_kw={"type": "datetime-local", **_hint("send_after")},
+    )
+
+    def send_time(self, zone: str, now: datetime) -> datetime | None:
+        """The scheduled time (a time without offset is in ``zone``); must lie ahead."""
+        text = (self.send_after.data or "").strip()
+        if not text:
+            return None
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(
+                _("Please give a date and time, e.g. 2026-12-01 09:00."), field="send_after"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(zone))
+        if when <= now:
+            raise InvalidInput(_("This time has passed; choose a later one."), field="send_after")
+        return when

@@ -1,0 +1,77 @@
+"""Forms of the members workspace: search, edit, erase, CSV import, audit filter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, SearchField, SelectField, StringField
+
+from subscribers.members import STATUSES
+from subscribers.models import MailingList
+from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS
+from subscribers.web.forms import DetailsMixin, choices
+
+STATUS_LABELS = {
+    "pending": _l("Pending"),
+    "active": _l("Active"),
+    "unsubscribed": _l("Unsubscribed"),
+    "erased": _l("Erased"),
+}
+
+
+def _any(mapping: dict[str, object]) -> list[tuple[object, str]]:
+    return [("", str(_l("Any"))), *((k, str(v)) for k, v in mapping.items())]
+
+
+def list_choices(lists: Sequence[MailingList], blank: str | None = None) -> list[object]:
+    pairs: list[tuple[object, str]] = [(lst.slug, lst.name) for lst in lists]
+    return choices([("", blank), *pairs] if blank is not None else pairs)
+
+
+class MemberSearchForm(FlaskForm):
+    """Read from the query string: a search changes nothing, so it needs no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search address, name or organisation"))
+    list = SelectField(_l("List"), choices=[], validate_choice=False)
+    status = SelectField(
+        _l("Status"), choices=choices(_any({s: STATUS_LABELS[s] for s in STATUSES}))
+    )
+    country = SelectField(_l("Country"), choices=choices(_any(dict(COUNTRIES))))
+    sector = SelectField(_l("Sector"), choices=choices(_any(dict(SECTORS))))
+    language = SelectField(_l("Language"), choices=choices(_any(dict(LANGUAGES))))
+
+
+class MemberEditForm(DetailsMixin, FlaskForm):
+    """Name, organisation, country, sector, language; checked as everywhere else."""
+
+    def to_details(self) -> dict[str, str]:
+        """The checked details, or InvalidInput naming the field."""
+        return self._details()
+
+
+class EraseMemberForm(FlaskForm):
+    sure = BooleanField(_l("Yes, erase this member's personal data for good"))
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(_l("CSV file"))
+    list = SelectField(_l("Add to list"), choices=[], validate_choice=False)
+
+
+class ImportConfirmForm(FlaskForm):
+    list = SelectField(_l("Add to list"), choices=[], validate_choice=False)
+    consent_note = StringField(_l("Consent note: how did these people agree to be mailed?"))
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    actor = StringField(_l("Who (part of the address)"))
+    action = SelectField(_l("Action"), choices=[], validate_choice=False)

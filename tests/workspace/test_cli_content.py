@@ -1,0 +1,148 @@
+"""The command-line twins of the workspace: lists edit, news list / withdraw, campaigns show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+
+from subscribers import news
+from subscribers.cli import main
+from subscribers.db import transaction
+from subscribers.models import MailingList, NewsItem
+from subscribers.runtime import Runtime
+from tests.factories import make_list, make_member
+from tests.smtp_server import ScriptedSMTP
+from tests.workspace.conftest import audit_actions
+from tests.workspace.test_monitor import queue_announcement
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str, rt: Runtime, session) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    make_list(session, rt.clock())
+    return {
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def stored(rt: Runtime) -> MailingList:
+    with rt.new_session() as s:
+        return s.execute(select(MailingList)).scalar_one()
+
+
+def test_lists_edit_changes_only_what_is_given(env: dict[str, str], rt: Runtime) -> None:
+    result = run(
+        env,
+        "lists", "edit", "practitioners",
+        "--reply-to", "team@network.test",
+        "--accent-color", "#AA3300",
+        "--digest-cron", "0 8 * * fri",
+        "--timezone", "Europe/Warsaw",
+        "--private",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "list practitioners: changed reply_to, accent_color, digest_cron, timezone, public"
+    )
+    lst = stored(rt)
+    assert (lst.name, lst.reply_to, lst.accent_color) == (
+        "Frontline Practitioners Network",
+        "team@network.test",
+        "#aa3300",
+    )
+    assert (lst.digest_cron, lst.timezone, lst.public) == ("0 8 * * fri", "Europe/Warsaw", False)
+    assert audit_actions(rt) == [("cli", "list.edit", "practitioners")]
+    again = run(env, "lists", "edit", "practitioners", "--timezone", "Europe/Warsaw")
+    assert again.output.strip() == "list practitioners: no change"
+    cleared = run(env, "lists", "edit", "practitioners", "--digest-cron", "")
+    assert cleared.exit_code == 0 and stored(rt).digest_cron is None
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--digest-cron", "61 9 * * mon"), "--digest-cron: not a valid cron expression"),
+        (("--timezone", "Mars/Olympus"), "--timezone: unknown time zone"),
+        (("--accent-color", "red"), "--accent-color: expected a colour"),
+        (("--logo-url", "javascript:alert(1)"), "--logo-url: expected an http(s) URL"),
+        (("--from", "News <news@x.test>\nBcc: y@x.test"), "--from: not a valid address"),
+        (("--name", ""), "--name: Name: must not be empty"),
+    ],
+)
+def test_lists_edit_refuses_bad_values(
+    env: dict[str, str], rt: Runtime, args: tuple[str, ...], expected: str
+) -> None:
+    before = stored(rt).model_dump()
+    result = run(env, "lists", "edit", "practitioners", *args)
+    assert result.exit_code == 1
+    assert expected in result.output and "Traceback" not in result.output
+    assert stored(rt).model_dump() == before
+
+
+def test_lists_edit_of_an_unknown_list(env: dict[str, str]) -> None:
+    result = run(env, "lists", "edit", "nope", "--name", "X")
+    assert result.exit_code == 1 and "no list 'nope'" in result.output
+
+
+def test_news_list_and_withdraw(env: dict[str, str], rt: Runtime) -> None:
+    with transaction(rt.new_session()) as s:
+        first = news.add(s, "practitioners", title="First", body="One", link=None, now=rt.clock())
+        second = news.add(s, "practitioners", title="Second", body="Two", link=None, now=rt.clock())
+    listed = run(env, "news", "list", "--list", "practitioners")
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        f"{second.id}\tqueued\t-\tSecond",
+        f"{first.id}\tqueued\t-\tFirst",
+    ]
+    edited = run(env, "news", "edit", str(second.id), "--title", "Second (new)", "--link", "")
+    assert edited.exit_code == 0, edited.output
+    assert edited.output.strip() == f"news item {second.id} saved"
+    with rt.new_session() as s:
+        assert (s.get(NewsItem, second.id).title, s.get(NewsItem, second.id).body) == (
+            "Second (new)",
+            "Two",
+        )
+    bad = run(env, "news", "edit", str(second.id), "--link", "ftp://x.test/")
+    assert bad.exit_code == 1 and "link: expected an http(s) URL" in bad.output
+    withdrawn = run(env, "news", "withdraw", str(first.id))
+    assert (
+        withdrawn.exit_code == 0 and withdrawn.output.strip() == f"news item {first.id} withdrawn"
+    )
+    assert (
+        f"{first.id}\twithdrawn\t-\tFirst"
+        in run(env, "news", "list", "--list", "practitioners").output
+    )
+    again = run(env, "news", "withdraw", str(first.id))
+    assert again.exit_code == 1 and "already withdrawn" in again.output
+    assert run(env, "news", "withdraw", "999").exit_code == 1
+    assert run(env, "news", "list", "--list", "nope").exit_code == 1
+    assert ("cli", "news.withdraw", f"news:{first.id}") in audit_actions(rt)
+    assert ("cli", "news.edit", f"news:{second.id}") in audit_actions(rt)
+    assert run(env, "news", "edit", str(first.id), "--title", "Too late").exit_code == 1
+
+
+def test_campaigns_show_counts_and_errors(  # type: ignore[no-untyped-def]
+    env: dict[str, str], rt: Runtime, session, smtp: ScriptedSMTP
+) -> None:
+    lst = session.execute(select(MailingList)).scalar_one()
+    make_member(session, rt.clock(), lists_=(lst,))
+    make_member(session, rt.clock(), lists_=(lst,), email="jan@example.org", name="Jan")
+    smtp.reject_recipient("jan@example.org", 550, "No such user")
+    cid = queue_announcement(rt)
+    rt.sender.drain()
+    result = run(env, "campaigns", "show", str(cid))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"campaign {cid} (announcement, active): Second transnational workshop"
+    assert lines[1] == ("queued 0, sending 0, sent 1, failed 1, skipped 0, bounced 0; 100% done")
+    assert lines[2].startswith("failed\tjan@example.org\t550\t") and "No such user" in lines[2]
+    missing = run(env, "campaigns", "show", "999")
+    assert missing.exit_code == 1 and "no campaign 999" in missing.output
