@@ -59,7 +59,7 @@ CRLF = b"\r\n"
 _LINE = 78
 _SIG_NAME = "DKIM-Signature"
 
-_WSP_RUN = re.compile(rb"[ \t]+")
+_WSP_RUN = re.compile(rb"[ \t]{2,}|\t")  # a lone space is already canonical
 _TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
 # A header field ends at a CRLF not followed by WSP (which would make it a folded continuation).
 _FIELD_END = re.compile(rb"\r\n(?![ \t])")

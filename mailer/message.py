@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class HeaderInjection(ValueError):
@@ -12,7 +15,7 @@ class HeaderInjection(ValueError):
 
 def header_safe(value: str, *, what: str) -> str:
     """Return ``value`` unchanged, or raise when it could break out of a header line."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise HeaderInjection(f"{what} contains a line break or control character")
     return value
 

@@ -8,6 +8,7 @@ reused connections. ``transport_from_url`` builds one from configuration.
 from __future__ import annotations
 
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -24,6 +25,9 @@ Security = Literal["plain", "starttls", "tls"]
 _SECURITY_MODES: frozenset[str] = frozenset({"plain", "starttls", "tls"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+# What may not appear in an envelope address: it would end or split the SMTP command.
+_UNSAFE_ADDRESS = re.compile(r"[\x00-\x20<>\x7f]")
+_LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
 class Transport(Protocol):
@@ -220,7 +224,7 @@ class SmtpTransport:
                 return SendResult("retry", None, detail), None
         conn = slot.smtp
         try:
-            conn.sendmail(envelope.mail_from, [envelope.rcpt_to], message)
+            send_transaction(conn, envelope, message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(envelope.rcpt_to, (None, b""))
             result = classify(code, _text(reply))
@@ -296,6 +300,46 @@ class SmtpTransport:
             _close_quietly(conn)
             raise
         return conn
+
+
+def send_transaction(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> None:
+    """MAIL, RCPT and DATA for one recipient; raises as ``smtplib.SMTP.sendmail`` does.
+
+    ``sendmail`` parses both addresses again and runs two regular expressions over the whole
+    message (line endings, dot-stuffing): about 300 µs per 30 KB message, as much as everything
+    else the sender does. Our messages are built with CRLF line endings, so only the dots need
+    stuffing, which ``bytes.replace`` does in a few µs; anything else goes the slow, safe way.
+    """
+    for address in (envelope.mail_from, envelope.rcpt_to):
+        if _UNSAFE_ADDRESS.search(address):
+            raise smtplib.SMTPRecipientsRefused({envelope.rcpt_to: (553, b"unsafe address")})
+    # On a refusal the caller resets the transaction, or drops the connection after 421.
+    code, reply = conn.docmd("mail", f"FROM:<{envelope.mail_from}>")
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, envelope.mail_from)
+    code, reply = conn.docmd("rcpt", f"TO:<{envelope.rcpt_to}>")
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({envelope.rcpt_to: (code, reply)})
+    code, reply = conn.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    conn.send(_data_block(message))
+    code, reply = conn.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _data_block(message: bytes) -> bytes:
+    """The DATA block: CRLF line endings, leading dots doubled, ended by ``CRLF . CRLF``."""
+    crlf = message.count(b"\r\n")
+    if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
+        message = _LINE_END.sub(b"\r\n", message)  # a bare CR or LF somewhere: rare
+    block = message.replace(b"\r\n.", b"\r\n..")
+    if block.startswith(b"."):
+        block = b"." + block
+    if not block.endswith(b"\r\n"):
+        block += b"\r\n"
+    return block + b".\r\n"
 
 
 def _rset(conn: smtplib.SMTP) -> bool:

@@ -88,6 +88,44 @@ def test_delivers_message_with_its_envelope(smtp: ScriptedSMTP, transport: SmtpT
     assert not received.tls and received.login is None
 
 
+@pytest.mark.parametrize(
+    ("sent", "arrives"),
+    [
+        # Lines that start with a dot must be stuffed on the wire and arrive unchanged.
+        (
+            b"Subject: dots\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n",
+            b"Subject: dots\r\n\r\n.hidden\r\n..two\r\n.\r\nend\r\n",
+        ),
+        # A message without a final line end, or with bare LF or CR, still arrives whole.
+        (
+            b"Subject: bare\n\nline one\rline two\n.dot",
+            b"Subject: bare\r\n\r\nline one\r\nline two\r\n.dot\r\n",
+        ),
+    ],
+)
+def test_message_bytes_arrive_exactly(
+    smtp: ScriptedSMTP, transport: SmtpTransport, sent: bytes, arrives: bytes
+) -> None:
+    result = transport.send(Envelope(mail_from=BOUNCES, rcpt_to="ana@example.org"), sent)
+
+    assert result == SENT
+    [received] = smtp.messages
+    assert received.data == arrives
+
+
+@pytest.mark.parametrize(
+    "rcpt", ["ana@example.org>\r\nRCPT TO:<eve@example.org", "a b@example.org"]
+)
+def test_an_address_that_would_break_the_smtp_command_is_rejected(
+    smtp: ScriptedSMTP, transport: SmtpTransport, rcpt: str
+) -> None:
+    result = transport.send(Envelope(mail_from=BOUNCES, rcpt_to=rcpt), b"Subject: x\r\n\r\nx\r\n")
+
+    assert result.outcome == "reject"
+    assert smtp.messages == []
+    assert transport.send(*build("ana@example.org")) == SENT  # the connection is still good
+
+
 def test_reuses_one_connection_for_many_messages(
     smtp: ScriptedSMTP, transport: SmtpTransport
 ) -> None:
