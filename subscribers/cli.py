@@ -15,8 +15,17 @@ from mailer import outbox
 from subscribers import demo, preferences, staff
 from subscribers.cli_events import events_group
 from subscribers.cli_members import audit_command, members_group
-from subscribers.cli_support import body_text, drain_now, friendly, parse_time, runtime
+from subscribers.cli_support import (
+    body_text,
+    cli_actor,
+    drain_now,
+    friendly,
+    parse_time,
+    record,
+    runtime,
+)
 from subscribers.db import transaction
+from subscribers.errors import InvalidInput
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,6 +130,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         user = staff.create(session, email, password, role, now=rt.clock())
+        record(session, rt, "staff.create", user.email, user.role)
     click.echo(f"created {user.role} {user.email}")
 
 
@@ -158,6 +168,7 @@ def lists_create(
             ),
             now=rt.clock(),
         )
+        record(session, rt, "list.create", lst.slug, lst.name)
     click.echo(f"created list {lst.slug} (id {lst.id})")
 
 
@@ -200,20 +211,13 @@ def _list_options() -> Iterator[None]:
 @friendly
 def lists_edit(slug: str, **options: str | bool | None) -> None:
     """Change a list's settings; options not given stay as they are."""
-    from subscribers import audit, lists
+    from subscribers import lists
 
     rt = runtime()
     with _list_options(), transaction(rt.new_session()) as session:
         _, changed = lists.update(session, slug, lists.ListChange(**options))  # type: ignore[arg-type]
         if changed:
-            audit.record(
-                session,
-                actor="cli",
-                action="list.edit",
-                target=slug,
-                detail="changed " + ", ".join(changed),
-                now=rt.clock(),
-            )
+            record(session, rt, "list.edit", slug, "changed " + ", ".join(changed))
     click.echo(
         f"list {slug}: changed {', '.join(changed)}" if changed else f"list {slug}: no change"
     )
@@ -279,6 +283,8 @@ def _set_status(campaign_id: int, status: str, verb: str) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         outbox.set_status(session, campaign_id, status)
+        action = {outbox.PAUSED: "pause", outbox.ACTIVE: "resume"}.get(status, "cancel")
+        record(session, rt, f"campaign.{action}", f"campaign:{campaign_id}", verb)
     click.echo(f"campaign {campaign_id} {verb}")
 
 
@@ -346,6 +352,9 @@ def subscribers_import(file: Path, list_slug: str, consent_note: str | None) -> 
         report = imports.import_members(
             session, list_slug, file.read_bytes(), consent_note=consent_note or "", now=rt.clock()
         )
+        record(
+            session, rt, "members.import", f"list {list_slug}", report.describe().splitlines()[0]
+        )
     click.echo(report.describe())
 
 
@@ -397,6 +406,7 @@ def news_add(
             link=link,
             now=rt.clock(),
         )
+        record(session, rt, "news.add", f"news:{item.id}", item.title)
     click.echo(item.id)
 
 
@@ -425,20 +435,13 @@ def news_edit(
     item_id: int, title: str | None, body_file: Path | None, body: str | None, link: str | None
 ) -> None:
     """Change a news item still queued; options not given stay as they are."""
-    from subscribers import audit, news
+    from subscribers import news
 
     rt = runtime()
     text = body_text(body_file, body) if body_file or body is not None else None
     with transaction(rt.new_session()) as session:
         item = news.update(session, item_id, title=title, body=text, link=link)
-        audit.record(
-            session,
-            actor="cli",
-            action="news.edit",
-            target=f"news:{item_id}",
-            detail=item.title,
-            now=rt.clock(),
-        )
+        record(session, rt, "news.edit", f"news:{item_id}", item.title)
     click.echo(f"news item {item_id} saved")
 
 
@@ -447,19 +450,12 @@ def news_edit(
 @friendly
 def news_withdraw(item_id: int) -> None:
     """Take a queued news item out of the next digest."""
-    from subscribers import audit, news
+    from subscribers import news
 
     rt = runtime()
     with transaction(rt.new_session()) as session:
         item = news.withdraw(session, item_id)
-        audit.record(
-            session,
-            actor="cli",
-            action="news.withdraw",
-            target=f"news:{item_id}",
-            detail=item.title,
-            now=rt.clock(),
-        )
+        record(session, rt, "news.withdraw", f"news:{item_id}", item.title)
     click.echo(f"news item {item_id} withdrawn")
 
 
@@ -491,6 +487,17 @@ def digest_send(slug: str, drain: bool) -> None:
 @click.option("--body")
 @click.option("--segment", help="e.g. country=PT,sector=police")
 @click.option("--at", "at", help="Send at this time (ISO 8601).")
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Print the recipient count and the text part as a sample member gets it; send nothing.",
+)
+@click.option(
+    "--html-file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="With --preview: also write the HTML part there.",
+)
+@click.option("--test-to", help="Queue one test copy to this staff account only.")
 @click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
 @friendly
 def announce(
@@ -500,24 +507,59 @@ def announce(
     body: str | None,
     segment: str | None,
     at: str | None,
+    preview: bool,
+    html_file: Path | None,
+    test_to: str | None,
     drain: bool,
 ) -> None:
-    """An announcement to the list's active members (or a segment of them)."""
-    from subscribers.audience import Segment
-    from subscribers.campaigns import Announcement, create_announcement
+    """An announcement to the list's active members (or a segment of them).
 
+    Like the workspace's announce page: --preview shows it, --test-to sends yourself a test,
+    and without either it is queued (or scheduled with --at).
+    """
+    from subscribers import campaigns
+    from subscribers.audience import Segment
+
+    if html_file is not None and not preview:
+        raise click.UsageError("--html-file goes with --preview")
     rt = runtime()
-    text = body_text(body_file, body)
-    send_after = parse_time(at, rt.settings.timezone)
+    announcement = campaigns.Announcement(
+        list_slug,
+        subject,
+        body_text(body_file, body),
+        Segment.parse(segment),
+        parse_time(at, rt.settings.timezone),
+        created_by=cli_actor(),
+    )
+    if preview:
+        with rt.new_session() as session:
+            shown = campaigns.preview_announcement(session, rt.kit, announcement)
+        if html_file is not None:
+            html_file.write_text(shown.html, encoding="utf-8")
+        sample = f", shown as {shown.sample_name} gets it" if shown.sample_name else ""
+        click.echo(f"{shown.recipients} recipient(s){sample}\nSubject: {shown.subject}\n")
+        click.echo(shown.text)
+        return
     with transaction(rt.new_session()) as session:
-        campaign, count = create_announcement(
-            session,
-            rt.kit,
-            Announcement(list_slug, subject, text, Segment.parse(segment), send_after),
-            now=rt.clock(),
-        )
-    when = f" for {send_after.isoformat()}" if send_after else ""
-    click.echo(f"campaign {campaign.id} queued for {count} member(s){when}")
+        if test_to is not None:
+            campaign = campaigns.send_test(
+                session, rt.kit, announcement, to=staff.get(session, test_to), now=rt.clock()
+            )
+            record(session, rt, "announce.test", f"campaign:{campaign.id}", f"to {test_to}")
+            message = f"test campaign {campaign.id} queued to {test_to}"
+        else:
+            campaign, count = campaigns.create_announcement(
+                session, rt.kit, announcement, now=rt.clock()
+            )
+            if count == 0:
+                raise InvalidInput("nobody on this list matches this audience; nothing was queued")
+            when = announcement.send_after
+            action = "announce.schedule" if when else "announce.send"
+            detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
+            record(session, rt, action, f"campaign:{campaign.id}", detail)
+            message = f"campaign {campaign.id} queued for {count} member(s)"
+            message += f" for {when.isoformat()}" if when else ""
+    click.echo(message)
     if drain:
         drain_now(rt)
 

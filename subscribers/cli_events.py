@@ -1,4 +1,5 @@
-"""``newsletter events``: create, invite, update, cancel, rsvps; each parses, calls a service."""
+"""``newsletter events``: create, invite, update, cancel, rsvps, resend-join-link; each parses
+and calls one service, and changes are audited."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import click
 
 from subscribers import events, rsvp
 from subscribers.audience import Segment
-from subscribers.cli_support import drain_now, friendly, runtime
+from subscribers.cli_support import drain_now, friendly, record, runtime
 from subscribers.db import transaction
 
 
@@ -91,6 +92,7 @@ def events_create(list_slug: str, **options: Any) -> None:
     spec = _spec(None, list_slug, options)
     with transaction(rt.new_session()) as session:
         event = events.create_event(session, rt.kit, spec, now=rt.clock())
+        record(session, rt, "event.create", event.id, event.title)
     click.echo(event.id)
 
 
@@ -108,6 +110,7 @@ def events_update(event_id: int, **options: Any) -> None:
         outcome = events.update_event(
             session, rt.kit, event_id, _spec(base, base.list_slug, options), now=rt.clock()
         )
+        record(session, rt, "event.update", event_id, outcome.describe())
     click.echo(outcome.describe())
 
 
@@ -123,6 +126,8 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
         campaign, count = events.invite(
             session, rt.kit, event_id, Segment.parse(segment), now=rt.clock()
         )
+        if campaign is not None:
+            record(session, rt, "event.invite", event_id, f"{count} member(s) {segment or ''}")
     if campaign is None:
         click.echo("nobody new to invite: everyone in this audience is invited already")
         return
@@ -141,6 +146,7 @@ def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
+        record(session, rt, "event.cancel", event_id, f"{count} member(s) told")
     click.echo(f"event {event.id} cancelled; {count} member(s) will be told")
     if drain:
         drain_now(rt)
@@ -148,10 +154,15 @@ def events_cancel(event_id: int, reason: str, drain: bool) -> None:
 
 @events_group.command("rsvps")
 @click.argument("event_id", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="The staff page's CSV export instead.")
 @friendly
-def events_rsvps(event_id: int) -> None:
+def events_rsvps(event_id: int, as_csv: bool) -> None:
     """The answers: counts, then one line per member (answer, email, name, when)."""
     rt = runtime()
+    if as_csv:
+        with rt.new_session() as session:
+            click.echo(rsvp.export_csv(session, event_id), nl=False)
+        return
     with rt.new_session() as session:
         event = events.get(session, event_id)
         counts = rsvp.counts(session, event_id)
@@ -165,3 +176,23 @@ def events_rsvps(event_id: int) -> None:
         when = answer.rsvp.answered_at.isoformat() if answer.rsvp.answered_at else "-"
         status = "no answer" if answer.rsvp.status == "invited" else answer.rsvp.status
         click.echo(f"{status}\t{answer.member.email or '(erased)'}\t{answer.member.name}\t{when}")
+
+
+@events_group.command("resend-join-link")
+@click.argument("event_id", type=int)
+@click.argument("email")
+@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@friendly
+def events_resend_join_link(event_id: int, email: str, drain: bool) -> None:
+    """Mail the join link again to a member who said yes."""
+    from subscribers import members
+
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        member = members.find(session, email)
+        assert member.id is not None
+        rsvp.resend_join_link(session, rt.kit, event_id, member.id, now=rt.clock())
+        record(session, rt, "event.join_link", event_id, f"member {member.id}")
+    click.echo(f"join link queued for {email}")
+    if drain:
+        drain_now(rt)

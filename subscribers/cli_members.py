@@ -6,22 +6,15 @@ The same services as the staff workspace; each change is in the audit log with t
 
 from __future__ import annotations
 
-import getpass
 from datetime import datetime
 
 import click
 
 from subscribers import audit, members
-from subscribers.cli_support import friendly, runtime
+from subscribers.cli_support import cli_actor, friendly, runtime
 from subscribers.db import transaction
 from subscribers.members import History, MemberQuery
-
-
-def _actor() -> str:
-    try:
-        return f"cli ({getpass.getuser()})"
-    except (OSError, KeyError):  # no login name in a bare container
-        return "cli"
+from subscribers.validation import check_details
 
 
 def _iso(value: datetime | None) -> str:
@@ -34,7 +27,7 @@ def _row(*cells: object) -> str:
 
 @click.group("members")
 def members_group() -> None:
-    """Find, show, unsubscribe and erase members."""
+    """Find, show, edit, unsubscribe and erase members."""
 
 
 @members_group.command("find")
@@ -126,6 +119,29 @@ def members_show(email: str) -> None:
     click.echo("\n".join(_history_lines(history)))
 
 
+@members_group.command("edit")
+@click.argument("email")
+@click.option("--name")
+@click.option("--organisation")
+@click.option("--country", help='Two-letter code, e.g. PT; "" clears it.')
+@click.option("--sector", help='e.g. police, prison, probation; "" clears it.')
+@click.option("--language", help="e.g. en, pl, pt.")
+@friendly
+def members_edit(email: str, **given: str | None) -> None:
+    """Change a member's details; options not given stay as they are."""
+    details = check_details({key: value for key, value in given.items() if value is not None})
+    if not details:
+        raise click.UsageError("nothing to change: give at least one of the options")
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        member = members.find(session, email)
+        changed = members.update_details(
+            session, member, details, actor=cli_actor(), now=rt.clock()
+        )
+    what = ", ".join(changed) if changed else "nothing (the values were already so)"
+    click.echo(f"member {member.id}: changed {what}")
+
+
 @members_group.command("unsubscribe")
 @click.argument("email")
 @friendly
@@ -134,7 +150,7 @@ def members_unsubscribe(email: str) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         member = members.find(session, email)
-        members.unsubscribe(session, member, actor=_actor(), now=rt.clock(), source="cli")
+        members.unsubscribe(session, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"unsubscribed member {member.id} ({members.label(member)}) from every list")
 
 
@@ -147,7 +163,7 @@ def members_erase(email: str) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         member = members.find(session, email)
-        members.erase(session, member, actor=_actor(), now=rt.clock(), source="cli")
+        members.erase(session, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"erased member {member.id}; the address is kept only as a suppressed hash")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 from subscribers.errors import NewsletterError
 from subscribers.runtime import Runtime
@@ -30,6 +32,23 @@ def runtime() -> Runtime:
         # Close pooled connections when the command ends (matters when invoked in-process).
         ctx.call_on_close(rt.engine.dispose)
     return rt
+
+
+def cli_actor() -> str:
+    """Who did it, for the audit log: "cli (<os user>)"."""
+    try:
+        return f"cli ({getpass.getuser()})"
+    except (OSError, KeyError):  # no login name in a bare container
+        return "cli"
+
+
+def record(session: Session, rt: Runtime, action: str, target: object, detail: str) -> None:
+    """An audit entry for a change made from the command line, in the caller's transaction."""
+    from subscribers import audit
+
+    audit.record(
+        session, actor=cli_actor(), action=action, target=str(target), detail=detail, now=rt.clock()
+    )
 
 
 def friendly(command: F) -> F:

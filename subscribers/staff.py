@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from subscribers.errors import Conflict, InvalidInput, Throttled
+from subscribers.errors import Conflict, InvalidInput, NotFound, Throttled
 from subscribers.models import StaffUser
 from subscribers.validation import normalise_email
 
@@ -40,6 +40,15 @@ def create(session: Session, email: str, password: str, role: str, *, now: datet
     )
     session.add(user)
     session.flush()
+    return user
+
+
+def get(session: Session, email: str) -> StaffUser:
+    """The staff account with this address, or NotFound."""
+    address = (email or "").strip().lower()
+    user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"no staff account {address!r}")
     return user
 
 

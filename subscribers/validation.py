@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -78,3 +79,25 @@ def choice(raw: str | None, options: dict[str, str], *, field: str, label: str) 
     if value not in options:
         raise InvalidInput(f"{label}: please choose one of the options.", field=field)
     return value
+
+
+def check_details(raw: Mapping[str, str | None]) -> dict[str, str]:
+    """A member's details (name, organisation, country, sector, language), each checked.
+
+    Only the keys given are checked and returned, so a partial edit changes only those; an
+    empty choice means "not given" (and an empty language the default, English).
+    """
+    details: dict[str, str] = {}
+    for key, value in raw.items():
+        if key in ("name", "organisation"):
+            details[key] = clean_text(value, field=key, label=key.capitalize())
+        elif key in _DETAIL_CHOICES:
+            details[key] = choice(value, _DETAIL_CHOICES[key], field=key, label=key.capitalize())
+        else:
+            raise InvalidInput(f"{key} is not a member detail.", field=key)
+    if "language" in details:
+        details["language"] = details["language"] or "en"
+    return details
+
+
+_DETAIL_CHOICES = {"country": COUNTRIES, "sector": SECTORS, "language": LANGUAGES}

@@ -26,8 +26,7 @@ from subscribers.validation import (
     COUNTRIES,
     LANGUAGES,
     SECTORS,
-    choice,
-    clean_text,
+    check_details,
     normalise_email,
 )
 
@@ -57,16 +56,15 @@ class DetailsMixin:
     )
 
     def _details(self) -> dict[str, str]:
-        return {
-            "name": clean_text(self.name.data, field="name", label="Name"),
-            "organisation": clean_text(
-                self.organisation.data, field="organisation", label="Organisation"
-            ),
-            "country": choice(self.country.data, COUNTRIES, field="country", label="Country"),
-            "sector": choice(self.sector.data, SECTORS, field="sector", label="Sector"),
-            "language": choice(self.language.data, LANGUAGES, field="language", label="Language")
-            or "en",
-        }
+        return check_details(
+            {
+                "name": self.name.data,
+                "organisation": self.organisation.data,
+                "country": self.country.data,
+                "sector": self.sector.data,
+                "language": self.language.data,
+            }
+        )
 
 
 class RegistrationForm(DetailsMixin, FlaskForm):

@@ -73,6 +73,15 @@ def test_create_invite_update_rsvps_cancel(cli, rt: Runtime, session, tmp_path: 
     assert event_row(rt, event_id).sequence == 1
     assert recipients_of(rt, "event_update") == ["ana@example.org", "piotr@example.org"]
 
+    exported = cli("events", "rsvps", str(event_id), "--csv")
+    assert exported.output.splitlines()[0].startswith("email,name,organisation")
+    assert "ana@example.org,Ana Sousa" in exported.output
+    again = cli("events", "resend-join-link", str(event_id), "ana@example.org")
+    assert again.exit_code == 0 and "join link queued for ana@example.org" in again.output
+    assert recipients_of(rt, "rsvp_confirmation")[-1:] == ["ana@example.org"]
+    refused = cli("events", "resend-join-link", str(event_id), "ion@example.org")
+    assert refused.exit_code == 1 and "Only a member who said yes" in refused.output
+
     cancelled = cli("events", "cancel", str(event_id), "--reason", "Room flooded.")
     assert cancelled.exit_code == 0 and "3 member(s) will be told" in cancelled.output
     assert [c.calendar_method for c in campaigns(rt, "event_cancel")] == ["CANCEL"]

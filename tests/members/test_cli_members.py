@@ -110,3 +110,40 @@ def test_audit(env: dict[str, str]) -> None:
     assert len(run(env, "audit", "--limit", "1").stdout.splitlines()) == 1
     assert run(env, "audit", "--action", "member.erase").stdout.count("\n") == 1
     assert run(env, "audit", "--actor", "nobody").stdout == ""
+
+
+def test_edit_changes_only_the_details_given_and_audits(
+    env: dict[str, str], session: Session
+) -> None:
+    result = run(
+        env, "members", "edit", "ana@example.org", "--organisation", "DGRSP", "--country", "PL"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "changed organisation, country" in result.stdout
+    session.expire_all()
+    ana = session.scalars(select(Member).where(Member.email == "ana@example.org")).one()
+    assert (ana.organisation, ana.country, ana.sector) == ("DGRSP", "PL", "police")
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "member.edit")).all()
+    assert entry.actor.startswith("cli") and "organisation, country" in entry.detail
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--country", "XX"], "Country: please choose one of the options"),
+        (["--name", "Ana\r\nBcc: eve@example.org"], "Name must be a single line"),
+        ([], "nothing to change"),
+    ],
+)
+def test_edit_refuses_bad_input_and_changes_nothing(
+    env: dict[str, str], session: Session, args: list[str], message: str
+) -> None:
+    result = run(env, "members", "edit", "ana@example.org", *args)
+
+    assert result.exit_code != 0
+    assert message in result.output
+    session.expire_all()
+    ana = session.scalars(select(Member).where(Member.email == "ana@example.org")).one()
+    assert (ana.name, ana.country) != ("", "XX") and "\n" not in ana.name
+    assert session.scalars(select(AuditEntry).where(AuditEntry.action == "member.edit")).all() == []

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from subscribers import news
+from mailer.outbox import Delivery
+from subscribers import news, staff
 from subscribers.cli import main
 from subscribers.db import transaction
 from subscribers.models import MailingList, NewsItem
@@ -146,3 +147,46 @@ def test_campaigns_show_counts_and_errors(  # type: ignore[no-untyped-def]
     assert lines[2].startswith("failed\tjan@example.org\t550\t") and "No such user" in lines[2]
     missing = run(env, "campaigns", "show", "999")
     assert missing.exit_code == 1 and "no campaign 999" in missing.output
+
+
+def test_announce_preview_test_and_send_from_the_command_line(  # type: ignore[no-untyped-def]
+    env: dict[str, str], rt: Runtime, session, tmp_path: Path
+) -> None:
+    lst = session.execute(select(MailingList)).scalar_one()
+    make_member(session, rt.clock(), lists_=(lst,), name="Ana Sousa")
+    make_member(session, rt.clock(), lists_=(lst,), email="jan@example.org", country="PL")
+    with transaction(rt.new_session()) as s:
+        staff.create(
+            s, "comms@network.example.org", "a long enough password", "editor", now=rt.clock()
+        )
+    body = ("--subject", "Workshop <report>", "--body", "Rooms **met** in May.")
+    html = tmp_path / "preview.html"
+
+    shown = run(
+        env, "announce", "--list", "practitioners", *body, "--preview", "--html-file", str(html)
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("2 recipient(s), shown as ")
+    assert "Subject: Workshop <report>" in shown.output and "Rooms **met** in May." in shown.output
+    assert "Workshop &lt;report&gt;" in html.read_text(encoding="utf-8")
+    assert deliveries(rt) == []
+
+    tested = run(
+        env, "announce", "--list", "practitioners", *body, "--test-to", "comms@network.example.org"
+    )
+    assert tested.exit_code == 0, tested.output
+    assert deliveries(rt) == ["comms@network.example.org"]
+    nobody = run(env, "announce", "--list", "practitioners", *body, "--test-to", "eve@example.org")
+    assert nobody.exit_code == 1 and "no staff account" in nobody.output
+
+    empty = run(env, "announce", "--list", "practitioners", *body, "--segment", "country=SK")
+    assert empty.exit_code == 1 and "nobody on this list matches" in empty.output
+    sent = run(env, "announce", "--list", "practitioners", *body, "--segment", "country=PL")
+    assert sent.exit_code == 0 and "queued for 1 member(s)" in sent.output
+    assert deliveries(rt) == ["comms@network.example.org", "jan@example.org"]
+    assert [a[1] for a in audit_actions(rt)] == ["announce.test", "announce.send"]
+
+
+def deliveries(rt: Runtime) -> list[str]:
+    with rt.new_session() as s:
+        return list(s.execute(select(Delivery.address).order_by(Delivery.id)).scalars())
