@@ -19,8 +19,9 @@ run: $(STAMP)
 	$(BIN)/newsletter demo
 	$(BIN)/newsletter -v serve
 
+# One test process per core (pytest-xdist); each has its own databases and servers.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""Demo content for `make run`: a list and a staff login, only in an empty database."""
+"""Demo content for `make run`: lists, members, news, an event and a staff login, only in an
+empty database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from subscribers import events, lists, news, staff
+from subscribers import events, imports, lists, news, staff
 from subscribers.mails import MailKit
 from subscribers.models import MailingList, StaffUser
 
@@ -48,7 +49,28 @@ def seed_if_empty(session: Session, kit: MailKit, *, now: datetime) -> tuple[str
     password = secrets.token_urlsafe(12)
     staff.create(session, DEMO_STAFF, password, "admin", now=now)
     _demo_content(session, kit, now=now)
+    _demo_members(session, now=now)
     return DEMO_STAFF, password
+
+
+# Made-up members at reserved example domains, one per country of the network, so that a
+# newcomer can send an announcement or invite to the event and read the mail that is caught.
+DEMO_MEMBERS = b"""email,name,organisation,country,sector,language
+ana.sousa@example.org,Ana Sousa,IPS Innovative Prison Systems,PT,research,pt
+piotr.nowak@example.org,Piotr Nowak,Probation service,PL,probation,pl
+lucia.garcia@example.org,Luc\xc3\xada Garc\xc3\xada,Local police,ES,police,es
+andrei.popescu@example.org,Andrei Popescu,Penitentiary administration,RO,prison,ro
+jana.kovacova@example.org,Jana Kov\xc3\xa1\xc4\x8dov\xc3\xa1,Refugee support NGO,SK,ngo,sk
+amir.hodzic@example.org,Amir Hod\xc5\xbei\xc4\x87,University of Sarajevo,BA,research,bs
+ion.rusu@example.org,Ion Rusu,Probation inspectorate,MD,probation,ro
+"""
+
+
+def _demo_members(session: Session, *, now: datetime) -> None:
+    for slug in ("practitioners", "events"):
+        imports.import_members(
+            session, slug, DEMO_MEMBERS, consent_note="demo data for make run", now=now
+        )
 
 
 def _demo_content(session: Session, kit: MailKit, *, now: datetime) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,16 +85,30 @@ def database_url(tmp_path: Path, _postgres_url: str | None, _postgres_engine: En
     return f"sqlite:///{tmp_path / 'test.db'}"
 
 
+@pytest.fixture(scope="session")
+def _sqlite_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database with the schema, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("schema") / "schema.db"
+    eng = make_engine(f"sqlite:///{path}")
+    metadata.create_all(eng)
+    # Closing the last connection folds the WAL into the file, so copying the file is enough.
+    eng.dispose()
+    assert not path.with_name("schema.db-wal").exists()
+    return path
+
+
 @pytest.fixture
-def engine(database_url: str, _postgres_engine: Engine | None) -> Iterator[Engine]:
+def engine(
+    database_url: str, _postgres_engine: Engine | None, _sqlite_schema: Path
+) -> Iterator[Engine]:
     if _postgres_engine is not None:
         yield _postgres_engine
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         return
+    shutil.copyfile(_sqlite_schema, database_url.removeprefix("sqlite:///"))
     eng = make_engine(database_url)
-    metadata.create_all(eng)
     yield eng
     eng.dispose()
 

@@ -14,7 +14,7 @@ from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
 from subscribers.runtime import Runtime
 from subscribers.settings import Settings, load
-from subscribers.templating import TEMPLATES
+from subscribers.templating import TEMPLATES, shared_bytecode_cache
 from subscribers.validation import LANGUAGES
 
 csrf = CSRFProtect()
@@ -46,6 +46,7 @@ def create_app(
         # The catalogues `make messages` writes (next to the package, shipped with it).
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent.parent / "translations"),
     )
+    app.jinja_env.bytecode_cache = shared_bytecode_cache("web")
     app.extensions["newsletter"] = runtime or Runtime.build(
         settings, clock=clock, transport=transport
     )

@@ -7,19 +7,24 @@ and (when NEWSLETTER_TEST_DATABASE_URL is set) on a fresh PostgreSQL database.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from subscribers.cli import main
 from subscribers.db import make_engine, metadata
 from subscribers.models import MailingList, Member, StaffUser, Subscription
 from tests.conftest import on_postgres, scratch_postgres_database
@@ -76,29 +81,70 @@ class Cli:
         return make_engine(self.database_url)
 
 
+class InProcessCli(Cli):
+    """The same commands through click's runner: for the many input checks, where a process
+    each (a second apiece) would only repeat what the real-process tests already show."""
+
+    def __call__(
+        self, *args: str, stdin: str | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        result = CliRunner().invoke(main, list(args), input=stdin or "", env={**self.env, **env})
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "Traceback: " + "".join(traceback.format_exception(result.exception))
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated by `newsletter db upgrade`, copied for each test that needs one."""
+    template = Cli(tmp_path_factory.mktemp("migrated"))
+    template.ok("db", "upgrade")
+    path = Path(template.database_url.removeprefix("sqlite:///"))
+    assert not path.with_name(path.name + "-wal").exists()  # the file alone is the database
+    return path
+
+
 @pytest.fixture
-def migrated(cli: Cli) -> Cli:
-    cli.ok("db", "upgrade")
+def migrated(cli: Cli, _migrated_template: Path) -> Cli:
+    shutil.copyfile(_migrated_template, cli.database_url.removeprefix("sqlite:///"))
+    return cli
+
+
+@pytest.fixture
+def migrated_in_process(tmp_path: Path, _migrated_template: Path) -> Cli:
+    cli = InProcessCli(tmp_path)
+    shutil.copyfile(_migrated_template, cli.database_url.removeprefix("sqlite:///"))
     return cli
 
 
 # -- help ----------------------------------------------------------------------------------
 
 
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+
+
 def test_help_at_every_level(cli: Cli) -> None:
-    out = cli.ok("--help")
+    out = cli.ok("--help")  # the installed script
     for command in ("db", "serve", "worker", "staff", "lists", "outbox", "campaigns"):
         assert command in out
     assert "demo" not in out.split()  # the hidden seeding command stays hidden
     assert "--role" in cli.ok("staff", "create", "--help")
-    assert "--digest-cron" in cli.ok("lists", "create", "-h")
-    for group in ("db", "outbox", "campaigns"):
-        assert "Usage:" in cli.ok(group, "--help")
+    # Every group and command, in-process (a process each would take a second each).
+    paths = list(command_paths(main))
+    assert ("events", "resend-join-link") in paths and ("members", "edit") in paths
+    for path in paths:
+        result = CliRunner().invoke(main, [*path, "-h"], env=cli.env)
+        assert result.exit_code == 0 and "Usage:" in result.output, (path, result.output)
     assert not (cli.dir / "x.db").exists()  # --help touches no database
 
 
@@ -202,12 +248,12 @@ def test_staff_create_refuses_a_bad_role(migrated: Cli) -> None:
 
 
 @pytest.mark.parametrize("password", ["", "short", "123456789"])
-def test_staff_create_refuses_a_short_password(migrated: Cli, password: str) -> None:
-    line = migrated.fails(
+def test_staff_create_refuses_a_short_password(migrated_in_process: Cli, password: str) -> None:
+    line = migrated_in_process.fails(
         "staff", "create", "b@example.org", "--role", "viewer", "--password-stdin", stdin=password
     )
     assert "at least 10 characters" in line
-    assert staff_rows(migrated) == []
+    assert staff_rows(migrated_in_process) == []
 
 
 def test_staff_create_refuses_a_bad_address(migrated: Cli) -> None:
@@ -284,11 +330,11 @@ def test_lists_show_counts_members_by_status(migrated: Cli) -> None:
     ],
 )
 def test_lists_create_refuses_bad_values(
-    migrated: Cli, args: tuple[str, ...], expected: str
+    migrated_in_process: Cli, args: tuple[str, ...], expected: str
 ) -> None:
-    line = migrated.fails("lists", "create", *args)
+    line = migrated_in_process.fails("lists", "create", *args)
     assert expected in line
-    assert migrated.ok("lists", "show") == ""
+    assert migrated_in_process.ok("lists", "show") == ""
 
 
 def test_lists_create_refuses_a_duplicate(migrated: Cli) -> None:
@@ -306,8 +352,8 @@ def test_outbox_status_and_drain_on_an_empty_outbox(migrated: Cli) -> None:
 
 
 @pytest.mark.parametrize("verb", ["pause", "resume", "cancel"])
-def test_campaign_commands_on_an_unknown_campaign(migrated: Cli, verb: str) -> None:
-    assert "999" in migrated.fails("campaigns", verb, "999")
+def test_campaign_commands_on_an_unknown_campaign(migrated_in_process: Cli, verb: str) -> None:
+    assert "999" in migrated_in_process.fails("campaigns", verb, "999")
 
 
 def test_campaign_id_must_be_a_number(migrated: Cli) -> None:
@@ -365,7 +411,7 @@ def test_a_command_before_db_upgrade_on_postgres_fails_with_one_line(
     assert cli.fails("outbox", "status").startswith("Error: ")
 
 
-def test_demo_seeds_an_empty_database_once_with_a_login_news_and_an_event(migrated: Cli) -> None:
+def test_demo_seeds_an_empty_database_once_with_members_news_and_an_event(migrated: Cli) -> None:
     # What `make run` does after `db upgrade`: something on every page, and a login to see it.
     first = migrated.ok("demo")
     assert first.startswith("staff login: comms@example.org / ")
@@ -377,3 +423,6 @@ def test_demo_seeds_an_empty_database_once_with_a_login_news_and_an_event(migrat
         assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == 1
         assert conn.execute(text("SELECT count(*) FROM staff_user")).scalar_one() == 1
     engine.dispose()
+    # Members in every country of the network, so an invitation has somebody to go to.
+    assert "active 7, pending 0" in migrated.ok("lists", "show")
+    assert "queued for 7 member(s)" in migrated.ok("events", "invite", "1")
