@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import nh3
 from markdown_it import MarkdownIt
@@ -62,3 +63,24 @@ def summary(source: str, limit: int = 240) -> str:
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
+_LIST_ITEM = re.compile(r"<li>\s*(?:<p>)?")
+_BLOCK_END = re.compile(r"(?:</(?:p|h[1-4]|blockquote|pre|ul|ol|table)>|<hr\s*/?>)\n?")
+_LINE_END = re.compile(r"(?:</(?:li|tr)>|<br\s*/?>)\n?")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def markdown_to_text(source: str) -> str:
+    """Markdown as plain text, for places that show no markup (a calendar's DESCRIPTION).
+
+    Emphasis marks go, paragraphs and list items keep their line breaks, and a link keeps its
+    address after its words, since nobody can click a calendar description's words.
+    """
+    rendered = _markdown.render(source)
+    rendered = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", rendered)
+    rendered = _LIST_ITEM.sub("• ", rendered)
+    rendered = _LINE_END.sub("\n", _BLOCK_END.sub("\n\n", rendered))
+    text = html.unescape(nh3.clean(rendered, tags=set()))
+    return _BLANK_LINES.sub("\n\n", text).strip()

@@ -23,7 +23,7 @@ from mailer.calendar import (
     invitation_ics,
     outlook_calendar_link,
 )
-from mailer.content import markdown_to_html
+from mailer.content import markdown_to_html, markdown_to_text
 from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
 from subscribers.mails import MailKit, brand, list_campaign
@@ -135,7 +135,7 @@ def calendar_event(kit: MailKit, event: Event, mailing_list: MailingList) -> Cal
     return CalendarEvent(
         uid=event.uid,
         title=event.title,
-        description=event.description.strip(),
+        description=markdown_to_text(event.description),
         start=event.start_at,
         end=event.end_at,
         timezone=event.timezone,

@@ -73,6 +73,8 @@ def test_invitation_carries_a_calendar_part_with_the_fields(
     assert entry["DTSTART"].params["TZID"] == "Europe/Lisbon"
     assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Lisbon"]
     assert str(entry["LOCATION"]) == "Rua Augusta 10, Lisboa"
+    # The description is the Markdown as plain text: calendars show no markup.
+    assert str(entry["DESCRIPTION"]) == "Practitioners compare real cases in small rooms."
     # Members only: the join link is neither in the calendar nor anywhere in the invitation.
     assert JOIN_URL not in bodies_of(message) and "meet.network.test" not in bodies_of(message)
 

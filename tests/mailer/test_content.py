@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from mailer.compose import collapse_whitespace, render
-from mailer.content import markdown_to_html, summary
+from mailer.content import markdown_to_html, markdown_to_text, summary
 from subscribers.templating import mail_environments
 
 
@@ -66,3 +66,14 @@ def test_rendered_mail_html_has_no_whitespace_runs_for_dkim_to_rewrite() -> None
     outside_pre = re.sub(r"<pre\b.*?</pre>", "", rendered.html, flags=re.S)
     assert "  " not in outside_pre and "\t" not in outside_pre
     assert "<pre><code>  indented" in rendered.html
+
+
+def test_markdown_as_plain_text_keeps_lines_and_link_addresses_but_no_markup() -> None:
+    text = markdown_to_text(
+        "Bring **one case**.\n\n- rooms of *six*\n- a plenary\n\n"
+        "[Agenda](https://network.example.org/a?x=1&y=2) & <b>raw</b>"
+    )
+    assert text == (
+        "Bring one case.\n\n• rooms of six\n• a plenary\n\n"
+        "Agenda (https://network.example.org/a?x=1&y=2) & <b>raw</b>"
+    )
