@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import logging
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from mailer import outbox
+from mailer.sender import drain_processes
 from subscribers import demo, preferences, staff
 from subscribers.cli_events import events_group
 from subscribers.cli_members import audit_command, members_group
@@ -23,6 +25,7 @@ from subscribers.cli_support import (
     parse_time,
     record,
     runtime,
+    sender_for_process,
 )
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput
@@ -262,11 +265,25 @@ def outbox_status() -> None:
 
 
 @outbox_group.command("drain")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Sending processes (one per core sends fastest); NEWSLETTER_SEND_RATE is shared.",
+)
 @friendly
-def outbox_drain() -> None:
+def outbox_drain(processes: int) -> None:
     """Send everything due, then exit (non-zero if any delivery failed for good)."""
     rt = runtime()
-    report = rt.sender.drain(threads=rt.settings.smtp_connections)
+    if processes > 1:
+        report = drain_processes(
+            functools.partial(sender_for_process, processes),
+            processes,
+            rt.settings.smtp_connections,
+        )
+    else:
+        report = rt.sender.drain(threads=rt.settings.smtp_connections)
     click.echo(report.describe())
     if report.failed:
         for line in report.errors[:20]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from mailer.sender import Sender
 from subscribers.errors import NewsletterError
 from subscribers.runtime import Runtime
 from subscribers.settings import SettingsError, load
@@ -94,6 +96,18 @@ def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime |
     except ValueError:
         raise click.ClickException(f"{option}: not an ISO 8601 time: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def sender_for_process(share: int) -> Sender:
+    """What each of ``outbox drain --processes N`` runs: a sender built from the environment.
+
+    The send rate is one limit for all of them, so each process gets its ``1/share`` of it.
+    Module-level (and given through ``functools.partial``) so that a spawned process can
+    unpickle it.
+    """
+    settings = load()
+    settings = dataclasses.replace(settings, send_rate=settings.send_rate / share)
+    return Runtime.build(settings).sender
 
 
 def drain_now(rt: Runtime) -> None:

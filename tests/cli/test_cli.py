@@ -28,6 +28,7 @@ from subscribers.cli import main
 from subscribers.db import make_engine, metadata
 from subscribers.models import MailingList, Member, StaffUser, Subscription
 from tests.conftest import on_postgres, scratch_postgres_database
+from tests.smtp_server import ScriptedSMTP
 
 NEWSLETTER = Path(sys.executable).parent / "newsletter"
 PASSWORD = "correct horse battery staple"
@@ -426,3 +427,25 @@ def test_demo_seeds_an_empty_database_once_with_members_news_and_an_event(migrat
     # Members in every country of the network, so an invitation has somebody to go to.
     assert "active 7, pending 0" in migrated.ok("lists", "show")
     assert "queued for 7 member(s)" in migrated.ok("events", "invite", "1")
+
+
+def test_outbox_drain_with_several_processes_sends_each_message_once(
+    migrated: Cli, smtp: ScriptedSMTP
+) -> None:
+    migrated.ok("lists", "create", "practitioners", "--name", "Frontline")
+    rows = "\n".join(f"m{i}@example.org,Member {i}" for i in range(60))
+    (migrated.dir / "members.csv").write_text("email,name\n" + rows + "\n", encoding="utf-8")
+    migrated.ok(
+        "subscribers", "import", str(migrated.dir / "members.csv"),
+        "--list", "practitioners", "--consent-note", "signed up at the workshop",
+    )  # fmt: skip
+    migrated.ok("announce", "--list", "practitioners", "--subject", "Hello", "--body", "Hi.")
+
+    smtp_env = {"NEWSLETTER_SMTP_URL": f"smtp://{smtp.host}:{smtp.port}"}
+    result = migrated("outbox", "drain", "--processes", "2", **smtp_env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "sent 60, retried 0, failed 0, skipped 0"
+    received = sorted(rcpt for m in smtp.messages for rcpt in m.rcpt_tos)
+    assert received == sorted(f"m{i}@example.org" for i in range(60))
+    assert "sent 60" in migrated.ok("outbox", "status")
