@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from sqlmodel import Session
 
 from mailer import outbox
@@ -61,9 +62,12 @@ def place_of(zone: str) -> str:
     return ZONE_PLACES.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
-def _wall(value: datetime) -> str:
-    # English day and month names, like the rest of the mail until catalogues are installed.
-    return f"{value:%A} {value.day} {value:%B %Y}, {value:%H:%M}"
+def _wall(value: datetime, locale: str = "en") -> str:
+    """``Sunday 28 March 2027, 09:00`` in ``value``'s own zone (CLDR names, not the C locale).
+
+    English, like the rest of the mail, until mail goes out in the member's language.
+    """
+    return format_datetime(value, "EEEE d MMMM y, HH:mm", tzinfo=value.tzinfo, locale=locale)
 
 
 class Phrases:

@@ -312,3 +312,12 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     assert caught.value.field == field
     with rt.new_session() as s:
         assert events.list_events(s) == []
+
+
+def test_dates_are_written_with_cldr_names_not_the_servers_c_locale() -> None:
+    from subscribers.event_mails import _wall
+
+    morning = datetime(2027, 3, 28, 9, 0, tzinfo=ZoneInfo("Europe/Chisinau"))
+    assert _wall(morning) == "Sunday 28 March 2027, 09:00"
+    # Ready for mail in the member's language: Polish months take the genitive.
+    assert _wall(morning, "pl") == "niedziela 28 marca 2027, 09:00"
