@@ -11,9 +11,11 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, vCalAddress
+
+from mailer.zones import known_zone
 
 Method = Literal["PUBLISH", "REQUEST", "CANCEL"]
 
@@ -25,11 +27,7 @@ _OUTLOOK_COMPOSE = "https://outlook.office.com/calendar/0/deeplink/compose"
 
 def _zone(name: str) -> ZoneInfo:
     """Resolve an IANA zone name or raise ValueError naming it."""
-    try:
-        return ZoneInfo(name)
-    # ZoneInfoNotFoundError is a KeyError; malformed keys ("../x", "") raise ValueError.
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}") from exc
+    return known_zone(name)
 
 
 def _require_aware(name: str, value: datetime) -> None:

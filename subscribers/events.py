@@ -13,13 +13,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign, Recipient
+from mailer.zones import known_zone
 from subscribers import audience, lists
 from subscribers.audience import Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -70,9 +71,9 @@ class EventSpec:
 def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
     """An IANA zone, or InvalidInput naming it."""
     try:
-        return ZoneInfo((name or "").strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{field}: unknown time zone {name!r}", field=field) from None
+        return known_zone(name)
+    except ValueError as err:
+        raise InvalidInput(f"{field}: {err}", field=field) from None
 
 
 def parse_time(value: str, zone_name: str, *, field: str) -> datetime:

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 from mailer.message import Address, HeaderInjection
+from mailer.zones import known_zone
 
 
 class SettingsError(Exception):
@@ -144,10 +144,9 @@ def _address(environ: Mapping[str, str], name: str, default: str | None) -> str 
 def _timezone(environ: Mapping[str, str]) -> str:
     name = _get(environ, "NEWSLETTER_TIMEZONE", "Europe/Lisbon") or "Europe/Lisbon"
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"NEWSLETTER_TIMEZONE: unknown time zone {name!r}") from None
-    return name
+        return known_zone(name).key
+    except ValueError as err:
+        raise SettingsError(f"NEWSLETTER_TIMEZONE: {err}") from None
 
 
 def _secret_key(environ: Mapping[str, str], instance: Path, production: bool) -> str:

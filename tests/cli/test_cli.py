@@ -325,6 +325,7 @@ def test_lists_show_counts_members_by_status(migrated: Cli) -> None:
         (("ok-slug", "--name", "X", "--digest-cron", "every monday"), "--digest-cron"),
         (("ok-slug", "--name", "X", "--digest-cron", "61 9 * * mon"), "--digest-cron"),
         (("ok-slug", "--name", "X", "--timezone", "Mars/Olympus"), "--timezone"),
+        (("ok-slug", "--name", "X", "--timezone", "Europe/" + "x" * 3000), "--timezone"),
         (("ok-slug", "--name", "X", "--from", "News <news@example.org>\nBcc: x@y"), "--from"),
         (("ok-slug", "--name", "Line\nBreak"), "name"),
         (("ok-slug", "--name", "   "), "name"),

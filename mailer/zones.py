@@ -1,0 +1,22 @@
+"""IANA time zones from names that come from people (forms, CSV, settings, the command line)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# The longest IANA name is about 30 characters; anything much longer is not a zone, and a name
+# longer than the file system allows would make zoneinfo fail with OSError, not a clear "unknown".
+MAX_ZONE_NAME = 64
+
+
+def known_zone(name: str) -> ZoneInfo:
+    """The zone called ``name`` ("Europe/Lisbon"), or ValueError saying it is unknown."""
+    text = (name or "").strip()
+    try:
+        if not text or len(text) > MAX_ZONE_NAME:
+            raise ValueError(text)
+        return ZoneInfo(text)
+    # ZoneInfoNotFoundError is a KeyError; malformed keys ("../x", "x\0") raise ValueError; a
+    # name the file system refuses raises OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {text[:MAX_ZONE_NAME]!r}") from None
