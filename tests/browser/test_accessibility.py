@@ -1,4 +1,5 @@
-"""axe-core over every page a person can reach: no "serious" or "critical" violation.
+"""axe-core over every page a person can reach: no "serious" or "critical" violation, and no
+page wider than a phone's screen.
 
 Public pages are reached as a member reaches them (the register form, the links in the mail);
 staff pages are every parameter-less GET route under /admin/ in the URL map, then every staff
@@ -32,6 +33,31 @@ PER_ENDPOINT = 1
 MAX_STAFF_PAGES = 80
 
 
+PHONE = {"width": 375, "height": 740}
+# Elements a page may scroll sideways inside (wide tables sit in such a region); the page itself
+# must not.
+OVERFLOW = """() => {
+    const wide = document.documentElement.scrollWidth > window.innerWidth + 1;
+    return wide ? [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+                     && !e.closest('.scroll'))
+        .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))
+        : [];
+}"""
+
+
+def phone_problems(page: Page) -> list[str]:
+    """On a 375 px phone screen the page must not scroll sideways (work on a phone)."""
+    desktop = page.viewport_size
+    page.set_viewport_size(PHONE)
+    try:
+        too_wide = page.evaluate(OVERFLOW)
+    finally:
+        if desktop:
+            page.set_viewport_size(desktop)
+    return [f"wider than a phone screen: {', '.join(too_wide)}"] if too_wide else []
+
+
 def report(found: dict[str, list[str]]) -> str:
     return "\n".join(f"{page}:\n  " + "\n  ".join(v) for page, v in found.items() if v)
 
@@ -43,7 +69,7 @@ def test_public_pages(page: Page, rt: Runtime, smtp: ScriptedSMTP, session) -> N
 
     def check(name: str, heading: str) -> None:
         expect(page.get_by_role("heading", level=1, name=heading)).to_be_visible()
-        found[name] = axe_violations(page)
+        found[name] = axe_violations(page) + phone_problems(page)
 
     def link_in_mail(subject: str, kind: str) -> str:
         rt.sender.drain()
@@ -205,7 +231,7 @@ def test_staff_pages(page: Page, app: Flask, rt: Runtime, session) -> None:
         if not response.ok or not response.headers.get("content-type", "").startswith("text/html"):
             continue
         page.goto(path)
-        found[path] = axe_violations(page)
+        found[path] = axe_violations(page) + phone_problems(page)
         for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
             link = urlsplit(href)
             target = link.path + (f"?{link.query}" if link.query else "")
