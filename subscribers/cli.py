@@ -55,8 +55,13 @@ def db_upgrade() -> None:
     """Create or migrate the schema (Alembic)."""
     from subscribers.migrate import upgrade
 
-    upgrade(runtime().engine)
-    click.echo("database is up to date")
+    before, after = upgrade(runtime().engine)
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    elif before is None:
+        click.echo(f"database created (revision {after})")
+    else:
+        click.echo(f"database migrated from revision {before} to {after}")
 
 
 # -- serve and worker ----------------------------------------------------------------------

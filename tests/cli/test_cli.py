@@ -157,8 +157,19 @@ def test_an_unknown_command_fails(cli: Cli) -> None:
 # -- db upgrade ----------------------------------------------------------------------------
 
 
+def test_db_upgrade_says_which_revisions_it_went_through(cli: Cli) -> None:
+    from subscribers.migrate import upgrade
+
+    engine = cli.engine()
+    try:
+        assert upgrade(engine, "0002") == (None, "0002")
+    finally:
+        engine.dispose()
+    assert cli.ok("db", "upgrade").startswith("database migrated from revision 0002 to ")
+
+
 def test_db_upgrade_creates_the_schema_and_can_run_again(cli: Cli) -> None:
-    assert "database is up to date" in cli.ok("db", "upgrade")
+    assert cli.ok("db", "upgrade").startswith("database created (revision ")
     engine = cli.engine()
     try:
         tables = set(inspect(engine).get_table_names())
@@ -168,7 +179,7 @@ def test_db_upgrade_creates_the_schema_and_can_run_again(cli: Cli) -> None:
             first = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     finally:
         engine.dispose()
-    assert "database is up to date" in cli.ok("db", "upgrade")
+    assert cli.ok("db", "upgrade").strip() == f"database is up to date (revision {first})"
     engine = cli.engine()
     try:
         with engine.connect() as conn:
