@@ -19,12 +19,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import audit, dashboard, digests, growth, staff
+from subscribers import dashboard, digests, growth, staff
 from subscribers.db import transaction
 from subscribers.errors import NotFound, Throttled
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, LoginForm
+from subscribers.web.staff_actions import record
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -142,18 +143,10 @@ def send_digest_now(slug: str) -> BaseResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
     rt = runtime()
-    user = current_staff()
     try:
         with transaction(db()) as s:
             outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
-            audit.record(
-                s,
-                actor=user.email if user else "?",
-                action="digest.send",
-                target=slug,
-                detail=outcome.describe(),
-                now=rt.clock(),
-            )
+            record(s, "digest.send", slug, outcome.describe())
     except NotFound:
         abort(404)
     flash(outcome.describe())

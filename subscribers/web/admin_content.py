@@ -16,12 +16,10 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
-from sqlmodel import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import audit, campaigns, dashboard, digests, lists, news
+from subscribers import campaigns, dashboard, digests, lists, news
 from subscribers.campaigns import Announcement
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -38,6 +36,7 @@ from subscribers.web.forms_content import (
     NewsForm,
     list_choices,
 )
+from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin")
 
@@ -56,27 +55,6 @@ def _helpers() -> dict[str, Any]:
         return user is not None and role_allows(user.role, role)
 
     return {"user": user, "local_time": local_time, "can": can, "buttons": ButtonForm()}
-
-
-def _actor() -> str:
-    user = current_staff()
-    return user.email if user else "?"
-
-
-def _audit(session: Session, action: str, target: str, detail: str = "") -> None:
-    audit.record(
-        session, actor=_actor(), action=action, target=target, detail=detail, now=runtime().clock()
-    )
-
-
-def _attach(form: FlaskForm, err: InvalidInput) -> None:
-    """Show a service's messages next to the fields they name (or above the form)."""
-    for one in getattr(err, "errors", None) or [err]:
-        field = form._fields.get(one.field or "")
-        if field is not None and one.field != "csrf_token":
-            field.errors = [*field.errors, str(one)]
-        else:
-            form.form_errors.append(str(one))
 
 
 def _button_pressed() -> None:
@@ -123,9 +101,9 @@ def list_new() -> View:
     try:
         with transaction(db()) as s:
             lst = lists.create(s, form.to_spec(), now=runtime().clock())
-            _audit(s, "list.create", lst.slug, f"name={lst.name}")
+            record(s, "list.create", lst.slug, f"name={lst.name}")
     except InvalidInput as err:
-        _attach(form, err)
+        show_errors(form, err)
         return _list_form_page(form, slug=None)
     except Conflict as err:
         form.slug.errors = [*form.slug.errors, str(err)]
@@ -151,9 +129,9 @@ def list_edit(slug: str) -> View:
         with transaction(db()) as s:
             lst, changed = lists.update(s, slug, form.to_change())
             if changed:
-                _audit(s, "list.edit", slug, "changed " + ", ".join(changed))
+                record(s, "list.edit", slug, "changed " + ", ".join(changed))
     except InvalidInput as err:
-        _attach(form, err)
+        show_errors(form, err)
         return _list_form_page(form, slug=slug)
     if changed:
         flash(_("List “%(name)s” saved.", name=lst.name))
@@ -208,11 +186,11 @@ def news_new() -> View:
                 body=form.body.data or "",
                 link=form.link.data,
                 now=runtime().clock(),
-                created_by=_actor(),
+                created_by=staff_actor(),
             )
-            _audit(s, "news.add", f"news:{item.id}", item.title)
+            record(s, "news.add", f"news:{item.id}", item.title)
     except InvalidInput as err:
-        _attach(form, err)
+        show_errors(form, err)
         return _news_form_page(form)
     except NotFound:
         form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
@@ -263,9 +241,9 @@ def news_edit(item_id: int) -> View:
                 body=form.body.data or "",
                 link=form.link.data or "",
             )
-            _audit(s, "news.edit", f"news:{item_id}", item.title)
+            record(s, "news.edit", f"news:{item_id}", item.title)
     except InvalidInput as err:
-        _attach(form, err)
+        show_errors(form, err)
         return _news_form_page(form, item=item)
     except Conflict as err:
         form.form_errors.append(str(err))
@@ -282,7 +260,7 @@ def news_withdraw(item_id: int) -> BaseResponse:
     try:
         with transaction(db()) as s:
             item = news.withdraw(s, item_id)
-            _audit(s, "news.withdraw", f"news:{item_id}", item.title)
+            record(s, "news.withdraw", f"news:{item_id}", item.title)
     except Conflict as err:
         flash(str(err))
     else:
@@ -306,7 +284,7 @@ def _announcement(form: AnnounceForm, *, now: datetime) -> Announcement:
         body_markdown=form.body.data or "",
         segment=form.segment(),
         send_after=form.send_time(runtime().settings.timezone, now),
-        created_by=_actor(),
+        created_by=staff_actor(),
     )
 
 
@@ -340,7 +318,7 @@ def announce() -> View:
         if action in ("send", "schedule"):
             return _send(form, action=action, now=now)
     except InvalidInput as err:
-        _attach(form, err)
+        show_errors(form, err)
     except NotFound:
         form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
     else:
@@ -354,7 +332,7 @@ def _send_test(form: AnnounceForm, *, now: datetime) -> str:
     announcement = _announcement(form, now=now)
     with transaction(db()) as s:
         campaign = campaigns.send_test(s, runtime().kit, announcement, to=user, now=now)
-        _audit(s, "announce.test", f"campaign:{campaign.id}", f"to {user.email}")
+        record(s, "announce.test", f"campaign:{campaign.id}", f"to {user.email}")
     notice = _("A test was queued to %(email)s; it arrives within a minute.", email=user.email)
     return _announce_page(form, notice=notice, test_campaign=campaign)
 
@@ -377,7 +355,7 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
         detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
         if announcement.send_after:
             detail += f"; send after {announcement.send_after.isoformat()}"
-        _audit(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
+        record(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
     if announcement.send_after:
         flash(_("Scheduled for %(count)d member(s).", count=count))
     else:
@@ -445,7 +423,7 @@ def _steer(campaign_id: int, status: str, action: str, message: str) -> BaseResp
     try:
         with transaction(db()) as s:
             campaigns.set_status(s, campaign_id, status)
-            _audit(s, f"campaign.{action}", f"campaign:{campaign_id}")
+            record(s, f"campaign.{action}", f"campaign:{campaign_id}")
     except NotFound:
         abort(404)
     except Conflict as err:

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import audit, events, rsvp
+from subscribers import events, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -24,6 +24,7 @@ from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, choices
+from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
 
@@ -34,35 +35,11 @@ def event_time(value: datetime, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M %Z")
 
 
-def _actor() -> str:
-    user = current_staff()
-    return user.email if user else "?"
-
-
-def _record(action: str, target: object, detail: str) -> None:
-    audit.record(
-        db(),
-        actor=_actor(),
-        action=action,
-        target=str(target),
-        detail=detail,
-        now=runtime().clock(),
-    )
-
-
 def _event_or_404(event_id: int) -> Event:
     try:
         return events.get(db(), event_id)
     except NotFound:
         abort(404)
-
-
-def _attach(form: EventForm, err: InvalidInput) -> None:
-    field = getattr(form, err.field or "", None)
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, str(err)]
-    else:
-        form.form_errors.append(str(err))
 
 
 # -- list and detail -----------------------------------------------------------------------
@@ -135,10 +112,12 @@ def create() -> str | BaseResponse:
         try:
             spec = form.to_spec()
             with transaction(db()):
-                event = events.create_event(db(), rt.kit, spec, now=rt.clock(), created_by=_actor())
-                _record("event.create", event.id, event.title)
+                event = events.create_event(
+                    db(), rt.kit, spec, now=rt.clock(), created_by=staff_actor()
+                )
+                record(db(), "event.create", event.id, event.title)
         except InvalidInput as err:
-            _attach(form, err)
+            show_errors(form, err)
         except NotFound as err:
             form.list_slug.errors = [*form.list_slug.errors, str(err)]
         else:
@@ -166,11 +145,11 @@ def edit(event_id: int) -> str | BaseResponse:
             new_spec = form.to_spec(spec.list_slug)
             with transaction(db()):
                 outcome = events.update_event(
-                    db(), rt.kit, event_id, new_spec, now=rt.clock(), created_by=_actor()
+                    db(), rt.kit, event_id, new_spec, now=rt.clock(), created_by=staff_actor()
                 )
-                _record("event.update", event_id, outcome.describe())
+                record(db(), "event.update", event_id, outcome.describe())
         except InvalidInput as err:
-            _attach(form, err)
+            show_errors(form, err)
         except Conflict as err:
             form.form_errors.append(str(err))
         else:
@@ -194,9 +173,9 @@ def invite(event_id: int) -> BaseResponse:
         segment = Segment.parse(form.segment.data)
         with transaction(db()):
             campaign, count = events.invite(
-                db(), rt.kit, event_id, segment, now=rt.clock(), created_by=_actor()
+                db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
-            _record("event.invite", event_id, f"{count} member(s) {segment}".strip())
+            record(db(), "event.invite", event_id, f"{count} member(s) {segment}".strip())
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     else:
@@ -223,9 +202,9 @@ def cancel(event_id: int) -> BaseResponse:
                 event_id,
                 now=rt.clock(),
                 reason=form.reason.data or "",
-                created_by=_actor(),
+                created_by=staff_actor(),
             )
-            _record("event.cancel", event_id, f"{count} member(s) told")
+            record(db(), "event.cancel", event_id, f"{count} member(s) told")
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     else:
@@ -243,7 +222,7 @@ def resend_join_link(event_id: int, member_id: int) -> BaseResponse:
     try:
         with transaction(db()):
             member = rsvp.resend_join_link(db(), rt.kit, event_id, member_id, now=rt.clock())
-            _record("event.join_link", event_id, f"member {member_id}")
+            record(db(), "event.join_link", event_id, f"member {member_id}")
     except NotFound:
         abort(404)
     except Conflict as err:

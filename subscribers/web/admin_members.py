@@ -8,7 +8,6 @@ service (or here, in the same transaction, for imports and exports).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from flask import (
     Blueprint,
@@ -46,16 +45,12 @@ from subscribers.web.forms_members import (
     MemberSearchForm,
     list_choices,
 )
+from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_members", __name__, url_prefix="/admin")
 
 MAX_UPLOAD = 5 * 1024 * 1024  # the app refuses larger requests (MAX_CONTENT_LENGTH) anyway
 PENDING_IMPORT = "pending_import"  # key in the signed session: the stored file's name, list
-
-
-def _actor() -> str:
-    user = current_staff()
-    return user.email if user else "?"
 
 
 def _lists() -> list[MailingList]:
@@ -71,14 +66,6 @@ def _member_or_404(member_id: int) -> Member:
         return members.get(db(), member_id)
     except NotFound:
         abort(404)
-
-
-def _attach_error(form: Any, err: InvalidInput) -> None:
-    field = getattr(form, err.field or "", None)
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, str(err)]
-    else:
-        form.form_errors.append(str(err))
 
 
 def _page_number() -> int:
@@ -156,10 +143,10 @@ def member_edit(member_id: int) -> str | BaseResponse:
             details = form.to_details()
             with transaction(db()) as s:
                 changed = members.update_details(
-                    s, member, details, actor=_actor(), now=runtime().clock()
+                    s, member, details, actor=staff_actor(), now=runtime().clock()
                 )
         except InvalidInput as err:
-            _attach_error(form, err)
+            show_errors(form, err)
         except Conflict as err:
             form.form_errors.append(str(err))
         else:
@@ -180,7 +167,7 @@ def member_unsubscribe(member_id: int) -> BaseResponse:
     member = _member_or_404(member_id)
     try:
         with transaction(db()) as s:
-            members.unsubscribe(s, member, actor=_actor(), now=runtime().clock())
+            members.unsubscribe(s, member, actor=staff_actor(), now=runtime().clock())
     except Conflict as err:
         flash(str(err))
     else:
@@ -198,7 +185,7 @@ def member_erase(member_id: int) -> str | BaseResponse:
         return _render_member(member, erase=form)
     try:
         with transaction(db()) as s:
-            members.erase(s, member, actor=_actor(), now=runtime().clock())
+            members.erase(s, member, actor=staff_actor(), now=runtime().clock())
     except Conflict as err:
         flash(str(err))
     else:
@@ -242,7 +229,7 @@ def import_upload() -> str | BaseResponse:
             _list_by_slug(slug)
             imports.preview(db(), raw, limit=1, max_bytes=MAX_UPLOAD)  # refuse unreadable files
         except (InvalidInput, NotFound) as err:
-            _attach_error(form, InvalidInput(str(err), field=getattr(err, "field", "list")))
+            show_errors(form, InvalidInput(str(err), field=getattr(err, "field", "list")))
         else:
             previous = session.get(PENDING_IMPORT, {}).get("name")
             if previous:
@@ -319,20 +306,18 @@ def import_confirm() -> str | BaseResponse:
                 raw,
                 consent_note=form.consent_note.data or "",
                 now=rt.clock(),
-                actor=_actor(),
+                actor=staff_actor(),
                 max_bytes=MAX_UPLOAD,
             )
-            audit.record(
+            record(
                 s,
-                actor=_actor(),
-                action="members.import",
-                target=f"list {form.list.data}",
-                detail=f"{pending.get('filename', '')}: " + report.describe().splitlines()[0],
-                now=rt.clock(),
+                "members.import",
+                f"list {form.list.data}",
+                f"{pending.get('filename', '')}: " + report.describe().splitlines()[0],
             )
     except (InvalidInput, NotFound) as err:
         field = getattr(err, "field", None) or "list"
-        _attach_error(form, InvalidInput(str(err), field=field))
+        show_errors(form, InvalidInput(str(err), field=field))
         return _render_preview(pending, raw, form)
     uploads.discard(_uploads_dir(), pending["name"])
     session.pop(PENDING_IMPORT, None)
@@ -372,14 +357,7 @@ def export_list(slug: str) -> Response:
     except NotFound:
         abort(404)
     with transaction(db()) as s:
-        audit.record(
-            s,
-            actor=_actor(),
-            action="members.export",
-            target=f"list {slug}",
-            detail=f"{len(text.splitlines()) - 1} member(s)",
-            now=rt.clock(),
-        )
+        record(s, "members.export", f"list {slug}", f"{len(text.splitlines()) - 1} member(s)")
     day = rt.clock().date().isoformat()
     return Response(
         text,
