@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from markupsafe import escape
 from sqlalchemy import or_, select
 from sqlmodel import Session
@@ -38,7 +39,7 @@ def entries(
     """A public list's published campaigns, newest first."""
     mailing_list = lists.by_slug(session, list_slug)
     if not mailing_list.public:
-        raise NotFound(f"no list {list_slug!r}")
+        raise NotFound(_("no list %(slug)s", slug=repr(list_slug)))
     rows = (
         session.execute(
             _published(mailing_list, now).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
@@ -53,12 +54,12 @@ def page_html(
     session: Session, kit: MailKit, list_slug: str, campaign_id: int, *, now: datetime
 ) -> tuple[MailingList, Campaign, str]:
     """A published campaign's HTML with neutral values in place of the personal ones."""
-    mailing_list, _ = entries(session, list_slug, now=now, limit=0)
+    mailing_list, _campaigns = entries(session, list_slug, now=now, limit=0)
     campaign = session.execute(
         _published(mailing_list, now).where(Campaign.id == campaign_id)
     ).scalar_one_or_none()
     if campaign is None:
-        raise NotFound("no such mail in the archive")
+        raise NotFound(_("no such mail in the archive"))
     # Nothing personal on a public page: no name, and links to the public pages instead.
     neutral = {
         "name": "reader",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
@@ -49,8 +50,11 @@ class Segment:
             key, value = key.strip().lower(), value.strip()
             if not sep or key not in SEGMENT_FIELDS or not value:
                 raise InvalidInput(
-                    f"segment: expected field=value with field one of "
-                    f"{', '.join(SEGMENT_FIELDS)}, got {part.strip()!r}",
+                    _(
+                        "segment: expected field=value with field one of %(fields)s, got %(part)s",
+                        fields=", ".join(SEGMENT_FIELDS),
+                        part=repr(part.strip()),
+                    ),
                     field="segment",
                 )
             values = tuple(v.strip() for v in value.split("|") if v.strip())

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
@@ -43,12 +44,14 @@ def _render(
 ) -> tuple[MailingList, RenderedMail]:
     """Check an announcement and render it once (Jinja, premailer, text part)."""
     mailing_list = lists.by_slug(session, announcement.list_slug)
-    subject = clean_text(announcement.subject, field="subject", label="Subject", limit=200)
+    subject = clean_text(announcement.subject, field="subject", label=_("Subject"), limit=200)
     if not subject:
-        raise InvalidInput("subject: must not be empty", field="subject")
+        raise InvalidInput(_("subject: must not be empty"), field="subject")
     body = announcement.body_markdown or ""
     if not body.strip() or len(body) > MAX_BODY:
-        raise InvalidInput("body: must not be empty (and at most 200,000 characters)", field="body")
+        raise InvalidInput(
+            _("body: must not be empty (and at most 200,000 characters)"), field="body"
+        )
     rendered = kit.render(
         "announcement",
         {
@@ -235,7 +238,7 @@ def progress(session: Session, campaign_id: int) -> Progress:
     """One campaign's progress (read afresh: the sender changes it from elsewhere)."""
     campaign = session.get(Campaign, campaign_id, populate_existing=True)
     if campaign is None:
-        raise NotFound(f"no campaign {campaign_id}")
+        raise NotFound(_("no campaign %(id)s", id=campaign_id))
     counts = outbox.counts(session, campaign_id).get(campaign_id, dict.fromkeys(outbox.STATES, 0))
     return Progress(campaign, counts, _bounces(session, [campaign_id]).get(campaign_id, 0))
 
@@ -281,7 +284,12 @@ def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
     """Pause, resume or cancel; NotFound for an unknown campaign, Conflict if not possible."""
     try:
         return outbox.set_status(session, campaign_id, status)
-    except LookupError as err:
-        raise NotFound(str(err)) from None
+    except LookupError:
+        raise NotFound(_("no campaign %(id)s", id=campaign_id)) from None
     except ValueError as err:
-        raise Conflict(str(err)) from None
+        if status not in (outbox.ACTIVE, outbox.PAUSED, outbox.CANCELLED):
+            raise Conflict(str(err)) from None  # a caller's mistake, not a person's
+        # The one refusal of a known status: resuming (or pausing) a cancelled campaign.
+        raise Conflict(
+            _("campaign %(id)s is cancelled and cannot be resumed", id=campaign_id)
+        ) from None

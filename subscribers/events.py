@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
@@ -72,8 +73,15 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
     """An IANA zone, or InvalidInput naming it."""
     try:
         return known_zone(name)
-    except ValueError as err:
-        raise InvalidInput(f"{field}: {err}", field=field) from None
+    except ValueError:
+        raise InvalidInput(
+            _(
+                "%(field)s: unknown time zone %(name)s",
+                field=field,
+                name=lists.zone_shown(name),
+            ),
+            field=field,
+        ) from None
 
 
 def parse_time(value: str, zone_name: str, *, field: str) -> datetime:
@@ -87,7 +95,12 @@ def parse_time(value: str, zone_name: str, *, field: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
-            f"{field}: not an ISO 8601 time (e.g. 2027-03-28T09:00): {text!r}", field=field
+            _(
+                "%(field)s: not an ISO 8601 time (e.g. 2027-03-28T09:00): %(text)s",
+                field=field,
+                text=repr(text),
+            ),
+            field=field,
         ) from None
     if parsed.tzinfo is not None:
         return parsed
@@ -95,7 +108,13 @@ def parse_time(value: str, zone_name: str, *, field: str) -> datetime:
     local = parsed.replace(tzinfo=tz)
     if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
         raise InvalidInput(
-            f"{field}: {text} does not exist in {zone_name} (the clocks skip it)", field=field
+            _(
+                "%(field)s: %(text)s does not exist in %(zone)s (the clocks skip it)",
+                field=field,
+                text=text,
+                zone=zone_name,
+            ),
+            field=field,
         )
     return local
 
@@ -116,17 +135,18 @@ def parse_reminders(text: str | None) -> tuple[int, ...]:
             amount = float(number)
         except ValueError:
             raise InvalidInput(
-                f"reminders: expected e.g. 24h, 1h or 30m, got {part.strip()!r}", field="reminders"
+                _("reminders: expected e.g. 24h, 1h or 30m, got %(part)s", part=repr(part.strip())),
+                field="reminders",
             ) from None
         minutes = round(amount * (unit or 60))
         if not 1 <= minutes <= MAX_REMINDER:
             raise InvalidInput(
-                "reminders: each must be between 1 minute and 30 days before the start",
+                _("reminders: each must be between 1 minute and 30 days before the start"),
                 field="reminders",
             )
         found.add(minutes)
     if len(found) > 5:
-        raise InvalidInput("reminders: at most 5", field="reminders")
+        raise InvalidInput(_("reminders: at most 5"), field="reminders")
     return tuple(sorted(found, reverse=True))
 
 
@@ -158,7 +178,7 @@ def _check_url(url: str) -> str:
         or any(ord(c) <= 32 or ord(c) == 127 for c in url)
     ):
         raise InvalidInput(
-            "online URL: must be an http(s) address without spaces (at most 500 characters)",
+            _("online URL: must be an http(s) address without spaces (at most 500 characters)"),
             field="online_url",
         )
     return url
@@ -166,22 +186,24 @@ def _check_url(url: str) -> str:
 
 def check(spec: EventSpec) -> EventSpec:
     """The spec with its text cleaned, or InvalidInput naming the first thing wrong."""
-    title = clean_text(spec.title, field="title", label="Title", limit=300)
+    title = clean_text(spec.title, field="title", label=_("Title"), limit=300)
     if not title:
-        raise InvalidInput("Title: must not be empty.", field="title")
+        raise InvalidInput(_("Title: must not be empty."), field="title")
     zone(spec.timezone)
     if spec.end.astimezone(UTC) <= spec.start.astimezone(UTC):
-        raise InvalidInput("End: must be after the start.", field="end")
+        raise InvalidInput(_("End: must be after the start."), field="end")
     if spec.capacity is not None and spec.capacity < 1:
         raise InvalidInput(
-            "Capacity: must be at least 1 (or empty for no limit).", field="capacity"
+            _("Capacity: must be at least 1 (or empty for no limit)."), field="capacity"
         )
     if spec.rsvp_deadline is not None and spec.rsvp_deadline > spec.end:
-        raise InvalidInput("Answer deadline: must be before the event ends.", field="rsvp_deadline")
+        raise InvalidInput(
+            _("Answer deadline: must be before the event ends."), field="rsvp_deadline"
+        )
     description = (spec.description or "").replace("\r\n", "\n")
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidInput("Description: at most 100,000 characters.", field="description")
-    location = clean_text(spec.location, field="location", label="Location", limit=300)
+        raise InvalidInput(_("Description: at most 100,000 characters."), field="description")
+    location = clean_text(spec.location, field="location", label=_("Location"), limit=300)
     return dataclasses.replace(
         spec,
         title=title,
@@ -199,7 +221,7 @@ def check(spec: EventSpec) -> EventSpec:
 def get(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None:
-        raise NotFound(f"no event {event_id}")
+        raise NotFound(_("no event %(id)s", id=event_id))
     return event
 
 
@@ -213,7 +235,7 @@ def locked(session: Session, event_id: int) -> Event:
     stmt = select(Event).where(Event.id == event_id).with_for_update()
     event = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
     if event is None:
-        raise NotFound(f"no event {event_id}")
+        raise NotFound(_("no event %(id)s", id=event_id))
     return event
 
 
@@ -274,7 +296,7 @@ def create_event(
     spec = check(spec)
     mailing_list = lists.by_slug(session, spec.list_slug)
     if spec.start <= now:
-        raise InvalidInput("Start: must be in the future.", field="start")
+        raise InvalidInput(_("Start: must be in the future."), field="start")
     host = urlsplit(kit.base_url).hostname or "localhost"
     event = Event(
         list_id=mailing_list.id,
@@ -364,11 +386,11 @@ def update_event(
     spec = check(spec)
     event = locked(session, event_id)
     if event.status == EVENT_CANCELLED:
-        raise Conflict("This event is cancelled and cannot be changed.")
+        raise Conflict(_("This event is cancelled and cannot be changed."))
     before = Event(**event.model_dump())  # a detached copy to compare with
     _apply(event, spec)
     if event.start_at != before.start_at and event.start_at <= now:
-        raise InvalidInput("Start: must be in the future.", field="start")
+        raise InvalidInput(_("Start: must be in the future."), field="start")
     event.updated_at = now
     changes = _phrased_changes(kit, before, event)
     mailed = 0
@@ -475,9 +497,9 @@ def invite(
     """
     event = locked(session, event_id)
     if event.status == EVENT_CANCELLED:
-        raise Conflict("This event is cancelled.")
+        raise Conflict(_("This event is cancelled."))
     if event.start_at <= now:
-        raise Conflict("This event has already started.")
+        raise Conflict(_("This event has already started."))
     mailing_list = session.get(MailingList, event.list_id)
     assert mailing_list is not None
     campaign = create_campaign(
@@ -562,10 +584,10 @@ def cancel_event(
 
     Returns the event and how many members are told. No reminder follows a cancellation.
     """
-    reason = clean_text(reason, field="reason", label="Reason", limit=500)
+    reason = clean_text(reason, field="reason", label=_("Reason"), limit=500)
     event = locked(session, event_id)
     if event.status == EVENT_CANCELLED:
-        raise Conflict("This event is already cancelled.")
+        raise Conflict(_("This event is already cancelled."))
     _stop_event_campaigns(session, event)
     event.status, event.cancelled_at, event.updated_at = EVENT_CANCELLED, now, now
     event.sequence += 1

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -44,13 +45,25 @@ COLUMNS = ("email", "name", "organisation", "country", "sector", "language")
 MAX_BYTES = 20 * 1024 * 1024
 PREVIEW_ROWS = 10
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
-SUPPRESSED = "address is suppressed (erased or bounced)"
-WRONG_ENCODING = "wrong encoding: this line is not UTF-8 like the rest of the file"
 # A well-formed UTF-8 multi-byte sequence: in a file that fails to decode as UTF-8, finding one
 # means "UTF-8 with a few bad lines" (pasted from elsewhere) rather than a Latin-1 file.
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
+
+
+def _delimiter_name(delimiter: str) -> str:
+    """The separator as the preview names it to staff (``DELIMITERS`` in their language)."""
+    names = {",": _("comma"), ";": _("semicolon"), "\t": _("tab")}
+    return names[delimiter]
+
+
+def _suppressed() -> str:
+    return _("address is suppressed (erased or bounced)")
+
+
+def _wrong_encoding() -> str:
+    return _("wrong encoding: this line is not UTF-8 like the rest of the file")
 
 
 @dataclass
@@ -75,24 +88,26 @@ def decode_file(raw: bytes, *, max_bytes: int = MAX_BYTES) -> Decoded:
     """UTF-8 (BOM or not) or UTF-16 with BOM, else Windows-1252, else Latin-1.
 
     A UTF-8 file with a few lines in another encoding keeps its UTF-8 lines; the others carry
-    U+FFFD and are skipped with WRONG_ENCODING, instead of garbling the whole file as Latin-1.
+    U+FFFD and are skipped (wrong encoding), instead of garbling the whole file as Latin-1.
     """
     if len(raw) > max_bytes:
-        raise InvalidInput(f"the file is larger than {max_bytes // (1024 * 1024)} MB")
+        raise InvalidInput(
+            _("the file is larger than %(size)s MB", size=max_bytes // (1024 * 1024))
+        )
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return Decoded(raw.decode("utf-16"), "UTF-16")
         except UnicodeDecodeError:
-            raise InvalidInput("the file starts like UTF-16 but is not valid UTF-16") from None
+            raise InvalidInput(_("the file starts like UTF-16 but is not valid UTF-16")) from None
     if b"\x00" in raw:
-        raise InvalidInput("this is not a CSV text file (a spreadsheet? save it as CSV first)")
+        raise InvalidInput(_("this is not a CSV text file (a spreadsheet? save it as CSV first)"))
     bom = raw.startswith(codecs.BOM_UTF8)
     try:
-        return Decoded(raw.decode("utf-8-sig"), "UTF-8 with BOM" if bom else "UTF-8")
+        return Decoded(raw.decode("utf-8-sig"), _("UTF-8 with BOM") if bom else "UTF-8")
     except UnicodeDecodeError:
         pass
     if bom or _UTF8_SEQUENCE.search(raw):
-        return Decoded(raw.decode("utf-8-sig", errors="replace"), "UTF-8, some lines not")
+        return Decoded(raw.decode("utf-8-sig", errors="replace"), _("UTF-8, some lines not"))
     try:
         return Decoded(raw.decode("cp1252"), "Latin-1 (Windows-1252)")
     except UnicodeDecodeError:
@@ -119,9 +134,9 @@ def parse(text: str) -> Table:
     try:
         header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as err:
-        raise InvalidInput(f"line 1: not readable as CSV ({err})") from None
+        raise InvalidInput(_("line 1: not readable as CSV (%(reason)s)", reason=str(err))) from None
     if "email" not in header:
-        raise InvalidInput("the first line must name the columns, including 'email'")
+        raise InvalidInput(_("the first line must name the columns, including 'email'"))
     reader.fieldnames = header
     return Table(delimiter, header, _lines(reader))
 
@@ -136,7 +151,13 @@ def _lines(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
                 yield reader.line_num, values
     except csv.Error as err:
         # A broken file is refused whole: the caller's transaction rolls back what came before.
-        raise InvalidInput(f"not readable as CSV after line {reader.line_num} ({err})") from None
+        raise InvalidInput(
+            _(
+                "not readable as CSV after line %(line)s (%(reason)s)",
+                line=reader.line_num,
+                reason=str(err),
+            )
+        ) from None
 
 
 def rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -167,13 +188,13 @@ def _checked(row: dict[str, str]) -> dict[str, str]:
 def _check_line(row: dict[str, str], seen: set[str]) -> dict[str, str] | str:
     """The line's checked values, or why it is skipped (the session-free checks)."""
     if any("\ufffd" in value for value in row.values()):
-        return WRONG_ENCODING
+        return _wrong_encoding()
     try:
         data = _checked(row)
     except InvalidInput as err:
         return str(err)
     if data["email"] in seen:
-        return f"duplicate of an earlier line ({data['email']})"
+        return _("duplicate of an earlier line (%(email)s)", email=data["email"])
     seen.add(data["email"])
     return data
 
@@ -189,9 +210,11 @@ def import_members(
     max_bytes: int = MAX_BYTES,
 ) -> ImportReport:
     """Add or update members from CSV and subscribe them to the list, line by line."""
-    note = clean_text(consent_note, field="consent_note", label="consent note", limit=500)
+    note = clean_text(consent_note, field="consent_note", label=_("consent note"), limit=500)
     if not note:
-        raise InvalidInput("a consent note is required: say how these people agreed to be mailed")
+        raise InvalidInput(
+            _("a consent note is required: say how these people agreed to be mailed")
+        )
     mailing_list = lists.by_slug(session, list_slug)
     report, seen = ImportReport(), set[str]()
     for line, row in rows(decode_file(raw, max_bytes=max_bytes).text):
@@ -200,7 +223,7 @@ def import_members(
             report.skipped.append((line, data))
             continue
         if outbox.suppressed(session, [data["email"]]):
-            report.skipped.append((line, SUPPRESSED))
+            report.skipped.append((line, _suppressed()))
             continue
         # One savepoint per line: a line that fails half-way leaves nothing behind.
         with session.begin_nested():
@@ -246,7 +269,7 @@ def preview(
         problems += isinstance(checked, str)
         if len(shown) < limit:
             shown.append((line, row, checked))
-    addresses = [c["email"] for _, _, c in shown if not isinstance(c, str)]
+    addresses = [c["email"] for _line, _row, c in shown if not isinstance(c, str)]
     suppressed = outbox.suppressed(session, addresses)
     known = set(
         session.execute(select(Member.email).where(Member.email.in_(addresses))).scalars()  # type: ignore[union-attr]
@@ -256,11 +279,11 @@ def preview(
         if isinstance(checked, str):
             preview_rows.append(PreviewRow(line, row, checked))
         else:
-            problem = SUPPRESSED if checked["email"] in suppressed else ""
+            problem = _suppressed() if checked["email"] in suppressed else ""
             preview_rows.append(PreviewRow(line, row, problem, checked["email"] in known))
     return Preview(
         encoding=decoded.encoding,
-        delimiter=DELIMITERS[table.delimiter],
+        delimiter=_delimiter_name(table.delimiter),
         columns=[h for h in table.header if h in COLUMNS],
         ignored=[h for h in table.header if h and h not in COLUMNS],
         rows=preview_rows,

@@ -9,12 +9,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mailer.message import Address, HeaderInjection
-from mailer.zones import known_zone
+from mailer.zones import MAX_ZONE_NAME, known_zone
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
 from subscribers.validation import clean_text
@@ -68,9 +69,9 @@ class ListChange:
 
 def check_name(raw: str) -> str:
     """A list's name: one line, not empty."""
-    name = clean_text(raw, field="name", label="Name")
+    name = clean_text(raw, field="name", label=_("Name"))
     if not name:
-        raise InvalidInput("Name: must not be empty.", field="name")
+        raise InvalidInput(_("Name: must not be empty."), field="name")
     return name
 
 
@@ -79,7 +80,7 @@ def check_description(raw: str) -> str:
     text = (raw or "").strip()
     if len(text) > 2000:
         raise InvalidInput(
-            "Description is too long (at most 2,000 characters).", field="description"
+            _("Description is too long (at most 2,000 characters)."), field="description"
         )
     return text
 
@@ -92,7 +93,9 @@ def check_address(raw: str | None, *, field: str) -> str | None:
     try:
         parsed = Address.parse(text)
     except HeaderInjection as err:
-        raise InvalidInput(f"not a valid address ({err})", field=field) from None
+        raise InvalidInput(
+            _("not a valid address (%(reason)s)", reason=str(err)), field=field
+        ) from None
     try:
         # Syntax only: a sender on a test or internal domain (news@network.test) is allowed.
         checked = validate_email(
@@ -103,15 +106,17 @@ def check_address(raw: str | None, *, field: str) -> str | None:
             allow_smtputf8=False,
         )
     except EmailNotValidError as err:
-        raise InvalidInput(f"not a valid address: {err}", field=field) from None
+        raise InvalidInput(
+            _("not a valid address: %(reason)s", reason=str(err)), field=field
+        ) from None
     email = checked.ascii_email or checked.normalized
-    name = clean_text(parsed.name, field=field, label="The name")
+    name = clean_text(parsed.name, field=field, label=_("The name"))
     if not name:
         return email
     if _SPECIALS.search(name):
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if len(name) + len(email) + 3 > 320:
-        raise InvalidInput("The name is too long.", field=field)
+        raise InvalidInput(_("The name is too long."), field=field)
     return f"{name} <{email}>"
 
 
@@ -119,7 +124,7 @@ def check_colour(raw: str) -> str:
     """``#rrggbb`` only: the value goes into the mail's CSS."""
     text = (raw or "").strip()
     if not _COLOUR.match(text):
-        raise InvalidInput("expected a colour as #rrggbb, e.g. #1d4e89", field="accent_color")
+        raise InvalidInput(_("expected a colour as #rrggbb, e.g. #1d4e89"), field="accent_color")
     return text.lower()
 
 
@@ -135,7 +140,7 @@ def check_url(raw: str | None, *, field: str) -> str | None:
         or len(text) > 500
         or any(c.isspace() or c in "\"'<>" for c in text)
     ):
-        raise InvalidInput("expected an http(s) URL", field=field)
+        raise InvalidInput(_("expected an http(s) URL"), field=field)
     return text
 
 
@@ -147,11 +152,13 @@ def check_cron(raw: str | None) -> str | None:
     if not text:
         return None
     if len(text) > 100:
-        raise InvalidInput("not a valid cron expression (too long)", field="digest_cron")
+        raise InvalidInput(_("not a valid cron expression (too long)"), field="digest_cron")
     try:
         CronTrigger.from_crontab(text)
     except (ValueError, TypeError) as err:
-        raise InvalidInput(f"not a valid cron expression ({err})", field="digest_cron") from None
+        raise InvalidInput(
+            _("not a valid cron expression (%(reason)s)", reason=str(err)), field="digest_cron"
+        ) from None
     return text
 
 
@@ -159,8 +166,15 @@ def check_timezone(raw: str) -> str:
     """An IANA zone name that zoneinfo knows ("Europe/Lisbon")."""
     try:
         return known_zone(raw).key
-    except ValueError as err:
-        raise InvalidInput(str(err), field="timezone") from None
+    except ValueError:
+        raise InvalidInput(
+            _("unknown time zone %(name)s", name=zone_shown(raw)), field="timezone"
+        ) from None
+
+
+def zone_shown(raw: str | None) -> str:
+    """A refused zone name as a message quotes it (the way ``known_zone`` words its error)."""
+    return repr((raw or "").strip()[:MAX_ZONE_NAME])
 
 
 _CHECKS = {
@@ -170,7 +184,7 @@ _CHECKS = {
     "reply_to": lambda v: check_address(v, field="reply_to"),
     "accent_color": check_colour,
     "logo_url": lambda v: check_url(v, field="logo_url"),
-    "footer": lambda v: clean_text(v, field="footer", label="Footer", limit=500),
+    "footer": lambda v: clean_text(v, field="footer", label=_("Footer"), limit=500),
     "digest_cron": check_cron,
     "timezone": check_timezone,
     "public": bool,
@@ -203,16 +217,18 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
 def create(session: Session, spec: ListSpec, *, now: datetime) -> MailingList:
     """Create a list; InvalidInput (naming the field) for a bad slug, sender, schedule or zone."""
     if not _SLUG.match(spec.slug):
-        raise InvalidInput("use lowercase letters, digits and hyphens (at most 63)", field="slug")
+        raise InvalidInput(
+            _("use lowercase letters, digits and hyphens (at most 63)"), field="slug"
+        )
     values = _checked({f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "slug"})
     if session.execute(select(MailingList).where(MailingList.slug == spec.slug)).first():
-        raise Conflict(f"a list {spec.slug!r} exists already")
+        raise Conflict(_("a list %(slug)s exists already", slug=repr(spec.slug)))
     lst = MailingList(slug=spec.slug, created_at=now, **values)
     session.add(lst)
     try:
         session.flush()
     except IntegrityError:  # created at the same moment elsewhere; the caller rolls back
-        raise Conflict(f"a list {spec.slug!r} exists already") from None
+        raise Conflict(_("a list %(slug)s exists already", slug=repr(spec.slug))) from None
     return lst
 
 
@@ -235,7 +251,7 @@ def by_slug(session: Session, slug: str) -> MailingList:
     """The list with this slug, or NotFound."""
     lst = session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
     if lst is None:
-        raise NotFound(f"no list {slug!r}")
+        raise NotFound(_("no list %(slug)s", slug=repr(slug)))
     return lst
 
 

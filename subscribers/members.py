@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlmodel import Session
 
@@ -109,7 +110,10 @@ def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
         )
     if query.status:
         if query.status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
+            raise InvalidInput(
+                _("status must be one of %(statuses)s", statuses=", ".join(STATUSES)),
+                field="status",
+            )
         stmt = stmt.where(Member.status == query.status)
     for name in ("country", "sector", "language"):
         value = getattr(query, name)
@@ -128,7 +132,7 @@ def get(session: Session, member_id: int) -> Member:
     # Ids past the column's range would be a database error on PostgreSQL, not "not found".
     member = session.get(Member, member_id) if 0 < member_id < 2**31 else None
     if member is None:
-        raise NotFound(f"no member {member_id}")
+        raise NotFound(_("no member %(id)s", id=member_id))
     return member
 
 
@@ -140,9 +144,11 @@ def find(session: Session, ref: str) -> Member:
     address = text.lower()
     member = session.execute(select(Member).where(Member.email == address)).scalar_one_or_none()
     if member is None:
-        suppressed = bool(address) and outbox.suppressed(session, [address])
-        hint = " (the address is on the suppression list)" if suppressed else ""
-        raise NotFound(f"no member {text!r}{hint}")
+        if address and outbox.suppressed(session, [address]):
+            raise NotFound(
+                _("no member %(ref)s (the address is on the suppression list)", ref=repr(text))
+            )
+        raise NotFound(_("no member %(ref)s", ref=repr(text)))
     return member
 
 
@@ -189,7 +195,7 @@ def _bounces(session: Session, member: Member, *, limit: int) -> list[Bounce]:
 
 def _editable(member: Member) -> None:
     if member.status == ERASED:
-        raise Conflict("this member's data was erased; there is nothing left to change")
+        raise Conflict(_("this member's data was erased; there is nothing left to change"))
 
 
 def update_details(
@@ -213,7 +219,7 @@ def unsubscribe(
     """Unsubscribe from every list; the consent history records the withdrawal (and ``source``)."""
     _editable(member)
     if member.status == UNSUBSCRIBED and not _active_subscriptions(session, member):
-        raise Conflict("this member is already unsubscribed from every list")
+        raise Conflict(_("this member is already unsubscribed from every list"))
     preferences.unsubscribe(session, member, now=now, source=source)
     _audit(session, member, "member.unsubscribe", "unsubscribed from every list", actor, now)
 
@@ -229,7 +235,8 @@ def erase(
 
 def _active_subscriptions(session: Session, member: Member) -> bool:
     return any(
-        sub.status in ("active", "pending") for sub, _ in preferences.subscriptions(session, member)
+        sub.status in ("active", "pending")
+        for sub, _list in preferences.subscriptions(session, member)
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -23,16 +24,18 @@ def _check_link(link: str | None) -> str | None:
         return None
     parts = urlsplit(link.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
-        raise InvalidInput("link: expected an http(s) URL", field="link")
+        raise InvalidInput(_("link: expected an http(s) URL"), field="link")
     return link.strip()
 
 
 def _checked(title: str, body: str, link: str | None) -> tuple[str, str, str | None]:
-    clean_title = clean_text(title, field="title", label="title", limit=300)
+    clean_title = clean_text(title, field="title", label=_("title"), limit=300)
     if not clean_title:
-        raise InvalidInput("title: must not be empty", field="title")
+        raise InvalidInput(_("title: must not be empty"), field="title")
     if not (body or "").strip() or len(body) > MAX_BODY:
-        raise InvalidInput("body: must not be empty (and at most 100,000 characters)", field="body")
+        raise InvalidInput(
+            _("body: must not be empty (and at most 100,000 characters)"), field="body"
+        )
     return clean_title, body.strip(), _check_link(link)
 
 
@@ -69,7 +72,7 @@ def get(session: Session, item_id: int, *, for_update: bool = False) -> NewsItem
         NewsItem, item_id, with_for_update=for_update or None, populate_existing=for_update
     )
     if item is None:
-        raise NotFound(f"no news item {item_id}")
+        raise NotFound(_("no news item %(id)s", id=item_id))
     return item
 
 
@@ -78,7 +81,7 @@ def _queued_item(session: Session, item_id: int) -> NewsItem:
     # so an edit or withdrawal either waits and then sees "sent", or happens before the digest.
     item = get(session, item_id, for_update=True)
     if item.status != QUEUED:
-        raise Conflict(f"news item {item_id} was already {item.status}")
+        raise Conflict(_("news item %(id)s was already %(status)s", id=item_id, status=item.status))
     return item
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
@@ -70,7 +71,7 @@ def public_lists(session: Session) -> list[MailingList]:
 
 def _chosen_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
     if not slugs:
-        raise InvalidInput("Please choose at least one list.", field="lists")
+        raise InvalidInput(_("Please choose at least one list."), field="lists")
     found = (
         session.execute(
             select(MailingList).where(
@@ -81,7 +82,7 @@ def _chosen_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
         .all()
     )
     if len(found) != len(set(slugs)):
-        raise InvalidInput("Please choose lists from the form.", field="lists")
+        raise InvalidInput(_("Please choose lists from the form."), field="lists")
     return list(found)
 
 
@@ -112,12 +113,12 @@ def register(
 ) -> None:
     """Record a registration and queue the right mail; the same outcome for every address."""
     if not request.consent:
-        raise InvalidInput("Please give your consent to receive our mail.", field="consent")
+        raise InvalidInput(_("Please give your consent to receive our mail."), field="consent")
     lists = _chosen_lists(session, request.list_slugs)
     if request.ip and not throttle.hit(
         session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now
     ):
-        raise Throttled("Too many registrations from your network. Please try again later.")
+        raise Throttled(_("Too many registrations from your network. Please try again later."))
     member = session.execute(
         select(Member).where(Member.email == request.email).with_for_update()
     ).scalar_one_or_none()
@@ -204,7 +205,7 @@ def member_for_token(
     member = session.get(Member, claims.member_id)
     # A rotated nonce (erasure) or a vanished member makes every earlier link invalid.
     if member is None or member.status == ERASED or member.nonce != claims.nonce:
-        raise TokenError("This link is no longer valid.")
+        raise TokenError(_("This link is no longer valid."))
     return member, claims.extra
 
 
@@ -212,7 +213,7 @@ def confirm(
     session: Session, kit: MailKit, token: str, *, now: datetime, ip: str = "", user_agent: str = ""
 ) -> Member:
     """Confirm a registration; confirming twice is harmless."""
-    member, _ = member_for_token(session, kit, "confirm", token, max_age=CONFIRM_MAX_AGE)
+    member, _extra = member_for_token(session, kit, "confirm", token, max_age=CONFIRM_MAX_AGE)
     pending = (
         session.execute(
             select(Subscription).where(
@@ -248,7 +249,7 @@ def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: date
     claims = kit.signer.verify("confirm", token, max_age=None)
     member = session.get(Member, claims.member_id)
     if member is None or member.nonce != claims.nonce or member.status == ERASED:
-        raise TokenError("This link is no longer valid.")
+        raise TokenError(_("This link is no longer valid."))
     if member.status != PENDING:
         return  # already confirmed: nothing to resend, and the page says the same either way
     _notify(session, kit, member, now=now, already=False)

@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -51,9 +52,9 @@ def read_token(session: Session, kit: MailKit, event_id: int, token: str) -> tup
     The token carries the member id and nonce (erasure kills it), the event id and the answer.
     """
     member, extra = member_for_token(session, kit, "rsvp", token)
-    signed_event, _, answer = extra.partition(":")
+    signed_event, _sep, answer = extra.partition(":")
     if signed_event != str(event_id) or answer not in RSVP_ANSWERS:
-        raise TokenError("This link is not valid.")
+        raise TokenError(_("This link is not valid."))
     return member, answer
 
 
@@ -111,8 +112,8 @@ def respond(
 
 def _closed_reason(event: Event) -> str:
     if event.status == EVENT_CANCELLED:
-        return "This event has been cancelled."
-    return "Answers for this event are closed."
+        return _("This event has been cancelled.")
+    return _("Answers for this event are closed.")
 
 
 def _next_status(session: Session, event: Event, previous: str, answer: str) -> str:
@@ -227,11 +228,11 @@ def resend_join_link(
     """Mail the join link again to a member who said yes."""
     event = events.get(session, event_id)
     if event.status == EVENT_CANCELLED:
-        raise Conflict("This event is cancelled.")
+        raise Conflict(_("This event is cancelled."))
     if not event.online_url:
-        raise Conflict("This event has no online link.")
+        raise Conflict(_("This event has no online link."))
     member = session.get(Member, member_id)
     if member is None or status_of(session, event_id, member_id) != YES:
-        raise NotFound("Only a member who said yes gets the join link.")
+        raise NotFound(_("Only a member who said yes gets the join link."))
     queue_confirmations(session, kit, event, _list_of(session, event), [member], YES, now=now)
     return member

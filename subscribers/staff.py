@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -32,12 +33,12 @@ def role_allows(role: str, needed: str) -> bool:
 def create(session: Session, email: str, password: str, role: str, *, now: datetime) -> StaffUser:
     """Create a staff account; InvalidInput for a bad role or weak password."""
     if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(_("role must be one of %(roles)s", roles=", ".join(ROLES)), field="role")
     if len(password) < 10:
-        raise InvalidInput("password must be at least 10 characters long", field="password")
+        raise InvalidInput(_("password must be at least 10 characters long"), field="password")
     address = normalise_email(email)
     if session.execute(select(StaffUser).where(StaffUser.email == address)).first():
-        raise Conflict(f"a staff account for {address} exists already")
+        raise Conflict(_("a staff account for %(address)s exists already", address=address))
     user = StaffUser(
         email=address,
         password_hash=generate_password_hash(password, method="scrypt"),
@@ -54,7 +55,7 @@ def get(session: Session, email: str) -> StaffUser:
     address = (email or "").strip().lower()
     user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"no staff account {address!r}")
+        raise NotFound(_("no staff account %(address)s", address=repr(address)))
     return user
 
 
@@ -66,7 +67,7 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime) 
         check_password_hash(_dummy_hash(), password or "")
         return None
     if user.locked_until is not None and user.locked_until > now:
-        raise Throttled("Too many failed attempts. Try again in a few minutes.")
+        raise Throttled(_("Too many failed attempts. Try again in a few minutes."))
     if check_password_hash(user.password_hash, password or ""):
         user.failed_logins, user.locked_until = 0, None
         session.add(user)

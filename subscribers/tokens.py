@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from mailer.clock import Clock, system_clock
@@ -55,14 +56,14 @@ class Signer:
     def verify(self, purpose: str, token: str, *, max_age: timedelta | None = None) -> TokenClaims:
         """Return the claims of a valid token, or raise TokenError."""
         if not token or len(token) > 500:
-            raise TokenError("This link is not valid.")
+            raise TokenError(_("This link is not valid."))
         seconds = int(max_age.total_seconds()) if max_age else None
         try:
             data = self._serializer(purpose).loads(token, max_age=seconds)
         except SignatureExpired:
-            raise TokenError("This link has expired.", expired=True) from None
+            raise TokenError(_("This link has expired."), expired=True) from None
         except BadSignature:
-            raise TokenError("This link is not valid.") from None
+            raise TokenError(_("This link is not valid.")) from None
         if (
             not isinstance(data, list)
             or len(data) != 3
@@ -70,5 +71,5 @@ class Signer:
             or not isinstance(data[1], str)
             or not isinstance(data[2], str)
         ):
-            raise TokenError("This link is not valid.")
+            raise TokenError(_("This link is not valid."))
         return TokenClaims(member_id=data[0], nonce=data[1], extra=data[2])

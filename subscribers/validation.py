@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from subscribers.errors import InvalidInput
 
@@ -47,15 +48,17 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
     """A checked, normalised, lowercased address, or InvalidInput with a reason to show."""
     text = (raw or "").strip()
     if not text:
-        raise InvalidInput("Please enter your email address.", field="email")
+        raise InvalidInput(_("Please enter your email address."), field="email")
     if len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise InvalidInput("This email address is not valid.", field="email")
+        raise InvalidInput(_("This email address is not valid."), field="email")
     try:
         result = validate_email(
             text, check_deliverability=check_deliverability, allow_smtputf8=False
         )
     except EmailNotValidError as err:
-        raise InvalidInput(f"This email address is not valid: {err}", field="email") from None
+        raise InvalidInput(
+            _("This email address is not valid: %(reason)s", reason=str(err)), field="email"
+        ) from None
     # An international domain is kept in its IDNA (ASCII) form: that is what SMTP carries.
     return (result.ascii_email or result.normalized).lower()
 
@@ -64,11 +67,16 @@ def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME
     """A single line of user text: no control characters, no encoded words, within a limit."""
     text = (raw or "").strip()
     if len(text) > limit:
-        raise InvalidInput(f"{label} is too long (at most {limit} characters).", field=field)
+        raise InvalidInput(
+            _("%(label)s is too long (at most %(limit)d characters).", label=label, limit=limit),
+            field=field,
+        )
     if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
-        raise InvalidInput(f"{label} must be a single line of text.", field=field)
+        raise InvalidInput(_("%(label)s must be a single line of text.", label=label), field=field)
     if _ENCODED_WORD.search(text):
-        raise InvalidInput(f"{label} contains characters that are not allowed.", field=field)
+        raise InvalidInput(
+            _("%(label)s contains characters that are not allowed.", label=label), field=field
+        )
     return text
 
 
@@ -77,7 +85,9 @@ def choice(raw: str | None, options: dict[str, str], *, field: str, label: str) 
     if value == "":
         return ""
     if value not in options:
-        raise InvalidInput(f"{label}: please choose one of the options.", field=field)
+        raise InvalidInput(
+            _("%(label)s: please choose one of the options.", label=label), field=field
+        )
     return value
 
 
@@ -90,14 +100,26 @@ def check_details(raw: Mapping[str, str | None]) -> dict[str, str]:
     details: dict[str, str] = {}
     for key, value in raw.items():
         if key in ("name", "organisation"):
-            details[key] = clean_text(value, field=key, label=key.capitalize())
+            details[key] = clean_text(value, field=key, label=_detail_label(key))
         elif key in _DETAIL_CHOICES:
-            details[key] = choice(value, _DETAIL_CHOICES[key], field=key, label=key.capitalize())
+            details[key] = choice(value, _DETAIL_CHOICES[key], field=key, label=_detail_label(key))
         else:
-            raise InvalidInput(f"{key} is not a member detail.", field=key)
+            raise InvalidInput(_("%(key)s is not a member detail.", key=key), field=key)
     if "language" in details:
         details["language"] = details["language"] or "en"
     return details
 
 
 _DETAIL_CHOICES = {"country": COUNTRIES, "sector": SECTORS, "language": LANGUAGES}
+
+
+def _detail_label(key: str) -> str:
+    """How a detail is named in a message, in the reader's language."""
+    labels = {
+        "name": _("Name"),
+        "organisation": _("Organisation"),
+        "country": _("Country"),
+        "sector": _("Sector"),
+        "language": _("Language"),
+    }
+    return labels[key]

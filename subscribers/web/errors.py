@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template
+from flask import Flask, abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -19,6 +19,20 @@ def _rollback() -> None:
 
 
 def register(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        # Nothing a person types contains NUL (only bots and probes send it), and PostgreSQL
+        # refuses it in any text value: a path, query or form value with one is answered 400
+        # before it can reach a query, whichever field or filter it came in.
+        values = [request.path, *request.args.values(), *request.form.values()]
+        if any("\x00" in value for value in values):
+            abort(
+                400,
+                description=_(
+                    "The request contained a character that is not allowed. Nothing was changed."
+                ),
+            )
+
     @app.errorhandler(CSRFError)
     def csrf_error(_err: CSRFError) -> tuple[str, int]:
         _rollback()

@@ -122,3 +122,15 @@ def test_staff_forms_answer_junk_without_a_server_error(app: Flask, rt: Runtime)
     # Lists, news, announce, events, members, import, audit filters... dozens of forms.
     submitted = fill_every_form_with_junk(client, staff_pages)
     assert submitted >= 10 * len(JUNK)
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize(
+    "path", ["/archive/practitioners%00", "/admin/audit?actor=%00", "/register?list=a%00b"]
+)
+def test_a_nul_character_anywhere_is_a_clear_400(app: Flask, rt: Runtime, path: str) -> None:
+    client = app.test_client()
+    assert login(client, make_staff(rt, "admin")) == 302
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "character that is not allowed" in response.text
