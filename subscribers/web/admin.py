@@ -149,5 +149,23 @@ def send_digest_now(slug: str) -> BaseResponse:
             record(s, "digest.send", slug, outcome.describe())
     except NotFound:
         abort(404)
-    flash(outcome.describe())
+    flash(digest_notice(outcome))
     return redirect(url_for("admin.home"))
+
+
+def digest_notice(outcome: digests.DigestOutcome) -> str:
+    """What staff read after "Send digest now" (the outcome's own describe() is for logs)."""
+    if outcome.campaign_id is not None:
+        return _(
+            "Digest queued for %(members)d member(s) with %(items)d item(s).",
+            members=outcome.recipients,
+            items=outcome.items,
+        )
+    reasons = {
+        "nothing queued": _("No digest: no news is queued for this list."),
+        "no active members yet": _(
+            "No digest: the list has no active members yet; the news stays queued."
+        ),
+        "already sent for this period": _("No digest: this period's digest was sent already."),
+    }
+    return reasons.get(outcome.reason, _("No digest was made."))

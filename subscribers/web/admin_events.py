@@ -153,7 +153,16 @@ def edit(event_id: int) -> str | BaseResponse:
         except Conflict as err:
             form.form_errors.append(str(err))
         else:
-            flash(outcome.describe())
+            if outcome.changes:
+                flash(
+                    _(
+                        "Saved. The change was mailed to %(count)d member(s) with an updated "
+                        "calendar entry.",
+                        count=outcome.mailed,
+                    )
+                )
+            else:
+                flash(_("Saved. The time and place did not change, so nobody was mailed."))
             return redirect(url_for("admin_events.detail", event_id=event_id))
     return render_template("admin/events_form.html", user=current_staff(), form=form, event=event)
 
