@@ -124,6 +124,26 @@ def test_staff_forms_answer_junk_without_a_server_error(app: Flask, rt: Runtime)
     assert submitted >= 10 * len(JUNK)
 
 
+# Query parameters the app's pages and JSON endpoints read (filters, paging, the live count).
+QUERY_NAMES = (
+    "page", "per_page", "q", "text", "list", "list_slug", "status", "actor", "action",
+    "country", "sector", "language", "organisation", "segment", "answer", "next", "since",
+)  # fmt: skip
+
+
+@pytest.mark.usefixtures("seeded")
+def test_every_get_route_answers_junk_query_parameters_without_a_server_error(
+    app: Flask, rt: Runtime
+) -> None:
+    client = app.test_client()
+    assert login(client, make_staff(rt, "admin")) == 302
+    paths = [p for p in get_paths(app, "/") if p != "/admin/logout"]
+    for path in paths:
+        for junk in JUNK:
+            response = client.get(path, query_string=dict.fromkeys(QUERY_NAMES, junk))
+            assert response.status_code < 500, (path, junk[:40])
+
+
 @pytest.mark.usefixtures("seeded")
 @pytest.mark.parametrize(
     "path", ["/archive/practitioners%00", "/admin/audit?actor=%00", "/register?list=a%00b"]
