@@ -72,6 +72,10 @@ def friendly(command: F) -> F:
         except (NewsletterError, LookupError, ValueError) as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise click.ClickException(str(message)) from None
+        except OSError as err:
+            # A file that cannot be read or written (-o into a directory, a full disk...).
+            where = f"{err.filename}: " if err.filename else ""
+            raise click.ClickException(f"{where}{err.strerror or err}") from None
 
     return wrapped  # type: ignore[return-value]
 
