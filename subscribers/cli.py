@@ -142,6 +142,60 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
     click.echo(f"created {user.role} {user.email}")
 
 
+@staff_group.command("list")
+@friendly
+def staff_list() -> None:
+    """Every staff account: address, role, and whether it is locked out."""
+    rt = runtime()
+    with rt.new_session() as session:
+        users = staff.accounts(session)
+    for user in users:
+        locked = user.locked_until is not None and user.locked_until > rt.clock()
+        click.echo(f"{user.email}\t{user.role}" + ("\tlocked" if locked else ""))
+
+
+@staff_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(staff.ROLES))
+@friendly
+def staff_set_role(email: str, role: str) -> None:
+    """Give a staff account another role (the last admin stays admin)."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        user = staff.get(session, email)
+        changed = staff.change_role(session, user, role)
+        if changed:
+            record(session, rt, "staff.role", user.email, role)
+    click.echo(f"{user.email} is {role}" + ("" if changed else " already"))
+
+
+@staff_group.command("unlock")
+@click.argument("email")
+@friendly
+def staff_unlock(email: str) -> None:
+    """Let an account locked out after failed logins sign in again at once."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        user = staff.get(session, email)
+        staff.unlock(session, user)
+        record(session, rt, "staff.unlock", user.email, "")
+    click.echo(f"{user.email} can sign in again")
+
+
+@staff_group.command("remove")
+@click.argument("email")
+@friendly
+def staff_remove(email: str) -> None:
+    """Remove a staff account (never the last admin)."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        user = staff.get(session, email)
+        address = user.email
+        staff.remove(session, user, acting=None)
+        record(session, rt, "staff.remove", address, "")
+    click.echo(f"removed {address}")
+
+
 # -- lists ---------------------------------------------------------------------------------
 
 

@@ -77,3 +77,60 @@ def authenticate(session: Session, email: str, password: str, *, now: datetime) 
         user.failed_logins, user.locked_until = 0, now + LOCKOUT
     session.add(user)
     return None
+
+
+# -- managing accounts (admins) -------------------------------------------------------------
+
+
+def accounts(session: Session) -> list[StaffUser]:
+    """Every staff account, admins first, then by address."""
+    users = session.execute(select(StaffUser).order_by(StaffUser.email)).scalars()
+    return sorted(users, key=lambda u: -ROLES.index(u.role) if u.role in ROLES else 1)
+
+
+def by_id(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(_("no staff account %(id)s", id=user_id))
+    return user
+
+
+def _admins_left_without(session: Session, user: StaffUser) -> int:
+    admins = session.execute(select(StaffUser).where(StaffUser.role == "admin")).scalars()
+    return sum(1 for admin in admins if admin.id != user.id)
+
+
+def change_role(session: Session, user: StaffUser, role: str) -> bool:
+    """Give ``user`` another role; False when it had it already. The last admin stays admin."""
+    if role not in ROLES:
+        raise InvalidInput(_("role must be one of %(roles)s", roles=", ".join(ROLES)), field="role")
+    if user.role == role:
+        return False
+    if user.role == "admin" and _admins_left_without(session, user) == 0:
+        raise Conflict(
+            _("%(address)s is the last admin; make another admin first.", address=user.email)
+        )
+    user.role = role
+    session.add(user)
+    session.flush()
+    return True
+
+
+def remove(session: Session, user: StaffUser, *, acting: StaffUser | None) -> None:
+    """Delete a staff account (its audit entries keep its address). Never oneself, never the
+    last admin: somebody must always be able to sign in and manage the rest."""
+    if acting is not None and acting.id == user.id:
+        raise Conflict(_("You cannot remove your own account."))
+    if user.role == "admin" and _admins_left_without(session, user) == 0:
+        raise Conflict(
+            _("%(address)s is the last admin; make another admin first.", address=user.email)
+        )
+    session.delete(user)
+    session.flush()
+
+
+def unlock(session: Session, user: StaffUser) -> None:
+    """Lift a lock-out after too many failed logins, at once."""
+    user.failed_logins, user.locked_until = 0, None
+    session.add(user)
+    session.flush()

@@ -63,9 +63,17 @@ def _locale() -> str:
 
 
 def register_blueprints(app: Flask) -> None:
-    from subscribers.web import admin, admin_content, admin_events, admin_members, public, rsvp
+    from subscribers.web import (
+        admin,
+        admin_content,
+        admin_events,
+        admin_members,
+        admin_staff,
+        public,
+        rsvp,
+    )
 
-    for module in (public, rsvp, admin, admin_content, admin_members, admin_events):
+    for module in (public, rsvp, admin, admin_content, admin_members, admin_events, admin_staff):
         app.register_blueprint(module.bp)
 
 

@@ -276,6 +276,21 @@ def test_staff_create_refuses_a_bad_address(migrated: Cli) -> None:
     assert staff_rows(migrated) == []
 
 
+def test_staff_list_set_role_unlock_and_remove(migrated_in_process: Cli) -> None:
+    cli = migrated_in_process
+    for email, role in (("a@example.org", "admin"), ("e@example.org", "editor")):
+        cli.ok("staff", "create", email, "--role", role, "--password-stdin", stdin=PASSWORD)
+    assert cli.ok("staff", "list").splitlines() == ["a@example.org\tadmin", "e@example.org\teditor"]
+    assert cli.ok("staff", "set-role", "E@example.org", "admin").strip() == "e@example.org is admin"
+    assert cli.ok("staff", "set-role", "e@example.org", "admin").strip().endswith("already")
+    assert cli.ok("staff", "unlock", "e@example.org").strip() == "e@example.org can sign in again"
+    assert cli.ok("staff", "remove", "a@example.org").strip() == "removed a@example.org"
+    assert "the last admin" in cli.fails("staff", "set-role", "e@example.org", "viewer")
+    assert "the last admin" in cli.fails("staff", "remove", "e@example.org")
+    assert "no staff account" in cli.fails("staff", "remove", "nobody@example.org")
+    assert cli.ok("staff", "list").strip() == "e@example.org\tadmin"
+
+
 # -- lists ---------------------------------------------------------------------------------
 
 

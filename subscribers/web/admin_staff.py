@@ -1,0 +1,129 @@
+"""Staff workspace — staff accounts (admins only): create, change role, unlock, remove.
+
+Each change is audited. The services keep the last admin an admin and refuse removing oneself,
+so somebody can always sign in and manage the others.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from subscribers import staff
+from subscribers.db import transaction
+from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.models import StaffUser
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff, role_required
+from subscribers.web.forms import ButtonForm
+from subscribers.web.forms_staff import StaffCreateForm, StaffRoleForm, role_choices
+from subscribers.web.staff_actions import record, show_errors
+
+bp = Blueprint("admin_staff", __name__, url_prefix="/admin")
+
+
+def _page(form: StaffCreateForm) -> str:
+    form.role.choices = role_choices()
+    rows = []
+    for user in staff.accounts(db()):
+        role_form = StaffRoleForm(prefix=f"u{user.id}", role=user.role)
+        role_form.role.choices = role_choices()
+        rows.append((user, role_form))
+    now = runtime().clock()
+    return render_template(
+        "admin/staff.html",
+        user=current_staff(),
+        rows=rows,
+        form=form,
+        buttons=ButtonForm(),
+        now=now,
+    )
+
+
+def _account_or_404(user_id: int) -> StaffUser:
+    try:
+        return staff.by_id(db(), user_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/staff")
+@role_required("admin")
+def index() -> str:
+    return _page(StaffCreateForm(formdata=None))
+
+
+@bp.post("/staff")
+@role_required("admin")
+def create() -> BaseResponse | str:
+    form = StaffCreateForm()
+    form.role.choices = role_choices()
+    if not form.validate_on_submit():
+        return _page(form)
+    try:
+        with transaction(db()) as s:
+            user = staff.create(
+                s,
+                form.email.data or "",
+                form.password.data or "",
+                form.role.data or "",
+                now=runtime().clock(),
+            )
+            record(s, "staff.create", user.email, user.role)
+    except InvalidInput as err:
+        show_errors(form, err)
+        return _page(form)
+    except Conflict as err:
+        form.email.errors = [*form.email.errors, str(err)]
+        return _page(form)
+    flash(_("Account created for %(email)s.", email=user.email))
+    return redirect(url_for(".index"))
+
+
+@bp.post("/staff/<int:user_id>/role")
+@role_required("admin")
+def change_role(user_id: int) -> BaseResponse:
+    user = _account_or_404(user_id)
+    form = StaffRoleForm(prefix=f"u{user_id}")
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        with transaction(db()) as s:
+            if staff.change_role(s, user, form.role.data or ""):
+                record(s, "staff.role", user.email, user.role)
+                flash(_("%(email)s is now %(role)s.", email=user.email, role=user.role))
+    except (InvalidInput, Conflict) as err:
+        flash(str(err))
+    return redirect(url_for(".index"))
+
+
+@bp.post("/staff/<int:user_id>/unlock")
+@role_required("admin")
+def unlock(user_id: int) -> BaseResponse:
+    user = _account_or_404(user_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    with transaction(db()) as s:
+        staff.unlock(s, user)
+        record(s, "staff.unlock", user.email)
+    flash(_("%(email)s can sign in again.", email=user.email))
+    return redirect(url_for(".index"))
+
+
+@bp.post("/staff/<int:user_id>/remove")
+@role_required("admin")
+def remove(user_id: int) -> BaseResponse:
+    user = _account_or_404(user_id)
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    email = user.email
+    try:
+        with transaction(db()) as s:
+            staff.remove(s, user, acting=current_staff())
+            record(s, "staff.remove", email)
+    except Conflict as err:
+        flash(str(err))
+    else:
+        flash(_("The account of %(email)s was removed.", email=email))
+    return redirect(url_for(".index"))

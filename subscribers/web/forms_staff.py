@@ -1,0 +1,32 @@
+"""Forms of the staff accounts page (admins only)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField
+
+from subscribers.staff import ROLES
+
+ROLE_LABELS = {
+    "viewer": _l("Viewer: reads everything, changes nothing"),
+    "editor": _l("Editor: writes and sends content"),
+    "admin": _l("Admin: everything, lists and staff accounts too"),
+}
+
+
+def role_choices() -> list[tuple[str, str]]:
+    return [(role, str(ROLE_LABELS[role])) for role in ROLES]
+
+
+class StaffCreateForm(FlaskForm):
+    email = EmailField(_l("Email"), render_kw={"autocomplete": "off"})
+    role = SelectField(_l("Role"), choices=[], validate_choice=False)
+    password = PasswordField(
+        _l("First password (at least 10 characters; tell it to them privately)"),
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class StaffRoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[], validate_choice=False)
