@@ -134,3 +134,14 @@ def unlock(session: Session, user: StaffUser) -> None:
     user.failed_logins, user.locked_until = 0, None
     session.add(user)
     session.flush()
+
+
+def change_password(session: Session, user: StaffUser, current: str, new: str) -> None:
+    """Set a new password after checking the current one (a session alone is not enough)."""
+    if not check_password_hash(user.password_hash, current or ""):
+        raise InvalidInput(_("The current password is not right."), field="current")
+    if len(new or "") < 10:
+        raise InvalidInput(_("password must be at least 10 characters long"), field="new")
+    user.password_hash = generate_password_hash(new, method="scrypt")
+    session.add(user)
+    session.flush()

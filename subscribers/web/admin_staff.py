@@ -1,4 +1,5 @@
-"""Staff workspace — staff accounts (admins only): create, change role, unlock, remove.
+"""Staff workspace — staff accounts (admins only): create, change role, unlock, remove; and
+every staff member's own password.
 
 Each change is audited. The services keep the last admin an admin and refuse removing oneself,
 so somebody can always sign in and manage the others.
@@ -17,7 +18,12 @@ from subscribers.models import StaffUser
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm
-from subscribers.web.forms_staff import StaffCreateForm, StaffRoleForm, role_choices
+from subscribers.web.forms_staff import (
+    PasswordChangeForm,
+    StaffCreateForm,
+    StaffRoleForm,
+    role_choices,
+)
 from subscribers.web.staff_actions import record, show_errors
 
 bp = Blueprint("admin_staff", __name__, url_prefix="/admin")
@@ -127,3 +133,25 @@ def remove(user_id: int) -> BaseResponse:
     else:
         flash(_("The account of %(email)s was removed.", email=email))
     return redirect(url_for(".index"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@role_required("viewer")
+def password() -> BaseResponse | str:
+    """Change your own password (the current one is asked again)."""
+    form = PasswordChangeForm()
+    user = current_staff()
+    assert user is not None  # role_required let us in
+    if form.validate_on_submit():
+        try:
+            if form.new.data != form.repeat.data:
+                raise InvalidInput(_("The two new passwords differ."), field="repeat")
+            with transaction(db()) as s:
+                staff.change_password(s, user, form.current.data or "", form.new.data or "")
+                record(s, "staff.password", user.email)
+        except InvalidInput as err:
+            show_errors(form, err)
+        else:
+            flash(_("Your password was changed."))
+            return redirect(url_for("admin.home"))
+    return render_template("admin/password.html", user=user, form=form)

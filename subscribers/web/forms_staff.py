@@ -30,3 +30,11 @@ class StaffCreateForm(FlaskForm):
 
 class StaffRoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[], validate_choice=False)
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), render_kw={"autocomplete": "current-password"})
+    new = PasswordField(
+        _l("New password (at least 10 characters)"), render_kw={"autocomplete": "new-password"}
+    )
+    repeat = PasswordField(_l("New password again"), render_kw={"autocomplete": "new-password"})

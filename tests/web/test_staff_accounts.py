@@ -123,3 +123,26 @@ def test_only_admins_see_the_staff_page(app: Flask, rt: Runtime) -> None:
     assert login(client, make_staff(rt, "editor")) == 302
     assert client.get("/admin/staff").status_code == 403
     assert 'href="/admin/staff"' not in client.get("/admin/").text
+
+
+def test_everyone_changes_their_own_password_knowing_the_current_one(
+    app: Flask, rt: Runtime
+) -> None:
+    client = app.test_client()
+    assert login(client, make_staff(rt, "viewer")) == 302
+    new = "a new and longer passphrase"
+
+    def change(current: str, new_password: str, repeat: str):  # type: ignore[no-untyped-def]
+        token = csrf_token(client.get("/admin/password").text)
+        data = {"csrf_token": token, "current": current, "new": new_password, "repeat": repeat}
+        return client.post("/admin/password", data=data, follow_redirects=True)
+
+    assert "The current password is not right." in change("guess", new, new).text
+    assert "The two new passwords differ." in change(PASSWORD, new, new + "!").text
+    assert "at least 10 characters" in change(PASSWORD, "short", "short").text
+    assert login(app.test_client(), "viewer@example.org") == 302  # unchanged so far
+
+    assert "Your password was changed." in change(PASSWORD, new, new).text
+    assert login(app.test_client(), "viewer@example.org") == 401
+    assert login(app.test_client(), "viewer@example.org", new) == 302
+    assert ("viewer@example.org", "staff.password", "viewer@example.org") in audit_actions(rt)
