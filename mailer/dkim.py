@@ -74,8 +74,10 @@ def _canon_header(field: bytes) -> bytes:
     name, colon, value = field.partition(b":")
     if not colon:
         raise ValueError(f"malformed header line: {field[:60]!r}")
-    value = _WSP_RUN.sub(b" ", value.replace(CRLF, b"")).strip(b" \t")
-    return name.rstrip(b" \t").lower() + b":" + value + CRLF
+    value = value.replace(CRLF, b"")
+    if b"  " in value or b"\t" in value:  # most generated fields have no run to reduce
+        value = _WSP_RUN.sub(b" ", value)
+    return name.rstrip(b" \t").lower() + b":" + value.strip(b" \t") + CRLF
 
 
 def _canon_body(body: bytes) -> bytes:
@@ -125,6 +127,11 @@ class _Folder:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def copy(self) -> _Folder:
+        twin = _Folder("")
+        twin.parts, twin.column = list(self.parts), self.column
+        return twin
 
 
 def _load_key(private_key_pem: bytes) -> rsa.RSAPrivateKey:
@@ -185,6 +192,7 @@ class DkimSigner:
         self._now = now
         self._key = _load_key(private_key_pem)
         self._sign_args = (padding.PKCS1v15(), hashes.SHA256())
+        self._folded: dict[tuple[str, ...], _Folder] = {}
         self._fixed_tags = (
             "v=1;",
             "a=rsa-sha256;",
@@ -192,6 +200,24 @@ class DkimSigner:
             f"d={domain};",
             f"s={selector};",
         )
+
+    def _tags_up_to_h(self, h_names: tuple[str, ...]) -> _Folder:
+        """The signature header folded up to its h= tag: the same for every message of a
+        campaign (without t=), so it is folded once and copied."""
+        cached = self._folded.get(h_names) if self._now is None else None
+        if cached is None:
+            cached = _Folder(_SIG_NAME + ":")
+            for tag in self._fixed_tags:
+                cached.add(tag)
+            if self._now is not None:
+                cached.add(f"t={int(self._now())};")
+            cached.add("h=" + h_names[0])
+            for name in h_names[1:]:
+                cached.add(":" + name, sep="")
+            cached.add(";", sep="")
+            if self._now is None and len(self._folded) < 64:
+                self._folded[h_names] = cached
+        return cached.copy()
 
     def dns_record(self) -> str:
         """The TXT record to publish at ``<selector>._domainkey.<domain>``."""
@@ -242,15 +268,7 @@ class DkimSigner:
                 h_names.append(name)
 
         body_hash = base64.b64encode(hashlib.sha256(_canon_body(body)).digest()).decode("ascii")
-        folder = _Folder(_SIG_NAME + ":")
-        for tag in self._fixed_tags:
-            folder.add(tag)
-        if self._now is not None:
-            folder.add(f"t={int(self._now())};")
-        folder.add("h=" + h_names[0])
-        for name in h_names[1:]:
-            folder.add(":" + name, sep="")
-        folder.add(";", sep="")
+        folder = self._tags_up_to_h(tuple(h_names))
         folder.add(f"bh={body_hash};")
         folder.add("b=")
         unsigned = folder.text()

@@ -171,6 +171,18 @@ def test_dkimpy_verifies_signed_messages(
     assert dkim.verify(signed, dnsfunc=dnsfunc)
 
 
+def test_one_signer_signs_a_mix_of_messages_in_any_order(
+    signer: DkimSigner, dnsfunc: DnsFunc
+) -> None:
+    # The signer keeps the folded start of the signature per set of headers: messages with and
+    # without List-Unsubscribe, in turn, each verify and each names its own headers.
+    bulk, personal = build(), build(unsubscribe_url=None, subject="Your   answer")
+    for message in (bulk, personal, bulk, personal, bulk):
+        signed = signer.sign(message)
+        assert dkim.verify(signed, dnsfunc=dnsfunc)
+        assert h_names(signed).count("list-unsubscribe") == (2 if message is bulk else 1)
+
+
 def test_signature_tags(signer: DkimSigner) -> None:
     fields = tags(signer.sign(build()))
     assert fields[b"v"] == b"1"
