@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from subscribers import lists
+from subscribers.csv_export import csv_text
 from subscribers.errors import InvalidInput
 from subscribers.models import (
     ACTIVE,
@@ -345,37 +346,28 @@ def _upsert(
     return added
 
 
-def _safe_cell(value: str) -> str:
-    # A leading = + - @ (or tab/CR) makes spreadsheets evaluate the cell (CSV injection).
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def export_members(session: Session, list_slug: str) -> str:
     """The list's subscribers as CSV, every cell safe to open in a spreadsheet."""
     mailing_list = lists.by_slug(session, list_slug)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*COLUMNS, "status", "subscribed_at"])
     stmt = (
         select(Member, Subscription)
         .join(Subscription, Subscription.member_id == Member.id)
         .where(Subscription.list_id == mailing_list.id, Member.status != ERASED)
         .order_by(Member.id)
     )
-    for member, sub in session.execute(stmt):
-        writer.writerow(
-            [
-                _safe_cell(str(v))
-                for v in (
-                    member.email or "",
-                    member.name,
-                    member.organisation,
-                    member.country,
-                    member.sector,
-                    member.language,
-                    sub.status,
-                    sub.created_at.isoformat(),
-                )
-            ]
-        )
-    return out.getvalue()
+    return csv_text(
+        [*COLUMNS, "status", "subscribed_at"],
+        (
+            (
+                member.email or "",
+                member.name,
+                member.organisation,
+                member.country,
+                member.sector,
+                member.language,
+                sub.status,
+                sub.created_at.isoformat(),
+            )
+            for member, sub in session.execute(stmt)
+        ),
+    )

@@ -6,8 +6,6 @@ last seat at the same moment are served one after the other: one gets it, the ot
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -16,6 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from subscribers import events
+from subscribers.csv_export import csv_text
 from subscribers.errors import Conflict, NotFound, TokenError
 from subscribers.event_mails import RSVP_ANSWERS, queue_confirmations
 from subscribers.mails import MailKit
@@ -165,11 +164,6 @@ def fill_free_seats(
 # -- staff views ---------------------------------------------------------------------------
 
 
-def safe_cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run: a leading = + - @ (or tab, CR) is quoted away."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @dataclass(frozen=True)
 class Answer:
     member: Member
@@ -202,24 +196,21 @@ def counts(session: Session, event_id: int) -> dict[str, int]:
 def export_csv(session: Session, event_id: int) -> str:
     """The answers as CSV, every cell safe to open in a spreadsheet (no formulas)."""
     events.get(session, event_id)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
-        ["email", "name", "organisation", "country", "answer", "answered_at", "waiting_since"]
+    return csv_text(
+        ["email", "name", "organisation", "country", "answer", "answered_at", "waiting_since"],
+        (
+            (
+                a.member.email or "",
+                a.member.name,
+                a.member.organisation,
+                a.member.country,
+                a.rsvp.status,
+                a.rsvp.answered_at.isoformat() if a.rsvp.answered_at else "",
+                a.rsvp.waiting_since.isoformat() if a.rsvp.waiting_since else "",
+            )
+            for a in answers(session, event_id)
+        ),
     )
-    for answer in answers(session, event_id):
-        m, r = answer.member, answer.rsvp
-        row = [
-            m.email or "",
-            m.name,
-            m.organisation,
-            m.country,
-            r.status,
-            r.answered_at.isoformat() if r.answered_at else "",
-            r.waiting_since.isoformat() if r.waiting_since else "",
-        ]
-        writer.writerow([safe_cell(str(v)) for v in row])
-    return out.getvalue()
 
 
 def resend_join_link(
