@@ -140,6 +140,7 @@ class Sender:
         self._lock = threading.Lock()
         # The envelope sender, parsed once: with VERP only the token changes per message.
         self._verp_spec = _addr_spec(bounce_address) if bounce_address else None
+        self._verp = self._verp_spec is not None and TOKEN in self._verp_spec
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -384,14 +385,13 @@ class Sender:
         bodies = prepared.personaliser.fill(values)
         # With VERP the envelope sender names this delivery, so a mail to it can unsubscribe
         # exactly this member (``newsletter bounces process`` handles such requests).
-        verp = self._verp_spec is not None and TOKEN in self._verp_spec
         data = prepared.layout.build(
             to=Address(row.address, row.name),
             bodies=bodies,
             message_id=message_id,
             date=now,
             unsubscribe_url=personal.get("unsubscribe_url") if prepared.bulk else None,
-            unsubscribe_mailto=unsubscribe_mailto(mail_from) if verp else None,
+            unsubscribe_mailto=unsubscribe_mailto(mail_from) if self._verp else None,
         )
         return self.signer(data) if self.signer else data
 
@@ -399,7 +399,7 @@ class Sender:
         spec = self._verp_spec
         if spec is None:
             return prepared.layout.sender.email
-        if TOKEN not in spec:
+        if not self._verp:
             return spec
         # mailer.bounces.verp_address, without parsing the configured address every time.
         return spec.replace(TOKEN, f"{row.id}-{_mac(self.verp_key, row.id)}")

@@ -12,7 +12,7 @@ import click
 
 from subscribers import events, rsvp
 from subscribers.audience import Segment
-from subscribers.cli_support import drain_now, friendly, record, runtime
+from subscribers.cli_support import drain_now, friendly, read_text, record, runtime
 from subscribers.db import transaction
 
 
@@ -48,15 +48,6 @@ def _event_options(required: bool) -> Callable[[Callable[..., Any]], Callable[..
     return decorate
 
 
-def _read(body_file: Path | None) -> str | None:
-    if body_file is None:
-        return None
-    try:
-        return body_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{body_file}: not UTF-8 text") from None
-
-
 def _spec(
     base: events.EventSpec | None, list_slug: str, options: dict[str, Any]
 ) -> events.EventSpec:
@@ -74,9 +65,8 @@ def _spec(
         changes["capacity"] = options["capacity"] or None
     if options["reminders"] is not None:
         changes["reminders"] = events.parse_reminders(options["reminders"])
-    description = _read(options["body_file"])
-    if description is not None:
-        changes["description"] = description
+    if options["body_file"] is not None:
+        changes["description"] = read_text(options["body_file"])
     if base is not None:
         return dataclasses.replace(base, **changes)
     return events.EventSpec(list_slug=list_slug, **changes)

@@ -84,11 +84,16 @@ def body_text(body_file: Path | None, body: str | None) -> str:
     if (body_file is None) == (body is None):
         raise click.UsageError("give exactly one of --body-file and --body")
     if body_file is not None:
-        try:
-            return body_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise click.ClickException(f"{body_file}: not UTF-8 text") from None
+        return read_text(body_file)
     return body or ""
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file given on the command line, or one line saying it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not UTF-8 text") from None
 
 
 def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime | None:
