@@ -9,8 +9,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MAX_ZONE_NAME = 64
 
 
+class UnknownZone(ValueError):
+    """Not a zone zoneinfo knows; ``shown`` is the name as a message should quote it."""
+
+    def __init__(self, shown: str) -> None:
+        super().__init__(f"unknown time zone {shown}")
+        self.shown = shown
+
+
 def known_zone(name: str) -> ZoneInfo:
-    """The zone called ``name`` ("Europe/Lisbon"), or ValueError saying it is unknown."""
+    """The zone called ``name`` ("Europe/Lisbon"), or UnknownZone (a ValueError)."""
     text = (name or "").strip()
     try:
         if not text or len(text) > MAX_ZONE_NAME:
@@ -19,4 +27,4 @@ def known_zone(name: str) -> ZoneInfo:
     # ZoneInfoNotFoundError is a KeyError; malformed keys ("../x", "x\0") raise ValueError; a
     # name the file system refuses raises OSError.
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown time zone {text[:MAX_ZONE_NAME]!r}") from None
+        raise UnknownZone(repr(text[:MAX_ZONE_NAME])) from None

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign, Recipient
-from mailer.zones import known_zone
+from mailer.zones import UnknownZone, known_zone
 from subscribers import audience, lists
 from subscribers.audience import Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -73,14 +73,9 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
     """An IANA zone, or InvalidInput naming it."""
     try:
         return known_zone(name)
-    except ValueError:
+    except UnknownZone as err:
         raise InvalidInput(
-            _(
-                "%(field)s: unknown time zone %(name)s",
-                field=field,
-                name=lists.zone_shown(name),
-            ),
-            field=field,
+            _("%(field)s: unknown time zone %(name)s", field=field, name=err.shown), field=field
         ) from None
 
 

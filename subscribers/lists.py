@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mailer.message import Address, HeaderInjection
-from mailer.zones import MAX_ZONE_NAME, known_zone
+from mailer.zones import UnknownZone, known_zone
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
 from subscribers.validation import clean_text
@@ -166,15 +166,10 @@ def check_timezone(raw: str) -> str:
     """An IANA zone name that zoneinfo knows ("Europe/Lisbon")."""
     try:
         return known_zone(raw).key
-    except ValueError:
+    except UnknownZone as err:
         raise InvalidInput(
-            _("unknown time zone %(name)s", name=zone_shown(raw)), field="timezone"
+            _("unknown time zone %(name)s", name=err.shown), field="timezone"
         ) from None
-
-
-def zone_shown(raw: str | None) -> str:
-    """A refused zone name as a message quotes it (the way ``known_zone`` words its error)."""
-    return repr((raw or "").strip()[:MAX_ZONE_NAME])
 
 
 _CHECKS = {

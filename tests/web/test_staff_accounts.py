@@ -10,10 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers.models import AuditEntry, StaffUser
+from subscribers.models import StaffUser
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.web.test_admin import PASSWORD, login, make_staff
+from tests.workspace.conftest import audit_actions
 
 
 def accounts(rt: Runtime) -> dict[str, str]:
@@ -26,12 +27,6 @@ def account_id(rt: Runtime, email: str) -> int:
         user = s.execute(select(StaffUser).where(StaffUser.email == email)).scalar_one()
         assert user.id is not None
         return user.id
-
-
-def audit_actions(rt: Runtime) -> list[tuple[str, str, str]]:
-    with rt.new_session() as s:
-        rows = s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()
-        return [(e.actor, e.action, e.target) for e in rows]
 
 
 def post(client: FlaskClient, url: str, **data: str):  # type: ignore[no-untyped-def]
