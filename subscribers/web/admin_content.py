@@ -27,14 +27,13 @@ from subscribers.models import MailingList
 from subscribers.staff import role_allows
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
-from subscribers.web.forms import ButtonForm
+from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import (
     AnnounceForm,
     AudienceQuery,
     ListForm,
     NewsEditForm,
     NewsForm,
-    list_choices,
 )
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
@@ -169,7 +168,7 @@ def _news_form_page(form: NewsEditForm, *, item: Any = None, preview: str | None
 @role_required("editor")
 def news_new() -> View:
     form = NewsForm()
-    form.list_slug.choices = list_choices(lists.all_lists(db()))
+    form.list_slug.choices = list_choices(lists.all_lists(db()), with_slug=True)
     if request.method == "GET":
         form.list_slug.data = request.args.get("list")
         return _news_form_page(form)
@@ -293,7 +292,7 @@ def _announcement(form: AnnounceForm, *, now: datetime) -> Announcement:
 def announce() -> View:
     """Write, count, preview, test, then send or schedule an announcement (one form)."""
     form = AnnounceForm()
-    form.list_slug.choices = list_choices(lists.all_lists(db()))
+    form.list_slug.choices = list_choices(lists.all_lists(db()), with_slug=True)
     if request.method == "GET":
         form.list_slug.data = request.args.get("list")
         return _announce_page(form)

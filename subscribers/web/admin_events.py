@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import events, rsvp
+from subscribers import events, lists, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -23,7 +22,7 @@ from subscribers.models import Event, MailingList
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
-from subscribers.web.forms import ButtonForm, choices
+from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
@@ -93,16 +92,11 @@ def export(event_id: int) -> Response:
 # -- create and edit -----------------------------------------------------------------------
 
 
-def _list_choices(form: EventForm) -> None:
-    lists = db().execute(select(MailingList).order_by(MailingList.name)).scalars().all()
-    form.list_slug.choices = choices([(lst.slug, lst.name) for lst in lists])
-
-
 @bp.route("/events/new", methods=["GET", "POST"])
 @role_required("editor")
 def create() -> str | BaseResponse:
     form = EventForm()
-    _list_choices(form)
+    form.list_slug.choices = list_choices(lists.all_lists(db()))
     if request.method == "GET":
         form.timezone.data = runtime().settings.timezone
         form.reminders.data = events.format_reminders(events.DEFAULT_REMINDERS)

@@ -21,7 +21,6 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
@@ -35,7 +34,7 @@ from subscribers.paging import Page
 from subscribers.staff import role_allows
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
-from subscribers.web.forms import ButtonForm, choices
+from subscribers.web.forms import ButtonForm, choices, list_choices
 from subscribers.web.forms_members import (
     AuditFilterForm,
     EraseMemberForm,
@@ -43,7 +42,6 @@ from subscribers.web.forms_members import (
     ImportUploadForm,
     MemberEditForm,
     MemberSearchForm,
-    list_choices,
 )
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
@@ -51,10 +49,6 @@ bp = Blueprint("admin_members", __name__, url_prefix="/admin")
 
 MAX_UPLOAD = 5 * 1024 * 1024  # the app refuses larger requests (MAX_CONTENT_LENGTH) anyway
 PENDING_IMPORT = "pending_import"  # key in the signed session: the stored file's name, list
-
-
-def _lists() -> list[MailingList]:
-    return list(db().execute(select(MailingList).order_by(MailingList.name)).scalars())
 
 
 def _label(member: Member) -> str:
@@ -83,7 +77,7 @@ def _other_args() -> dict[str, str]:
 @bp.get("/members")
 @role_required("viewer")
 def members_index() -> str:
-    all_lists = _lists()
+    all_lists = lists.all_lists(db())
     form = MemberSearchForm(formdata=request.args)
     form.list.choices = list_choices(all_lists, _("Any"))
     query = MemberQuery(
@@ -202,7 +196,7 @@ def _uploads_dir() -> Path:
 
 def _upload_form(form: ImportUploadForm | None = None) -> ImportUploadForm:
     form = form or ImportUploadForm()
-    form.list.choices = list_choices(_lists())
+    form.list.choices = list_choices(lists.all_lists(db()))
     return form
 
 
@@ -281,7 +275,7 @@ def import_preview() -> str | BaseResponse:
         return redirect(url_for(".import_upload"))
     pending, raw = found
     form = ImportConfirmForm(formdata=None, list=pending.get("list", ""))
-    form.list.choices = list_choices(_lists())
+    form.list.choices = list_choices(lists.all_lists(db()))
     return _render_preview(pending, raw, form)
 
 
@@ -295,7 +289,7 @@ def import_confirm() -> str | BaseResponse:
         return redirect(url_for(".import_upload"))
     pending, raw = found
     form = ImportConfirmForm()
-    form.list.choices = list_choices(_lists())
+    form.list.choices = list_choices(lists.all_lists(db()))
     rt = runtime()
     try:
         _list_by_slug(form.list.data or "")

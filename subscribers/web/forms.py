@@ -20,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from subscribers.errors import InvalidInput
+from subscribers.models import MailingList
 from subscribers.preferences import DetailsChange
 from subscribers.registration import RegistrationRequest
 from subscribers.validation import (
@@ -29,6 +30,16 @@ from subscribers.validation import (
     check_details,
     normalise_email,
 )
+
+
+def list_choices(
+    lists: Sequence[MailingList], blank: str | None = None, *, with_slug: bool = False
+) -> list[SelectChoice]:
+    """A select's options for the lists: their names (and slugs), after an optional blank."""
+    pairs: list[tuple[object, str]] = [
+        (lst.slug, f"{lst.name} ({lst.slug})" if with_slug else lst.name) for lst in lists
+    ]
+    return choices([("", blank), *pairs] if blank is not None else pairs)
 
 
 class MultiCheckboxField(SelectMultipleField):

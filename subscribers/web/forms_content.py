@@ -6,7 +6,6 @@ shares; a service's ``InvalidInput`` names the field its message belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -26,10 +25,6 @@ from subscribers.web.forms import MultiCheckboxField, choices
 
 def _hint(field_id: str) -> dict[str, str]:
     return {"aria-describedby": f"{field_id}-hint"}
-
-
-def list_choices(lists: Sequence[MailingList]) -> list[object]:
-    return choices([(lst.slug, f"{lst.name} ({lst.slug})") for lst in lists])
 
 
 # -- lists ----------------------------------------------------------------------------------

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SearchField, SelectField, StringField
 
 from subscribers.members import STATUSES
-from subscribers.models import MailingList
 from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS
 from subscribers.web.forms import DetailsMixin, choices
 
@@ -24,11 +21,6 @@ STATUS_LABELS = {
 
 def _any(mapping: dict[str, object]) -> list[tuple[object, str]]:
     return [("", str(_l("Any"))), *((k, str(v)) for k, v in mapping.items())]
-
-
-def list_choices(lists: Sequence[MailingList], blank: str | None = None) -> list[object]:
-    pairs: list[tuple[object, str]] = [(lst.slug, lst.name) for lst in lists]
-    return choices([("", blank), *pairs] if blank is not None else pairs)
 
 
 class MemberSearchForm(FlaskForm):
