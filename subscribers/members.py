@@ -81,28 +81,17 @@ def label(member: Member) -> str:
     return member.email or "(erased)"
 
 
-def _text_filter(session: Session, text: str) -> ColumnElement[bool]:
+def _text_filter(text: str) -> ColumnElement[bool]:
     """Case-insensitive "contains" on address, name and organisation, on both databases."""
-    needle = text.lower()
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite's lower() folds ASCII only; "NÚÑEZ" must find "Núñez" as on PostgreSQL.
-        raw = session.connection().connection.dbapi_connection
-        raw.create_function("nl_lower", 1, _py_lower, deterministic=True)  # type: ignore[union-attr]
-        fold = func.nl_lower
-    else:
-        fold = func.lower
+    needle = text.lower()  # lower() folds Unicode on SQLite too (mailer.engine)
     columns = (Member.email, Member.name, Member.organisation)
-    return or_(*(fold(col).contains(needle, autoescape=True) for col in columns))
-
-
-def _py_lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+    return or_(*(func.lower(col).contains(needle, autoescape=True) for col in columns))
 
 
 def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
     stmt = select(Member)
     if query.text.strip():
-        stmt = stmt.where(_text_filter(session, query.text.strip()))
+        stmt = stmt.where(_text_filter(query.text.strip()))
     if query.list_slug:
         list_id = lists.by_slug(session, query.list_slug).id
         stmt = stmt.where(
