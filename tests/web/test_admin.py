@@ -35,6 +35,12 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD) -> int:
     ).status_code
 
 
+def sample_path(rule: str) -> str:
+    """A URL rule with its arguments filled: list "practitioners", token junk, any id 1."""
+    values = {"slug": "practitioners", "token": "junk.token"}
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), rule)
+
+
 def admin_routes(app: Flask) -> list[tuple[str, str, str]]:
     """(method, path, endpoint) of every staff route, from the URL map."""
     routes = []
@@ -46,9 +52,7 @@ def admin_routes(app: Flask) -> list[tuple[str, str, str]]:
             "admin.logout",
         ):
             continue
-        path = re.sub(
-            r"<(?:\w+:)?(\w+)>", lambda m: {"slug": "practitioners"}.get(m.group(1), "1"), rule.rule
-        )
+        path = sample_path(rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((method, path, rule.endpoint))
     return routes

@@ -18,7 +18,7 @@ from subscribers.db import transaction
 from subscribers.runtime import Runtime
 from tests.events.helpers import spec
 from tests.factories import make_list, make_member
-from tests.web.test_admin import login, make_staff
+from tests.web.test_admin import login, make_staff, sample_path
 from tests.workspace.test_monitor import queue_announcement
 
 JUNK = [
@@ -45,13 +45,7 @@ def get_paths(app: Flask, prefix: str) -> list[str]:
             continue
         if rule.endpoint in ("admin.logout", "static"):
             continue
-        paths.append(
-            re.sub(
-                r"<(?:\w+:)?(\w+)>",
-                lambda m: {"slug": "practitioners", "token": "junk.token"}.get(m.group(1), "1"),
-                rule.rule,
-            )
-        )
+        paths.append(sample_path(rule.rule))
     return sorted(set(paths))
 
 
