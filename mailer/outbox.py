@@ -18,7 +18,7 @@ import hashlib
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -576,14 +576,27 @@ def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
     return campaign
 
 
-def counts(session: Session, campaign_id: int | None = None) -> dict[int, dict[str, int]]:
-    """Deliveries by campaign and state."""
+def counts(
+    session: Session,
+    campaign_id: int | None = None,
+    *,
+    campaign_ids: Collection[int] | None = None,
+) -> dict[int, dict[str, int]]:
+    """Deliveries by campaign and state: of one campaign, of ``campaign_ids``, or of all.
+
+    With ``campaign_ids`` every one of them has an entry, all zeros when it has no delivery.
+    """
     stmt = select(Delivery.campaign_id, Delivery.state, func.count()).group_by(
         Delivery.campaign_id, Delivery.state
     )
+    result: dict[int, dict[str, int]] = {}
     if campaign_id is not None:
         stmt = stmt.where(Delivery.campaign_id == campaign_id)
-    result: dict[int, dict[str, int]] = {}
+    if campaign_ids is not None:
+        if not campaign_ids:
+            return result
+        stmt = stmt.where(Delivery.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+        result = {cid: dict.fromkeys(STATES, 0) for cid in campaign_ids}
     for cid, state, n in session.execute(stmt):
         result.setdefault(cid, dict.fromkeys(STATES, 0))[state] = n
     return result

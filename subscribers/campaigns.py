@@ -250,15 +250,7 @@ def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> 
         stmt = stmt.where(Campaign.list_id == list_id)
     campaigns = list(session.execute(stmt).scalars())
     ids = [c.id for c in campaigns if c.id is not None]
-    counts: dict[int, dict[str, int]] = {cid: dict.fromkeys(outbox.STATES, 0) for cid in ids}
-    if ids:
-        rows = session.execute(
-            select(Delivery.campaign_id, Delivery.state, func.count())
-            .where(Delivery.campaign_id.in_(ids))  # type: ignore[attr-defined]
-            .group_by(Delivery.campaign_id, Delivery.state)
-        )
-        for cid, state, n in rows:
-            counts[cid][state] = n
+    counts = outbox.counts(session, campaign_ids=ids)
     bounced = _bounces(session, ids)
     return [Progress(c, counts[c.id or 0], bounced.get(c.id or 0, 0)) for c in campaigns]
 

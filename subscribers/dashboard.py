@@ -45,5 +45,6 @@ def latest_campaigns(session: Session, limit: int = 20) -> list[tuple[Campaign, 
         .scalars()
         .all()
     )
-    counts = outbox.counts(session)
-    return [(c, counts.get(c.id or 0, dict.fromkeys(outbox.STATES, 0))) for c in campaigns]
+    # Only these campaigns are counted, not the whole outbox.
+    counts = outbox.counts(session, campaign_ids=[c.id for c in campaigns if c.id is not None])
+    return [(c, counts[c.id]) for c in campaigns if c.id is not None]
