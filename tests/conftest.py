@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,68 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.smtp_server"]
 
 TEST_DATABASE_URL = os.environ.get("NEWSLETTER_TEST_DATABASE_URL", "")
+CHECKOUT = Path(__file__).resolve().parent.parent
+# Files no test may ever touch; the session guard below fails the run if one changed.
+GUARDED_FILES = [Path("/etc/passwd"), Path("/etc/group"), Path("/etc/hosts")]
+
+
+def _machine_state() -> dict[str, object]:
+    """What the suite must leave as it found it: system files and the checkout's git status."""
+    state: dict[str, object] = {}
+    for path in GUARDED_FILES:
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            state[str(path)] = (info.st_mtime_ns, info.st_size)
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        state["git status"] = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=all"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    return state
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Under xdist the controller records and checks; its workers finish before it does.
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_STATE_KEY] = _machine_state()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_STATE_KEY, None)
+    if before is None:
+        return
+    after = _machine_state()
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "The suite changed files outside its temp dirs: " + ", ".join(changed)
+        if "git status" in changed:
+            was = set(str(before.get("git status", "")).splitlines())
+            new = [line for line in str(after.get("git status", "")).splitlines() if line not in was]
+            message += "\n" + "\n".join(new)
+        if reporter is not None:
+            reporter.write_line(message, red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_STATE_KEY = pytest.StashKey[dict[str, object]]()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd_and_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test runs in a temp dir of its own with no NEWSLETTER_* settings from outside.
+
+    A relative path a test (or the code under test) writes lands in that dir, and a `.env` in
+    the directory pytest was started from is never read.
+    """
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    for name in list(os.environ):
+        if name.startswith("NEWSLETTER_"):
+            monkeypatch.delenv(name)
 
 
 def on_postgres() -> bool:

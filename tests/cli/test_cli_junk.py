@@ -29,7 +29,11 @@ JUNK = [
     "-1",
     "2027-02-30T25:61",
     "=cmd|' /C calc'!A0",
-    "../../etc/passwd",
+    # Climbs two levels: the test runs two levels below its own temp dir, so this stays inside it.
+    "../../climbed.csv",
+    # A directory where a file is expected, and a file inside a directory that does not exist.
+    ".",
+    "missing-dir/out.csv",
     "ünïcödé ☃",
 ]
 
@@ -83,8 +87,12 @@ def env(tmp_path: Path, database_url: str, engine: Engine, rt: Runtime, session)
 
 
 def test_every_command_answers_junk_with_a_line_not_a_traceback(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Output files named by junk land here; "../../" from it reaches tmp_path, never further.
+    cwd = tmp_path / "cwd" / "deep"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
     runner = CliRunner()
     tried = 0
     found = list(commands(main))
@@ -102,3 +110,5 @@ def test_every_command_answers_junk_with_a_line_not_a_traceback(
                     errors = result.stderr.strip().splitlines()
                     assert len(errors) >= 1 and "Traceback" not in result.output, args
     assert tried > 200
+    # Every file the junk produced stayed inside this test's temp dir.
+    assert (tmp_path / "climbed.csv").exists()
