@@ -74,7 +74,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         message = "The suite changed files outside its temp dirs: " + ", ".join(changed)
         if "git status" in changed:
             was = set(str(before.get("git status", "")).splitlines())
-            new = [line for line in str(after.get("git status", "")).splitlines() if line not in was]
+            now = str(after.get("git status", "")).splitlines()
+            new = [line for line in now if line not in was]
             message += "\n" + "\n".join(new)
         if reporter is not None:
             reporter.write_line(message, red=True, bold=True)
