@@ -27,16 +27,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The translation catalogue: every marked text of Python code and templates (see babel.cfg).
-# English is the source language; a translator starts with `pybabel init -l pl` on the .pot.
+# The translation catalogues: every marked text of Python code and templates (see babel.cfg).
+# English is the source language; each other language has one .po a native speaker reviews.
+# Add a language: `make messages LANGUAGES="en pt ... xx"` creates its .po, then add it to the list.
 CATALOGUE := subscribers/translations
+LANGUAGES ?= en pt pl es ro sk bs
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-output --no-location \
 		--project network-newsletter -o $(CATALOGUE)/messages.pot .
-	test -f $(CATALOGUE)/en/LC_MESSAGES/messages.po \
-		|| $(BIN)/pybabel init -i $(CATALOGUE)/messages.pot -d $(CATALOGUE) -l en
-	$(BIN)/pybabel update -i $(CATALOGUE)/messages.pot -d $(CATALOGUE) -l en
-	$(BIN)/pybabel compile -d $(CATALOGUE) -l en
+	# No creation date and no line numbers: the catalogues change only when a text does,
+	# so two branches that each add a sentence merge without conflicts.
+	sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE)/messages.pot
+	for lang in $(LANGUAGES); do \
+		test -f $(CATALOGUE)/$$lang/LC_MESSAGES/messages.po \
+			|| $(BIN)/pybabel init -i $(CATALOGUE)/messages.pot -d $(CATALOGUE) -l $$lang || exit 1; \
+		$(BIN)/pybabel update --no-fuzzy-matching -i $(CATALOGUE)/messages.pot \
+			-d $(CATALOGUE) -l $$lang || exit 1; \
+		sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE)/$$lang/LC_MESSAGES/messages.po; \
+	done
+	$(BIN)/pybabel compile --statistics -d $(CATALOGUE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/send.py
