@@ -29,9 +29,10 @@ lint: $(STAMP)
 
 # The translation catalogues: every marked text of Python code and templates (see babel.cfg).
 # English is the source language; each other language has one .po a native speaker reviews.
-# Add a language: `make messages LANGUAGES="en pt ... xx"` creates its .po, then add it to the list.
+# Add a language in one command: `make messages ADD=hr` creates its .po beside the others.
 CATALOGUE := subscribers/translations
-LANGUAGES ?= en pt pl es ro sk bs
+LANGUAGES := $(sort en $(ADD) $(patsubst $(CATALOGUE)/%/LC_MESSAGES/messages.po,%,\
+	$(wildcard $(CATALOGUE)/*/LC_MESSAGES/messages.po)))
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-output --no-location \
 		--project network-newsletter -o $(CATALOGUE)/messages.pot .
