@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -23,6 +25,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     if parsed.database in (None, "", ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be shared; use a file path")
+    _create_private(Path(parsed.database))
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -43,6 +46,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite would use the umask, often
+    world-readable); its -wal and -shm files take the same mode from it."""
+    if path.parent.is_dir():
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
 
 
 def _unicode_lower(value: object) -> object:

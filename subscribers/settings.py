@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ class Settings:
     env: str
     check_deliverability: bool
     instance_path: str
+    trusted_proxies: int = 0
 
     @property
     def production(self) -> bool:
@@ -66,12 +69,14 @@ def _positive_float(environ: Mapping[str, str], name: str, default: float) -> fl
     return value
 
 
-def _positive_int(environ: Mapping[str, str], name: str, default: int, *, most: int) -> int:
+def _whole_number(
+    environ: Mapping[str, str], name: str, default: int, *, least: int = 1, most: int
+) -> int:
     raw = _get(environ, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise SettingsError(f"{name}: expected a whole number from 1 to {most}, got {raw!r}")
+    if not raw.isdigit() or not least <= int(raw) <= most:
+        raise SettingsError(f"{name}: expected a whole number from {least} to {most}, got {raw!r}")
     return int(raw)
 
 
@@ -149,11 +154,32 @@ def _timezone(environ: Mapping[str, str]) -> str:
         raise SettingsError(f"NEWSLETTER_TIMEZONE: {err}") from None
 
 
+# A production key must be at least this hard to guess (see ``key_strength``).
+STRONG_KEY_BITS = 128
+
+
+def key_strength(key: str) -> float:
+    """A cautious estimate of the key's entropy in bits: its letter-by-letter Shannon entropy
+    over the shortest piece it repeats, so neither a long run of few letters ("aaaa...",
+    "passwordpassword...") nor a repeated pattern passes for a random key."""
+    if not key:
+        return 0.0
+    counts = Counter(key)
+    per_letter = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    period = next(p for p in range(1, len(key) + 1) if key == (key[:p] * len(key))[: len(key)])
+    return per_letter * period
+
+
 def _secret_key(environ: Mapping[str, str], instance: Path, production: bool) -> str:
     key = _get(environ, "NEWSLETTER_SECRET_KEY")
     if key is not None:
         if len(key) < 16:
             raise SettingsError("NEWSLETTER_SECRET_KEY: must be at least 16 characters long")
+        if production and key_strength(key) < STRONG_KEY_BITS:
+            raise SettingsError(
+                "NEWSLETTER_SECRET_KEY: too easy to guess for production; use a random key, "
+                "for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return key
     if production:
         raise SettingsError("NEWSLETTER_SECRET_KEY: required when NEWSLETTER_ENV=production")
@@ -171,6 +197,36 @@ def _secret_key(environ: Mapping[str, str], instance: Path, production: bool) ->
         raise SettingsError(
             f"NEWSLETTER_SECRET_KEY: not set and {path} cannot be used ({err})"
         ) from None
+
+
+def _production_checks(environ: Mapping[str, str], settings: Settings) -> None:
+    """What a public instance must not run with: links and cookies over plain HTTP (unless the
+    operator says the HTTPS ends before this host), and mail that never leaves the machine."""
+    if settings.base_url.startswith("http://") and not _bool(
+        environ, "NEWSLETTER_ALLOW_HTTP", False
+    ):
+        raise SettingsError(
+            "NEWSLETTER_BASE_URL: must start with https:// when NEWSLETTER_ENV=production "
+            "(set NEWSLETTER_ALLOW_HTTP=true to allow http://)"
+        )
+    if settings.smtp_url.startswith("capture:"):
+        raise SettingsError(
+            "NEWSLETTER_SMTP_URL: capture:// keeps mail on this machine; set a real relay "
+            "when NEWSLETTER_ENV=production"
+        )
+
+
+def _instance(environ: Mapping[str, str], production: bool) -> Path:
+    instance = Path(_get(environ, "NEWSLETTER_INSTANCE_PATH", "instance") or "instance").resolve()
+    if production:
+        # Made here, private, so the SQLite file and uploads have a home before anything runs.
+        try:
+            instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise SettingsError(
+                f"NEWSLETTER_INSTANCE_PATH: cannot create {instance} ({err})"
+            ) from None
+    return instance
 
 
 def _dkim(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -192,11 +248,11 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
     env.update(os.environ if environ is None else environ)
     mode = (_get(env, "NEWSLETTER_ENV", "development") or "development").lower()
-    if mode not in ("development", "production", "test"):
+    if mode not in ("development", "production"):
         raise SettingsError(f"NEWSLETTER_ENV: expected development or production, got {mode!r}")
-    instance = Path(_get(env, "NEWSLETTER_INSTANCE_PATH", "instance") or "instance").resolve()
+    instance = _instance(env, mode == "production")
     dkim_key_file, dkim_selector = _dkim(env)
-    return Settings(
+    settings = Settings(
         database_url=_database_url(env, instance),
         smtp_url=_smtp_url(env),
         base_url=_base_url(env),
@@ -204,11 +260,15 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         mail_from=_address(env, "NEWSLETTER_MAIL_FROM", "Newsletter <newsletter@localhost>") or "",
         bounce_address=_address(env, "NEWSLETTER_BOUNCE_ADDRESS", None),
         send_rate=_positive_float(env, "NEWSLETTER_SEND_RATE", 50.0),
-        smtp_connections=_positive_int(env, "NEWSLETTER_SMTP_CONNECTIONS", 4, most=64),
+        smtp_connections=_whole_number(env, "NEWSLETTER_SMTP_CONNECTIONS", 4, most=64),
         dkim_key_file=dkim_key_file,
         dkim_selector=dkim_selector,
         timezone=_timezone(env),
         env=mode,
         check_deliverability=_bool(env, "NEWSLETTER_CHECK_DELIVERABILITY", False),
         instance_path=str(instance),
+        trusted_proxies=_whole_number(env, "NEWSLETTER_TRUSTED_PROXIES", 0, least=0, most=5),
     )
+    if settings.production:
+        _production_checks(env, settings)
+    return settings

@@ -202,7 +202,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
             "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
             "NEWSLETTER_BASE_URL": "http://newsletter.test",
             "NEWSLETTER_MAIL_FROM": "Frontline Network <news@network.test>",
-            "NEWSLETTER_ENV": "test",
         },
         dotenv=None,
     )

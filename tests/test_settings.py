@@ -14,6 +14,7 @@ from subscribers.settings import Settings, SettingsError, load
 
 NEWSLETTER = Path(sys.executable).parent / "newsletter"
 KEY = "a-secret-key-long-enough"
+STRONG_KEY = "q3V9-xT2pLr8ZkWc1NbYh7Fs0DjMuA6eRtGi4OoE5Hn"  # a token_urlsafe(32), ~215 bits
 
 
 @pytest.fixture
@@ -194,6 +195,7 @@ def test_good_values_are_parsed(base: dict[str, str], tmp_path: Path) -> None:
         NEWSLETTER_CHECK_DELIVERABILITY="yes",
         NEWSLETTER_BOUNCE_ADDRESS="bounces+{token}@example.org",
         NEWSLETTER_ENV="production",
+        NEWSLETTER_SECRET_KEY=STRONG_KEY,
     )
     assert settings.send_rate == 2.5 and settings.smtp_connections == 64
     assert settings.base_url == "https://news.example.org" and settings.secure_cookies

@@ -9,6 +9,7 @@ from flask import Flask, g, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlmodel import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
@@ -50,6 +51,12 @@ def create_app(
     app.extensions["newsletter"] = runtime or Runtime.build(
         settings, clock=clock, transport=transport
     )
+    if settings.trusted_proxies:
+        # The address and scheme the last N proxies saw, so each visitor has their own rate-limit
+        # bucket; with 0 the headers are ignored (a visitor could forge them).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     csrf.init_app(app)
     Babel(app, locale_selector=_locale)
     register_blueprints(app)
