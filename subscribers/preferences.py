@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from flask_babel import gettext as _
+from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign, Delivery
+from subscribers.errors import InvalidInput
 from subscribers.models import (
     ACTIVE,
     ERASED,
@@ -65,16 +67,54 @@ def _record(
     )
 
 
+def offered_lists(session: Session, member: Member) -> list[MailingList]:
+    """The lists the manage page offers: every public list, and those the member is on.
+
+    A list closed to public registration is joined only through staff (an import), never by
+    ticking a box.
+    """
+    on_it = select(Subscription.list_id).where(
+        Subscription.member_id == member.id,
+        Subscription.status.in_((SUB_ACTIVE, SUB_PENDING)),  # type: ignore[attr-defined]
+    )
+    return list(
+        session.execute(
+            select(MailingList)
+            .where(or_(MailingList.public.is_(True), MailingList.id.in_(on_it)))  # type: ignore[attr-defined, union-attr]
+            .order_by(MailingList.name)
+        ).scalars()
+    )
+
+
+def chosen_list_ids(session: Session, member: Member) -> set[int]:
+    """The lists ticked on the manage page: those the member is on or waits to confirm."""
+    return {
+        sub.list_id
+        for sub, _lst in subscriptions(session, member)
+        if sub.status in (SUB_ACTIVE, SUB_PENDING)
+    }
+
+
 def update_preferences(
     session: Session, member: Member, change: DetailsChange, *, now: datetime
 ) -> None:
-    """Change details and lists; each list joined or left is written to the consent history."""
+    """Change details and lists; each list joined or left is written to the consent history.
+
+    Only the lists ``offered_lists`` names are accepted. Someone who never confirmed their
+    address stays pending: the lists they tick wait for the confirmation link like the others
+    (the manage link also reaches whoever typed the address, so it proves no consent).
+    """
+    allowed = {lst.id for lst in offered_lists(session, member)}
+    wanted = set(change.list_ids)
+    if not wanted <= allowed:
+        raise InvalidInput(_("Please choose lists from the form."), field="lists")
+    confirmed = member.confirmed_at is not None
+    joined = SUB_ACTIVE if confirmed else SUB_PENDING
     member.name, member.organisation = change.name, change.organisation
     member.country, member.sector = change.country, change.sector
     member.language = change.language or member.language
-    current = {sub.list_id: sub for sub, _ in subscriptions(session, member)}
-    allowed = {lst.id for lst in session.execute(select(MailingList)).scalars()}
-    for list_id in set(change.list_ids) & allowed:
+    current = {sub.list_id: sub for sub, _lst in subscriptions(session, member)}
+    for list_id in wanted:
         sub = current.get(list_id)
         if sub is None:
             assert member.id is not None
@@ -82,23 +122,26 @@ def update_preferences(
                 Subscription(
                     member_id=member.id,
                     list_id=list_id,
-                    status=SUB_ACTIVE,
+                    status=joined,
                     created_at=now,
                     updated_at=now,
                 )
             )
-            _record(session, member, "subscribed", now=now, list_id=list_id)
-        elif sub.status != SUB_ACTIVE:
-            sub.status, sub.updated_at = SUB_ACTIVE, now
+        elif sub.status == SUB_UNSUBSCRIBED or (confirmed and sub.status == SUB_PENDING):
+            sub.status, sub.updated_at = joined, now
             session.add(sub)
-            _record(session, member, "subscribed", now=now, list_id=list_id)
+        else:
+            continue
+        action = "subscribed" if confirmed else "requested"
+        _record(session, member, action, now=now, list_id=list_id)
     for list_id, sub in current.items():
-        if list_id not in change.list_ids and sub.status != SUB_UNSUBSCRIBED:
+        if list_id not in wanted and sub.status != SUB_UNSUBSCRIBED:
             sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
             session.add(sub)
             _record(session, member, "withdrawn", now=now, list_id=list_id)
-    member.status = ACTIVE if change.list_ids else UNSUBSCRIBED
-    member.unsubscribed_at = None if change.list_ids else now
+    if confirmed:
+        member.status = ACTIVE if wanted else UNSUBSCRIBED
+        member.unsubscribed_at = None if wanted else now
     session.add(member)
     session.flush()
 
@@ -117,7 +160,7 @@ def unsubscribe(
     """
     subs = [
         sub
-        for sub, _ in subscriptions(session, member)
+        for sub, _lst in subscriptions(session, member)
         if sub.status in (SUB_ACTIVE, SUB_PENDING) and list_id in (None, sub.list_id)
     ]
     for sub in subs:
@@ -126,7 +169,7 @@ def unsubscribe(
         _record(session, member, "withdrawn", now=now, list_id=sub.list_id, source=source)
     remaining = [
         sub
-        for sub, _ in subscriptions(session, member)
+        for sub, _lst in subscriptions(session, member)
         if sub.status == SUB_ACTIVE and sub not in subs
     ]
     if list_id is None or not remaining:
@@ -238,7 +281,7 @@ def erase(session: Session, member: Member, *, now: datetime, source: str = "web
         .values(ip="", user_agent="", note="")
         .execution_options(synchronize_session=False)
     )
-    for sub, _ in subscriptions(session, member):
+    for sub, _lst in subscriptions(session, member):
         sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
         session.add(sub)
     member.email, member.name, member.organisation = None, "", ""

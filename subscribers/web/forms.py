@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -113,7 +114,7 @@ class ManageForm(DetailsMixin, FlaskForm):
         try:
             ids = [int(x) for x in (self.lists.data or [])]
         except (TypeError, ValueError):
-            raise InvalidInput("Please choose lists from the form.", field="lists") from None
+            raise InvalidInput(_("Please choose lists from the form."), field="lists") from None
         return DetailsChange(list_ids=ids, **self._details())
 
 

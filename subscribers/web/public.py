@@ -11,7 +11,7 @@ import json
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers import archive, preferences, registration
@@ -153,20 +153,12 @@ def _manage_member(token: str) -> Member:
 
 
 def _manage_form(member: Member) -> ManageForm:
-    all_lists = db().execute(select(MailingList).order_by(MailingList.name)).scalars().all()
     form = ManageForm(obj=None if request.method == "POST" else member)
-    form.lists.choices = [
-        (row.id, row.name) for row in all_lists if row.public or row.id in _active_list_ids(member)
-    ]
+    offered = preferences.offered_lists(db(), member)
+    form.lists.choices = choices([(lst.id, lst.name) for lst in offered])
     if request.method == "GET":
-        form.lists.data = sorted(_active_list_ids(member))
+        form.lists.data = sorted(preferences.chosen_list_ids(db(), member))
     return form
-
-
-def _active_list_ids(member: Member) -> set[int]:
-    return {
-        sub.list_id for sub, _ in preferences.subscriptions(db(), member) if sub.status == "active"
-    }
 
 
 @bp.route("/manage/<token>", methods=["GET", "POST"])
