@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from subscribers import digests, registration, reminders
+from subscribers import digests, registration, reminders, throttle
 from subscribers.db import transaction
 from subscribers.models import MailingList
 from subscribers.runtime import Runtime
@@ -70,6 +70,13 @@ def purge_unconfirmed() -> int:
         return registration.purge_unconfirmed(session, now=rt.clock())
 
 
+def purge_throttle() -> int:
+    """Delete rate-limit counters long past their window (they hold client addresses)."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        return throttle.purge(session, now=rt.clock())
+
+
 def send_event_reminders() -> int:
     """Queue the event reminders due now (each at most once, whatever runs it)."""
     rt = _rt()
@@ -105,6 +112,29 @@ def sync_digest_jobs() -> None:
 
 _scheduler: BackgroundScheduler | None = None
 
+# The jobs every worker's scheduler has: function, interval, id, name.
+FIXED_JOBS: tuple[tuple[str, dict[str, int], str, str], ...] = (
+    (
+        "scheduler:purge_unconfirmed",
+        {"hours": 1},
+        "purge-unconfirmed",
+        "purge unconfirmed registrations",
+    ),
+    ("scheduler:purge_throttle", {"hours": 1}, "purge-throttle", "purge old rate-limit counters"),
+    (
+        "scheduler:sync_digest_jobs",
+        {"minutes": 1},
+        "sync-digest-jobs",
+        "follow the lists' digest schedules",
+    ),
+    (
+        "scheduler:send_event_reminders",
+        {"minutes": 1},
+        "event-reminders",
+        "event reminders to those who said yes",
+    ),
+)
+
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
     """The worker's scheduler with its fixed jobs; digest jobs follow the lists (sync job)."""
@@ -115,26 +145,9 @@ def build_scheduler(rt: Runtime) -> BackgroundScheduler:
         job_defaults=JOB_DEFAULTS,
         timezone=ZoneInfo(rt.settings.timezone),
     )
-    scheduler.add_job(
-        "scheduler:purge_unconfirmed",
-        IntervalTrigger(hours=1),
-        id="purge-unconfirmed",
-        name="purge unconfirmed registrations",
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        "scheduler:sync_digest_jobs",
-        IntervalTrigger(minutes=1),
-        id="sync-digest-jobs",
-        name="follow the lists' digest schedules",
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        "scheduler:send_event_reminders",
-        IntervalTrigger(minutes=1),
-        id="event-reminders",
-        name="event reminders to those who said yes",
-        replace_existing=True,
-    )
+    for func, every, job_id, name in FIXED_JOBS:
+        scheduler.add_job(
+            func, IntervalTrigger(**every), id=job_id, name=name, replace_existing=True
+        )
     _scheduler = scheduler
     return scheduler

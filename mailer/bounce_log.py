@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from mailer import outbox
@@ -112,4 +112,22 @@ def _recent_soft(session: Session, key: str, *, now: datetime) -> int:
                 Bounce.address_hash == key, Bounce.kind == "soft", Bounce.at >= now - SOFT_WINDOW
             )
         ).scalar_one()
+    )
+
+
+def forget(session: Session, address: str | None, recipient_id: int) -> None:
+    """Blank the diagnostics of a recipient's bounces: the remote server's text quotes the
+    address and often the name (``552 5.2.2 <ana@...> Ana Sousa mailbox full``).
+
+    The rows stay (kind, status, time) so counts and soft-bounce limits still add up.
+    """
+    own = select(Delivery.id).where(Delivery.recipient_id == recipient_id)
+    matches = [Bounce.delivery_id.in_(own)]  # type: ignore[union-attr]
+    if address:
+        matches.append(Bounce.address_hash == outbox.address_hash(address))
+    session.execute(
+        update(Bounce)
+        .where(or_(*matches))
+        .values(diagnostic="")
+        .execution_options(synchronize_session=False)
     )

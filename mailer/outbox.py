@@ -625,6 +625,15 @@ def suppress(
         session.flush()
 
 
+def forget_detail(session: Session, address: str) -> None:
+    """Blank the reason text kept with an address's suppression (a bounce quoting it)."""
+    row = session.get(Suppression, address_hash(address))
+    if row is not None and row.detail:
+        row.detail = ""
+        session.add(row)
+        session.flush()
+
+
 def unsuppress(session: Session, address: str, *, reasons: Sequence[str]) -> bool:
     """Lift a suppression of one of the given reasons (e.g. an erased member registering again)."""
     row = session.get(Suppression, address_hash(address))
@@ -649,6 +658,7 @@ def forget_recipients(session: Session, recipient_ids: Sequence[int]) -> None:
             address="",
             name="",
             personal={},
+            last_error=None,  # a server's refusal quotes the address
             state=case((Delivery.state == QUEUED, SKIPPED), else_=Delivery.state),
         )
         .execution_options(synchronize_session=False)

@@ -163,7 +163,7 @@ def members_erase(email: str) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         member = members.find(session, email)
-        members.erase(session, member, actor=cli_actor(), now=rt.clock(), source="cli")
+        members.erase(session, rt.kit, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"erased member {member.id}; the address is kept only as a suppressed hash")
 
 

@@ -20,6 +20,7 @@ from mailer.bounce_log import Bounce
 from mailer.outbox import Campaign, Delivery
 from subscribers import audit, lists, preferences
 from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.mails import MailKit
 from subscribers.models import (
     ACTIVE,
     ERASED,
@@ -214,11 +215,17 @@ def unsubscribe(
 
 
 def erase(
-    session: Session, member: Member, *, actor: str, now: datetime, source: str = "staff"
+    session: Session,
+    kit: MailKit,
+    member: Member,
+    *,
+    actor: str,
+    now: datetime,
+    source: str = "staff",
 ) -> None:
     """Erase a member's personal data; a hash of the address stays as a suppression."""
     _editable(member)
-    preferences.erase(session, member, now=now, source=source)
+    preferences.erase(session, kit, member, now=now, source=source)
     _audit(session, member, "member.erase", "personal data erased, address suppressed", actor, now)
 
 

@@ -11,9 +11,11 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
-from mailer import outbox
+from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
+from subscribers import rsvp, throttle
 from subscribers.errors import InvalidInput
+from subscribers.mails import MailKit
 from subscribers.models import (
     ACTIVE,
     ERASED,
@@ -265,15 +267,27 @@ def export(session: Session, member: Member) -> dict[str, Any]:
     }
 
 
-def erase(session: Session, member: Member, *, now: datetime, source: str = "web") -> None:
-    """Erase a member: personal data gone, only a hash of the address kept as a suppression.
+def erase(
+    session: Session, kit: MailKit, member: Member, *, now: datetime, source: str = "web"
+) -> None:
+    """Erase a member: personal data gone from every table, only a hash of the address kept
+    as a suppression.
 
     The hash keeps the address from ever being mailed again unless it registers afresh; the
-    rotated nonce kills every link sent before.
+    rotated nonce kills every link sent before. Their event answers go and their seats pass to
+    the waiting lists. Deliveries, bounces and the suppression lose the texts that quote the
+    address; rate-limit counters keyed by the IP addresses they registered from go too.
     """
     assert member.id is not None
+    rsvp.release(session, kit, member, now=now)
+    ips = session.execute(
+        select(ConsentEvent.ip).where(ConsentEvent.member_id == member.id)
+    ).scalars()
+    throttle.forget(session, ips)
+    bounce_log.forget(session, member.email, member.id)
     if member.email:
         outbox.suppress(session, member.email, reason="erased", now=now)
+        outbox.forget_detail(session, member.email)
     outbox.forget_recipients(session, [member.id])
     session.execute(
         update(ConsentEvent)

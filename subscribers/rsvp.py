@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from subscribers import events
@@ -19,6 +19,7 @@ from subscribers.errors import Conflict, NotFound, TokenError
 from subscribers.event_mails import RSVP_ANSWERS, queue_confirmations
 from subscribers.mails import MailKit
 from subscribers.models import (
+    ERASED,
     EVENT_CANCELLED,
     EVENT_SCHEDULED,
     INVITED,
@@ -146,7 +147,9 @@ def fill_free_seats(
     stmt = (
         select(Rsvp, Member)
         .join(Member, Member.id == Rsvp.member_id)
-        .where(Rsvp.event_id == event.id, Rsvp.status == WAITING)
+        # An erased member has no address to be told at (and rows erased before erasure
+        # released seats may still exist): never promoted.
+        .where(Rsvp.event_id == event.id, Rsvp.status == WAITING, Member.email.is_not(None))  # type: ignore[union-attr]
         .order_by(Rsvp.waiting_since, Rsvp.id)
     )
     if free is not None:
@@ -158,6 +161,24 @@ def fill_free_seats(
         promoted.append(member)
     session.flush()
     queue_confirmations(session, kit, event, mailing_list, promoted, YES, now=now, promoted=True)
+    return promoted
+
+
+def release(session: Session, kit: MailKit, member: Member, *, now: datetime) -> list[Member]:
+    """Forget every answer of a member being erased: their seats go to the waiting lists.
+
+    The rows go (an answer is personal data); each event where the member held a seat fills it
+    from its waiting list, first in line first. Returns those promoted.
+    """
+    rows = session.execute(select(Rsvp).where(Rsvp.member_id == member.id)).scalars().all()
+    held = sorted({row.event_id for row in rows if row.status == YES})
+    # Lock the events first, in id order, so two erasures cannot deadlock on them.
+    locked = [events.locked(session, event_id) for event_id in held]
+    session.execute(delete(Rsvp).where(Rsvp.member_id == member.id))  # type: ignore[arg-type]
+    session.flush()
+    promoted: list[Member] = []
+    for event in locked:
+        promoted += fill_free_seats(session, kit, event, _list_of(session, event), now=now)
     return promoted
 
 
@@ -223,7 +244,7 @@ def resend_join_link(
     if not event.online_url:
         raise Conflict(_("This event has no online link."))
     member = session.get(Member, member_id)
-    if member is None or status_of(session, event_id, member_id) != YES:
+    if member is None or member.status == ERASED or status_of(session, event_id, member_id) != YES:
         raise NotFound(_("Only a member who said yes gets the join link."))
     queue_confirmations(session, kit, event, _list_of(session, event), [member], YES, now=now)
     return member

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -29,3 +30,24 @@ def hit(session: Session, key: str, *, limit: int, window: timedelta, now: datet
     session.add(row)
     session.flush()
     return row.count <= limit
+
+
+# Longer than any window a limit uses: a row older than this counts nothing any more.
+KEEP = timedelta(days=2)
+
+
+def purge(session: Session, *, now: datetime) -> int:
+    """Delete counters whose window ended long ago (they hold client addresses)."""
+    result = session.execute(delete(Throttle).where(Throttle.window_start < now - KEEP))  # type: ignore[arg-type]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def forget(session: Session, values: Iterable[str]) -> None:
+    """Delete the counters keyed by any of these values (an erased member's IP addresses).
+
+    Keys end with the value they count, after a colon (``register-ip:203.0.113.9``).
+    """
+    wanted = sorted({v for v in values if v})
+    if wanted:
+        ends = [Throttle.key.endswith(f":{v}", autoescape=True) for v in wanted]  # type: ignore[attr-defined]
+        session.execute(delete(Throttle).where(or_(*ends)))  # type: ignore[arg-type]

@@ -136,3 +136,19 @@ def test_purge_job_removes_stale_registrations(rt: Runtime, session) -> None:
     assert scheduler.purge_unconfirmed() == 1
     with rt.new_session() as s:
         assert s.execute(select(Member)).first() is None
+
+
+def test_purge_job_removes_old_rate_limit_counters(rt: Runtime, session) -> None:
+    from subscribers import throttle
+    from subscribers.models import Throttle
+
+    throttle.hit(
+        session, "register-ip:198.51.100.9", limit=5, window=timedelta(hours=1), now=rt.clock()
+    )
+    session.commit()
+    scheduler.bind(rt)
+    assert scheduler.purge_throttle() == 0
+    rt.clock.advance(days=2, seconds=1)
+    assert scheduler.purge_throttle() == 1
+    with rt.new_session() as s:
+        assert s.execute(select(Throttle)).first() is None

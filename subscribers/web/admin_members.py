@@ -179,7 +179,7 @@ def member_erase(member_id: int) -> str | BaseResponse:
         return _render_member(member, erase=form)
     try:
         with transaction(db()) as s:
-            members.erase(s, member, actor=staff_actor(), now=runtime().clock())
+            members.erase(s, runtime().kit, member, actor=staff_actor(), now=runtime().clock())
     except Conflict as err:
         flash(str(err))
     else:

@@ -258,7 +258,7 @@ def erase(token: str) -> str | tuple[str, int]:
             erase=form,
         ), 400
     with transaction(db()) as session:
-        preferences.erase(session, member, now=runtime().clock())
+        preferences.erase(session, runtime().kit, member, now=runtime().clock())
     return render_template("public/erased.html")
 
 

@@ -125,7 +125,7 @@ def test_erasure_kills_the_links(client: FlaskClient, rt: Runtime, session) -> N
     invite(rt, event_id)
     url = path(rt, ana, event_id, "yes")
     with transaction(rt.new_session()) as s:
-        preferences.erase(s, s.get(Member, ana.id), now=rt.clock())
+        preferences.erase(s, rt.kit, s.get(Member, ana.id), now=rt.clock())
     assert client.get(url).status_code == 400
 
 

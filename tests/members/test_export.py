@@ -31,7 +31,7 @@ def test_export_downloads_the_list_with_formulas_neutralised(
     with transaction(rt.new_session()) as s:
         imports.import_members(s, "practitioners", FORMULAS, consent_note="test", now=rt.clock())
     with transaction(rt.new_session()) as s:
-        members.erase(s, members.find(s, "gone@example.org"), actor="test", now=rt.clock())
+        members.erase(s, rt.kit, members.find(s, "gone@example.org"), actor="test", now=rt.clock())
     client = signed_in(app, rt, "viewer")
     page = client.get("/admin/members")
     assert "Download CSV" in page.text

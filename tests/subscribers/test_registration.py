@@ -508,7 +508,7 @@ def test_an_erased_address_is_suppressed_and_registering_afresh_lifts_it(
     ana = confirm(rt, confirm_token(rt, member(rt)))
     rt.sender.drain()
     with transaction(rt.new_session()) as s:
-        preferences.erase(s, s.get(Member, ana.id), now=rt.clock())
+        preferences.erase(s, rt.kit, s.get(Member, ana.id), now=rt.clock())
     with rt.new_session() as s:
         assert outbox.suppressed(s, ["ana@example.org", "ANA@example.org "]) == {"ana@example.org"}
         assert outbox.suppressed(s, ["other@example.org"]) == set()

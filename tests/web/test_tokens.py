@@ -463,7 +463,7 @@ def test_a_token_for_a_member_who_does_not_exist_is_refused(
 
 def erase(rt: Runtime, member_id: int) -> None:
     with transaction(rt.new_session()) as s:
-        preferences.erase(s, s.get(Member, member_id), now=rt.clock())
+        preferences.erase(s, rt.kit, s.get(Member, member_id), now=rt.clock())
 
 
 def test_every_link_dies_with_erasure(client: FlaskClient, rt: Runtime, ana: Member) -> None:
