@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite turn on WAL, foreign keys, a busy timeout and write locks.
 
     SQLite transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
@@ -22,7 +22,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
-    kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": busy_timeout})
     if parsed.database in (None, "", ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be shared; use a file path")
     _create_private(Path(parsed.database))
@@ -35,7 +35,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
         # SQLite's lower() folds ASCII only; as PostgreSQL's, it must fold "NÚÑEZ" to "núñez"
         # so that a case-insensitive search works the same on both.
@@ -43,9 +43,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader (see ``readers``) starts deferred: in WAL mode it reads its snapshot while
+        # a writer holds the lock, instead of queueing behind it.
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "newsletter_read_only"
+
+
+def readers(engine: Engine) -> Engine:
+    """The same database for transactions that only read: on SQLite they never take the
+    write lock, so a long write (an import chunk) never makes a page or /healthz wait."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def _create_private(path: Path) -> None:

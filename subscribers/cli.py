@@ -6,7 +6,7 @@ import functools
 import getpass
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from subscribers.cli_support import (
 )
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput
+from subscribers.models import ImportJob
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +85,16 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if not no_worker:
         start_background(rt)
     click.echo(f"serving on http://{host}:{port}/ (worker {'off' if no_worker else 'on'})")
-    waitress_serve(app, host=host, port=port, threads=8, ident="network-newsletter")
+    waitress_serve(
+        app,
+        host=host,
+        port=port,
+        threads=8,
+        ident="network-newsletter",
+        # Waitress drops X-Forwarded-* by default; with trusted proxies the app reads them
+        # (ProxyFix, as many hops as NEWSLETTER_TRUSTED_PROXIES says), so let them through.
+        clear_untrusted_proxy_headers=not rt.settings.trusted_proxies,
+    )
 
 
 @main.command()
@@ -415,23 +425,69 @@ def subscribers_group() -> None:
 
 
 @subscribers_group.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--list", "list_slug", required=True)
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--list", "list_slug")
 @click.option("--consent-note", help="How these people agreed to be mailed (required).")
+@click.option("--resume", "resume_id", type=int, help="Carry on with an import that stopped.")
 @friendly
-def subscribers_import(file: Path, list_slug: str, consent_note: str | None) -> None:
-    """Add or update members from CSV (email, name, organisation, country, sector, language)."""
-    from subscribers import imports
+def subscribers_import(
+    file: Path | None, list_slug: str | None, consent_note: str | None, resume_id: int | None
+) -> None:
+    """Add or update members from CSV (email, name, organisation, country, sector, language).
+
+    The import commits a few hundred lines at a time, so the site keeps working meanwhile; if it
+    stops, `--resume ID` carries on from the last lines it committed."""
+    from subscribers import import_jobs, uploads
 
     rt = runtime()
-    with transaction(rt.new_session()) as session:
-        report = imports.import_members(
-            session, list_slug, file.read_bytes(), consent_note=consent_note or "", now=rt.clock()
-        )
-        record(
-            session, rt, "members.import", f"list {list_slug}", report.describe().splitlines()[0]
-        )
-    click.echo(report.describe())
+    directory = Path(rt.settings.instance_path) / "imports"
+    if resume_id is None:
+        if file is None or not list_slug:
+            raise click.UsageError("give FILE and --list SLUG (or --resume ID)")
+        raw = file.read_bytes()
+        name = uploads.store(directory, raw, now=rt.clock())
+        try:
+            with transaction(rt.new_session()) as session:
+                job = import_jobs.start(
+                    session,
+                    list_slug,
+                    raw,
+                    upload=name,
+                    filename=file.name,
+                    consent_note=consent_note or "",
+                    actor=cli_actor(),
+                    now=rt.clock(),
+                )
+        except Exception:
+            uploads.discard(directory, name)
+            raise
+        resume_id = job.id
+        assert resume_id is not None
+    click.echo(f"import {resume_id}", err=True)
+    job = import_jobs.run_stored(
+        rt.new_session, directory, resume_id, clock=rt.clock, on_progress=_import_counter()
+    )
+    click.echo(import_jobs.report(job).describe())
+
+
+def _import_counter() -> Callable[[ImportJob], None]:
+    """Lines done so far on stderr: in place on a terminal, every tenth of the file otherwise."""
+    terminal = sys.stderr.isatty()
+    shown = [-1]
+
+    def show(job: ImportJob) -> None:
+        tenth = job.done * 10 // max(job.total, 1)
+        if terminal:
+            end = "\n" if job.done >= job.total else ""
+            click.echo(f"\r{job.done:,} of {job.total:,} lines", err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+        elif tenth > shown[0]:
+            shown[0] = tenth
+            click.echo(f"{job.done:,} of {job.total:,} lines", err=True)
+
+    return show
 
 
 @subscribers_group.command("export")

@@ -11,18 +11,23 @@ from sqlmodel import Session, SQLModel
 import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
 import subscribers.models  # noqa: F401 - registers the domain tables
-from mailer.engine import make_engine
+from mailer.engine import make_engine, readers
 
 __all__ = ["make_engine", "session_factory", "transaction", "metadata"]
 
 metadata = SQLModel.metadata
 
 
-def session_factory(engine: Engine) -> Callable[[], Session]:
-    """Sessions that keep loaded values after commit (views render after the commit)."""
+def session_factory(engine: Engine, *, read_only: bool = False) -> Callable[[], Session]:
+    """Sessions that keep loaded values after commit (views render after the commit).
+
+    ``read_only`` sessions start their transactions without the write lock (``readers``); one
+    that writes after all still works, but may meet "database is locked" under contention.
+    """
+    bind = readers(engine) if read_only else engine
 
     def new_session() -> Session:
-        return Session(engine, expire_on_commit=False)
+        return Session(bind, expire_on_commit=False)
 
     return new_session
 

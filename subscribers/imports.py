@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from mailer import outbox
@@ -32,6 +32,7 @@ from subscribers.models import (
     MailingList,
     Member,
     Subscription,
+    new_nonce,
 )
 from subscribers.validation import (
     COUNTRIES,
@@ -200,6 +201,15 @@ def _check_line(row: dict[str, str], seen: set[str]) -> dict[str, str] | str:
     return data
 
 
+def _consent_note(consent_note: str) -> str:
+    note = clean_text(consent_note, field="consent_note", label=_("consent note"), limit=500)
+    if not note:
+        raise InvalidInput(
+            _("a consent note is required: say how these people agreed to be mailed")
+        )
+    return note
+
+
 def import_members(
     session: Session,
     list_slug: str,
@@ -210,30 +220,47 @@ def import_members(
     actor: str = "cli",
     max_bytes: int = MAX_BYTES,
 ) -> ImportReport:
-    """Add or update members from CSV and subscribe them to the list, line by line."""
-    note = clean_text(consent_note, field="consent_note", label=_("consent note"), limit=500)
-    if not note:
-        raise InvalidInput(
-            _("a consent note is required: say how these people agreed to be mailed")
-        )
+    """Add or update members from CSV in the caller's transaction (small files: the demo);
+    a staff import runs as a job in short transactions (``start_job``, ``run_job``)."""
+    note = _consent_note(consent_note)
     mailing_list = lists.by_slug(session, list_slug)
-    report, seen = ImportReport(), set[str]()
-    for line, row in rows(decode_file(raw, max_bytes=max_bytes).text):
-        data = _check_line(row, seen)
+    report = ImportReport()
+    lines = list(rows(decode_file(raw, max_bytes=max_bytes).text))
+    _import_lines(session, mailing_list, lines, set(), report, note=note, now=now, actor=actor)
+    return report
+
+
+def _import_lines(
+    session: Session,
+    mailing_list: MailingList,
+    lines: list[tuple[int, dict[str, str]]],
+    seen: set[str],
+    report: ImportReport,
+    *,
+    note: str,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Import some lines in the caller's transaction, counting them in ``report``.
+
+    The lines are written together (a few queries for all of them, not a few per line); if one
+    fails, the caller's transaction takes all of them back, so no half record is ever stored.
+    """
+    checked = [(line, _check_line(row, seen)) for line, row in lines]
+    addresses = [data["email"] for _line, data in checked if not isinstance(data, str)]
+    suppressed = outbox.suppressed(session, addresses)
+    good: list[dict[str, str]] = []
+    for line, data in checked:
         if isinstance(data, str):
             report.skipped.append((line, data))
-            continue
-        if outbox.suppressed(session, [data["email"]]):
+        elif data["email"] in suppressed:
             report.skipped.append((line, _suppressed()))
-            continue
-        # One savepoint per line: a line that fails half-way leaves nothing behind.
-        with session.begin_nested():
-            added = _upsert(session, mailing_list, data, note=note, now=now, actor=actor)
-        if added:
-            report.added += 1
         else:
-            report.updated += 1
-    return report
+            good.append(data)
+    if good:
+        added = _upsert(session, mailing_list, good, note=note, now=now, actor=actor)
+        report.added += added
+        report.updated += len(good) - added
 
 
 @dataclass(frozen=True)
@@ -296,54 +323,94 @@ def preview(
 def _upsert(
     session: Session,
     mailing_list: MailingList,
-    data: dict[str, str],
+    rows: list[dict[str, str]],
     *,
     note: str,
     now: datetime,
     actor: str,
-) -> bool:
-    member = session.execute(
-        select(Member).where(Member.email == data["email"])
-    ).scalar_one_or_none()
-    added = member is None
-    if member is None:
-        member = Member(**data, status=ACTIVE, created_at=now, confirmed_at=now)
-    else:
-        # Update details, but never resubscribe someone who left: their choice wins.
-        for key in ("name", "organisation", "country", "sector"):
-            if data[key]:
-                setattr(member, key, data[key])
-    session.add(member)
+) -> int:
+    """Add or update these members and subscribe them; returns how many were new.
+
+    New rows go in as plain multi-row INSERTs: building an ORM object per row cost more than
+    the database did (about half of a 94,809-line import).
+    """
+    addresses = [r["email"] for r in rows]
+    known = {
+        m.email: m
+        for m in session.execute(select(Member).where(Member.email.in_(addresses))).scalars()  # type: ignore[union-attr]
+    }
+    new = [data for data in rows if data["email"] not in known]
+    for data in rows:
+        member = known.get(data["email"])
+        if member is not None:
+            # Update details, but never resubscribe someone who left: their choice wins.
+            for key in ("name", "organisation", "country", "sector"):
+                if data[key]:
+                    setattr(member, key, data[key])
     session.flush()
-    assert member.id is not None and mailing_list.id is not None
-    sub = session.execute(
-        select(Subscription).where(
-            Subscription.member_id == member.id, Subscription.list_id == mailing_list.id
+    if new:
+        session.execute(
+            insert(Member),
+            [
+                {
+                    **data,
+                    "status": ACTIVE,
+                    "nonce": new_nonce(),
+                    "created_at": now,
+                    "confirmed_at": now,
+                }
+                for data in new
+            ],
         )
-    ).scalar_one_or_none()
-    if sub is None and member.status not in ("unsubscribed", ERASED):
-        session.add(
-            Subscription(
-                member_id=member.id,
-                list_id=mailing_list.id,
-                status=SUB_ACTIVE,
-                created_at=now,
-                updated_at=now,
-            )
+    assert mailing_list.id is not None
+    members = session.execute(
+        select(Member.id, Member.status, Subscription.id)
+        .outerjoin(
+            Subscription,
+            (Subscription.member_id == Member.id) & (Subscription.list_id == mailing_list.id),
         )
-        session.add(
-            ConsentEvent(
-                member_id=member.id,
-                list_id=mailing_list.id,
-                action="imported",
-                # ConsentEvent.source holds 32 characters; a long actor is in the audit log anyway.
-                source=f"import by {actor}"[:32],
-                note=note,
-                at=now,
-            )
+        .where(Member.email.in_(addresses))  # type: ignore[union-attr]
+    ).all()
+    # Subscribe whoever is not yet on the list, unless they left or were erased.
+    joining = [
+        member_id
+        for member_id, status, subscription in members
+        if subscription is None and status not in ("unsubscribed", ERASED)
+    ]
+    if joining:
+        session.execute(
+            insert(Subscription),
+            [
+                {
+                    "member_id": member_id,
+                    "list_id": mailing_list.id,
+                    "status": SUB_ACTIVE,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for member_id in joining
+            ],
         )
-    session.flush()
-    return added
+        session.execute(
+            insert(ConsentEvent),
+            [
+                {
+                    "member_id": member_id,
+                    "list_id": mailing_list.id,
+                    "action": "imported",
+                    "consent_version": "",
+                    "consent_text": "",
+                    # source holds 32 characters; a long actor is in the audit log anyway.
+                    "source": f"import by {actor}"[:32],
+                    "ip": "",
+                    "user_agent": "",
+                    "note": note,
+                    "at": now,
+                }
+                for member_id in joining
+            ],
+        )
+    return len(new)
 
 
 def export_members(session: Session, list_slug: str) -> str:

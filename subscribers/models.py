@@ -197,3 +197,31 @@ class Rsvp(SQLModel, table=True):
     invited_at: datetime = Field(sa_type=UTCDateTime)
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# ImportJob.status
+IMPORT_RUNNING, IMPORT_DONE = "running", "done"
+
+
+class ImportJob(SQLModel, table=True):
+    """A CSV import run in short transactions: each chunk commits its lines together with the
+    progress below, so an interrupted import resumes where it stopped and repeats nothing."""
+
+    __tablename__ = "import_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    list_id: int = Field(foreign_key="mailing_list.id")
+    upload: str = Field(max_length=64)  # the stored file's name (subscribers.uploads)
+    filename: str = Field(max_length=200)
+    consent_note: str = Field(max_length=500)
+    actor: str = Field(max_length=320)
+    status: str = Field(default=IMPORT_RUNNING, max_length=16)
+    total: int = 0  # data lines in the file
+    done: int = 0  # data lines handled (imported or skipped)
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    # One "line<TAB>reason" per skipped line, for the report.
+    skipped_lines: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,16 +25,25 @@ from subscribers.templating import mail_environments
 from subscribers.tokens import Signer
 
 
+def start_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, daemon=True).start()
+
+
 @dataclass
 class Runtime:
     settings: Settings
     engine: Engine
     new_session: Callable[[], Session]
+    new_read_session: Callable[[], Session]  # for requests that only read (GET): no write lock
     clock: Clock
     kit: MailKit
     transport: Transport
     capture: CaptureStore | None = None
     dkim: MessageSigner | None = None
+    # Runs long work (an import) beside the request that started it; tests run it at once.
+    background: Callable[[Callable[[], None]], None] = field(
+        default_factory=lambda: start_thread, repr=False
+    )
     _sender: Sender | None = field(default=None, repr=False)
 
     @classmethod
@@ -71,6 +81,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             new_session=session_factory(engine),
+            new_read_session=session_factory(engine, read_only=True),
             clock=clock,
             kit=kit,
             transport=transport,

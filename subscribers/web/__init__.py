@@ -107,9 +107,15 @@ def runtime() -> Runtime:
 
 
 def db() -> Session:
-    """The request's database session (opened on first use, closed at teardown)."""
+    """The request's database session (opened on first use, closed at teardown).
+
+    GET and HEAD only read (the few that write, write a little), so on SQLite they do not take
+    the write lock and never wait for an import or the sender.
+    """
     if "db_session" not in g:
-        g.db_session = runtime().new_session()
+        rt = runtime()
+        reading = request.method in ("GET", "HEAD")
+        g.db_session = rt.new_read_session() if reading else rt.new_session()
     session: Session = g.db_session
     return session
 

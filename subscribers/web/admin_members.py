@@ -7,6 +7,7 @@ service (or here, in the same transaction, for imports and exports).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from flask import (
@@ -25,7 +26,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import audit, imports, lists, members, uploads
+from subscribers import audit, import_jobs, imports, lists, members, uploads
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.members import MemberQuery
@@ -282,7 +283,7 @@ def import_preview() -> str | BaseResponse:
 @bp.post("/import/confirm")
 @role_required("editor")
 def import_confirm() -> str | BaseResponse:
-    """Step 3: import the stored file, line by line, and show the report."""
+    """Step 3: start importing the stored file (in short transactions, beside this request)."""
     found = _pending()
     if found is None:
         flash(_("No file is waiting to be imported. Please upload it (again)."))
@@ -294,34 +295,71 @@ def import_confirm() -> str | BaseResponse:
     try:
         _list_by_slug(form.list.data or "")
         with transaction(db()) as s:
-            report = imports.import_members(
+            job = import_jobs.start(
                 s,
                 form.list.data or "",
                 raw,
+                upload=pending["name"],
+                filename=pending.get("filename", ""),
                 consent_note=form.consent_note.data or "",
-                now=rt.clock(),
                 actor=staff_actor(),
+                now=rt.clock(),
                 max_bytes=MAX_UPLOAD,
-            )
-            record(
-                s,
-                "members.import",
-                f"list {form.list.data}",
-                f"{pending.get('filename', '')}: " + report.describe().splitlines()[0],
             )
     except (InvalidInput, NotFound) as err:
         field = getattr(err, "field", None) or "list"
         show_errors(form, InvalidInput(str(err), field=field))
         return _render_preview(pending, raw, form)
-    uploads.discard(_uploads_dir(), pending["name"])
     session.pop(PENDING_IMPORT, None)
+    _run_import(job.id)
+    return redirect(url_for(".import_job", job_id=job.id))
+
+
+def _run_import(job_id: int | None) -> None:
+    rt = runtime()
+    assert job_id is not None
+    db().close()  # this request's transaction ends here, so the import can take the lock
+    rt.background(
+        functools.partial(
+            import_jobs.run_logged, rt.new_session, _uploads_dir(), job_id, clock=rt.clock
+        )
+    )
+
+
+@bp.get("/imports/<int:job_id>")
+@role_required("editor")
+def import_job(job_id: int) -> str:
+    """The import's progress while it runs (the page refreshes itself), then its report."""
+    try:
+        job = import_jobs.get(db(), job_id)
+    except NotFound:
+        abort(404)
+    mailing_list = db().get(MailingList, job.list_id)
     return render_template(
         "admin/import_report.html",
         user=current_staff(),
-        report=report,
-        list_slug=form.list.data,
-        filename=pending.get("filename", ""),
+        job=job,
+        report=import_jobs.report(job),
+        stalled=import_jobs.stalled(job, now=runtime().clock()),
+        list_slug=mailing_list.slug if mailing_list else "",
+        filename=job.filename,
+        buttons=ButtonForm(),
     )
+
+
+@bp.post("/imports/<int:job_id>/resume")
+@role_required("editor")
+def import_resume(job_id: int) -> BaseResponse:
+    """Carry on with an import whose process stopped, from its last committed chunk."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    try:
+        job = import_jobs.get(db(), job_id)
+    except NotFound:
+        abort(404)
+    if import_jobs.stalled(job, now=runtime().clock()):
+        _run_import(job.id)
+    return redirect(url_for(".import_job", job_id=job_id))
 
 
 @bp.errorhandler(RequestEntityTooLarge)

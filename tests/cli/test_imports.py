@@ -63,7 +63,7 @@ def test_utf8_bom_file_with_bad_and_duplicate_lines(env, tmp_path, rt: Runtime) 
     ).encode("utf-8")
     result = import_bytes(env, tmp_path, raw)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("added 2, updated 0, skipped 4")
+    assert result.stdout.startswith("added 2, updated 0, skipped 4")
     assert "line 3: This email address is not valid" in result.output
     assert "line 4: duplicate of an earlier line (ana@example.org)" in result.output
     assert "line 6: country" in result.output

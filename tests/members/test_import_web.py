@@ -50,6 +50,7 @@ def confirm(
     return client.post(
         "/admin/import/confirm",
         data={"csrf_token": csrf_token(preview.text), "list": list_slug, "consent_note": note},
+        follow_redirects=True,  # to the import's page: its report once done
     )
 
 
