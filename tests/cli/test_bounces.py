@@ -191,3 +191,50 @@ def test_what_is_not_an_unsubscribe_request_changes_no_membership(env, sent, cas
         env = {**env, "NEWSLETTER_BOUNCE_ADDRESS": "bounces@network.test"}
     run(env, stdin=raw)
     assert set(statuses(rt).values()) == {"active"}
+
+
+def test_settings_come_from_the_env_file_a_pipe_names(env, sent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    settings = tmp_path / "newsletter.env"
+    settings.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    to = verp_address(TEMPLATE, ids["ana@example.org"], key=KEY.encode())
+    # A pipe's environment: none of the settings, only the file's name on the command line.
+    result = CliRunner().invoke(
+        main,
+        ["bounces", "process", "--env-file", str(settings), "--recipient", to],
+        env={},
+        input=dsn(to, "ana@example.org", "5.1.1"),
+    )
+    assert result.exit_code == 0, result.output
+    with rt.new_session() as s:
+        assert outbox.suppressed(s, ["ana@example.org"]) == {"ana@example.org"}
+
+
+@pytest.mark.parametrize("broken", ["missing env file", "database unreachable"])
+def test_a_failure_that_may_pass_exits_75_so_the_mta_retries(env, tmp_path, broken) -> None:  # type: ignore[no-untyped-def]
+    args = ["bounces", "process"]
+    if broken == "missing env file":
+        args += ["--env-file", str(tmp_path / "absent.env")]
+    else:
+        env = {**env, "NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'no-dir' / 'x.db'}"}
+    result = CliRunner().invoke(
+        main, args, env=env, input=dsn("x@network.test", "a@b.org", "5.1.1")
+    )
+    assert result.exit_code == 75, result.output
+    assert "temporary failure" in result.output
+
+
+def test_two_recipients_at_once_are_refused_naming_the_postfix_setting(env, sent) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    first, second = (
+        verp_address(TEMPLATE, ids[a], key=KEY.encode())
+        for a in ("ana@example.org", "bo@example.org")
+    )
+    # What ${original_recipient} expands to when one message reaches two bounce addresses.
+    result = CliRunner().invoke(
+        main, ["bounces", "process", "--recipient", first, second], env=env, input=b"x"
+    )
+    assert result.exit_code == 75
+    assert "destination_recipient_limit = 1" in result.output
+    with rt.new_session() as s:
+        assert outbox.suppressed(s, ["ana@example.org", "bo@example.org"]) == set()
