@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from mailer import outbox
@@ -115,19 +115,37 @@ def _recent_soft(session: Session, key: str, *, now: datetime) -> int:
     )
 
 
+def _of_recipient(address: str | None, recipient_id: int) -> ColumnElement[bool]:
+    """Bounces tied by VERP to one of a recipient's deliveries, or kept under their address."""
+    own = select(Delivery.id).where(Delivery.recipient_id == recipient_id)
+    matches: list[ColumnElement[bool]] = [Bounce.delivery_id.in_(own)]  # type: ignore[union-attr]
+    if address:
+        matches.append(Bounce.address_hash == outbox.address_hash(address))
+    return or_(*matches)
+
+
+def of_recipient(
+    session: Session, address: str | None, recipient_id: int, *, limit: int | None = None
+) -> list[Bounce]:
+    """A recipient's bounces, newest first (after erasure only the VERP-tied ones are found)."""
+    rows = session.execute(
+        select(Bounce)
+        .where(_of_recipient(address, recipient_id))
+        .order_by(Bounce.at.desc(), Bounce.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(limit)
+    )
+    return list(rows.scalars().all())
+
+
 def forget(session: Session, address: str | None, recipient_id: int) -> None:
     """Blank the diagnostics of a recipient's bounces: the remote server's text quotes the
     address and often the name (``552 5.2.2 <ana@...> Ana Sousa mailbox full``).
 
     The rows stay (kind, status, time) so counts and soft-bounce limits still add up.
     """
-    own = select(Delivery.id).where(Delivery.recipient_id == recipient_id)
-    matches = [Bounce.delivery_id.in_(own)]  # type: ignore[union-attr]
-    if address:
-        matches.append(Bounce.address_hash == outbox.address_hash(address))
     session.execute(
         update(Bounce)
-        .where(or_(*matches))
+        .where(_of_recipient(address, recipient_id))
         .values(diagnostic="")
         .execution_options(synchronize_session=False)
     )

@@ -21,10 +21,12 @@ from subscribers.models import (
     StaffUser,
     Subscription,
 )
+from subscribers.validation import bounded
 
 # Campaign kind of a test mail sent to a staff user: its recipient ids are staff ids.
 STAFF_TEST = "test"
 
+MAX_SEGMENT = 1000  # room for every country and sector at once, nothing near a novel
 SEGMENT_FIELDS = {
     "country": Member.country,
     "sector": Member.sector,
@@ -42,7 +44,8 @@ class Segment:
     @classmethod
     def parse(cls, text: str | None) -> Segment:
         """Parse ``country=PT,sector=police``; InvalidInput names what is wrong."""
-        if not text or not text.strip():
+        text = bounded(text, field="segment", label=_("Segment"), limit=MAX_SEGMENT)
+        if not text:
             return cls()
         conditions = []
         for part in text.split(","):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from subscribers.models import AuditEntry
 from subscribers.paging import Page, paginate
+from subscribers.validation import bounded
 
 PER_PAGE = 50
 
@@ -34,9 +36,10 @@ def entries(
 ) -> Page[AuditEntry]:
     """Entries newest first; ``actor`` matches part of the address (any case), ``action`` exactly
     or as a prefix ending in a dot ("member." for every member action)."""
+    needle = bounded(actor, field="actor", label=_("Who")).lower()
+    action = bounded(action, field="action", label=_("Action"))
     stmt = select(AuditEntry)
-    if actor.strip():
-        needle = actor.strip().lower()
+    if needle:
         stmt = stmt.where(func.lower(AuditEntry.actor).contains(needle, autoescape=True))
     if action.endswith("."):
         stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))  # type: ignore[attr-defined]

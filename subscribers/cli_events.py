@@ -150,8 +150,11 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
     """The answers: counts, then one line per member (answer, email, name, when)."""
     rt = runtime()
     if as_csv:
-        with rt.new_session() as session:
-            click.echo(rsvp.export_csv(session, event_id), nl=False)
+        with transaction(rt.new_session()) as session:
+            body = rsvp.export_csv(session, event_id)
+            answers = len(body.splitlines()) - 1
+            record(session, rt, "event.rsvps_export", event_id, f"{answers} answer(s)")
+        click.echo(body, nl=False)
         return
     with rt.new_session() as session:
         event = events.get(session, event_id)

@@ -128,17 +128,25 @@ def send_to_member(
     now: datetime,
     context: Mapping[str, Any] | None = None,
     personal: Mapping[str, str] | None = None,
+    by_name: bool = True,
 ) -> Campaign:
-    """Queue a transactional mail (confirmation, welcome...) to one member."""
+    """Queue a transactional mail (confirmation, welcome...) to one member.
+
+    ``by_name=False`` leaves the name out of the greeting and the To header: for mail caused
+    by a registration form, whose name anyone can type next to anyone's address.
+    """
     assert member.id is not None and member.email is not None
     rendered = kit.render(kind, {"member_language": member.language, **(context or {})})
     campaign = outbox.create_campaign(
         session, rendered=rendered, sender=kit.default_sender, now=now, bulk=False
     )
-    values = {"name": member.display_name, "manage_url": kit.manage_url(member), **(personal or {})}
-    outbox.enqueue(
-        session, campaign, [Recipient(member.id, member.email, member.name, values)], now=now
-    )
+    name = member.name if by_name else ""
+    values = {
+        "name": member.display_name if by_name else "",
+        "manage_url": kit.manage_url(member),
+        **(personal or {}),
+    }
+    outbox.enqueue(session, campaign, [Recipient(member.id, member.email, name, values)], now=now)
     return campaign
 
 
@@ -153,6 +161,7 @@ def queue_confirmation(
         member,
         now=now,
         personal={"confirm_url": kit.confirm_url(member)},
+        by_name=False,
     )
 
 
@@ -160,7 +169,7 @@ def queue_already_member(
     session: Session, kit: MailKit, member: Member, *, now: datetime
 ) -> Campaign:
     """Sent instead of a confirmation when a confirmed member registers again."""
-    return send_to_member(session, kit, "already_member", member, now=now)
+    return send_to_member(session, kit, "already_member", member, now=now, by_name=False)
 
 
 def queue_welcome(

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlmodel import Session
 
-from mailer import outbox
+from mailer import bounce_log, outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Campaign, Delivery
 from subscribers import audit, lists, preferences
@@ -32,6 +32,7 @@ from subscribers.models import (
     Subscription,
 )
 from subscribers.paging import Page, paginate
+from subscribers.validation import bounded
 
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, ERASED)
 DETAILS = ("name", "organisation", "country", "sector", "language")
@@ -90,9 +91,12 @@ def _text_filter(text: str) -> ColumnElement[bool]:
 
 
 def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
+    for name in ("list_slug", "status", "country", "sector", "language"):
+        bounded(getattr(query, name), field=name, label=name)
+    text = bounded(query.text, field="q", label=_("Search"))
     stmt = select(Member)
-    if query.text.strip():
-        stmt = stmt.where(_text_filter(query.text.strip()))
+    if text:
+        stmt = stmt.where(_text_filter(text))
     if query.list_slug:
         list_id = lists.by_slug(session, query.list_slug).id
         stmt = stmt.where(
@@ -163,24 +167,8 @@ def history(session: Session, member: Member, *, limit: int = HISTORY_LIMIT) -> 
         subscriptions=preferences.subscriptions(session, member),
         consents=[ConsentRow(event, name or "") for event, name in consents],
         deliveries=[DeliveryRow(d, subject, kind) for d, subject, kind in deliveries],
-        bounces=_bounces(session, member, limit=limit),
+        bounces=bounce_log.of_recipient(session, member.email, member.id or 0, limit=limit),
     )
-
-
-def _bounces(session: Session, member: Member, *, limit: int) -> list[Bounce]:
-    # Bounces are kept by address hash; after erasure the address is gone, but bounces that
-    # VERP tied to one of the member's deliveries still belong to them.
-    own_deliveries = select(Delivery.id).where(Delivery.recipient_id == member.id)
-    matches: list[ColumnElement[bool]] = [Bounce.delivery_id.in_(own_deliveries)]  # type: ignore[union-attr]
-    if member.email:
-        matches.append(Bounce.address_hash == outbox.address_hash(member.email))
-    rows = session.execute(
-        select(Bounce)
-        .where(or_(*matches))
-        .order_by(Bounce.at.desc(), Bounce.id.desc())  # type: ignore[attr-defined, union-attr]
-        .limit(limit)
-    )
-    return list(rows.scalars().all())
 
 
 def _editable(member: Member) -> None:

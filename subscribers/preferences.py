@@ -24,8 +24,10 @@ from subscribers.models import (
     SUB_UNSUBSCRIBED,
     UNSUBSCRIBED,
     ConsentEvent,
+    Event,
     MailingList,
     Member,
+    Rsvp,
     Subscription,
     new_nonce,
 )
@@ -216,6 +218,13 @@ def export(session: Session, member: Member) -> dict[str, Any]:
         .where(Delivery.recipient_id == member.id)
         .order_by(Delivery.id)
     ).all()
+    answers = session.execute(
+        select(Rsvp, Event.title, Event.start_at)
+        .join(Event, Event.id == Rsvp.event_id)
+        .where(Rsvp.member_id == member.id)
+        .order_by(Event.start_at, Rsvp.id)
+    ).all()
+    bounces = bounce_log.of_recipient(session, member.email, member.id or 0)
     return {
         "profile": {
             "email": member.email,
@@ -263,6 +272,21 @@ def export(session: Session, member: Member) -> dict[str, Any]:
                 "message_id": d.message_id,
             }
             for d, subject, kind in deliveries
+        ],
+        "event_answers": [
+            {
+                "event": title,
+                "starts_at": iso(start_at),
+                "answer": row.status,
+                "invited_at": iso(row.invited_at),
+                "answered_at": iso(row.answered_at),
+                "waiting_since": iso(row.waiting_since),
+            }
+            for row, title, start_at in answers
+        ],
+        "bounces": [
+            {"kind": b.kind, "status": b.status, "diagnostic": b.diagnostic, "at": iso(b.at)}
+            for b in reversed(bounces)
         ],
     }
 

@@ -25,7 +25,6 @@ from subscribers.models import (
     PENDING,
     SUB_ACTIVE,
     SUB_PENDING,
-    UNSUBSCRIBED,
     ConsentEvent,
     MailingList,
     Member,
@@ -127,8 +126,8 @@ def register(
     elif member.status == ACTIVE:
         _notify(session, kit, member, now=now, already=True)
         return
-    if member.status == UNSUBSCRIBED:
-        member.status = PENDING  # coming back needs a fresh confirmation
+    # Someone who left stays unsubscribed until they confirm again: anyone can type their
+    # address, and only the link in their mailbox brings them back.
     for lst in lists:
         _subscribe_pending(session, member, lst, now=now)
         session.add(_consent(member, lst, request, action="given", now=now))
@@ -214,15 +213,7 @@ def confirm(
 ) -> Member:
     """Confirm a registration; confirming twice is harmless."""
     member, _extra = member_for_token(session, kit, "confirm", token, max_age=CONFIRM_MAX_AGE)
-    pending = (
-        session.execute(
-            select(Subscription).where(
-                Subscription.member_id == member.id, Subscription.status == SUB_PENDING
-            )
-        )
-        .scalars()
-        .all()
-    )
+    pending = _pending(session, member)
     if not pending:
         # Nothing waits for confirmation: a second click, or an old link after the member
         # unsubscribed (which must not undo their choice).
@@ -244,13 +235,24 @@ def confirm(
     return member
 
 
+def _pending(session: Session, member: Member) -> list[Subscription]:
+    """The member's subscriptions waiting for the confirmation link."""
+    return list(
+        session.execute(
+            select(Subscription).where(
+                Subscription.member_id == member.id, Subscription.status == SUB_PENDING
+            )
+        ).scalars()
+    )
+
+
 def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: datetime) -> None:
     """Queue a new confirmation link for an expired one (the signature must still be ours)."""
     claims = kit.signer.verify("confirm", token, max_age=None)
     member = session.get(Member, claims.member_id)
     if member is None or member.nonce != claims.nonce or member.status == ERASED:
         raise TokenError(_("This link is no longer valid."))
-    if member.status != PENDING:
+    if not _pending(session, member):
         return  # already confirmed: nothing to resend, and the page says the same either way
     _notify(session, kit, member, now=now, already=False)
 

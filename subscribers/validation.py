@@ -39,6 +39,15 @@ LANGUAGES = {
     "bs": "Bosanski",
 }
 MAX_NAME = 200
+# A search or filter term: longer than any address, name or organisation (SQLite refuses LIKE
+# patterns of 50,000 characters; no database should be asked to match a novel).
+MAX_SEARCH = 200
+
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the
+# text around them: "moc.elgoog" shown as "google.com", a greeting turned into a fake warning.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Line and paragraph separators break a line as CR/LF would, in mail and on pages.
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
 
 # An RFC 2047 encoded word: harmless as text, but some parsers turn it into header content.
 _ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?", re.ASCII)
@@ -52,8 +61,9 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
     if len(text) > 254 or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise InvalidInput(_("This email address is not valid."), field="email")
     try:
+        # strict: a local part over 64 characters (RFC 5321) is refused, not passed to SMTP.
         result = validate_email(
-            text, check_deliverability=check_deliverability, allow_smtputf8=False
+            text, check_deliverability=check_deliverability, allow_smtputf8=False, strict=True
         )
     except EmailNotValidError as err:
         raise InvalidInput(
@@ -65,17 +75,33 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
 
 def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME) -> str:
     """A single line of user text: no control characters, no encoded words, within a limit."""
+    text = bounded(raw, field=field, label=label, limit=limit)
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in _LINE_SEPARATORS for c in text):
+        raise InvalidInput(_("%(label)s must be a single line of text.", label=label), field=field)
+    if any(c in _BIDI_CONTROLS for c in text):
+        raise InvalidInput(
+            _(
+                "%(label)s contains invisible characters that change the direction of text; "
+                "please type it without them.",
+                label=label,
+            ),
+            field=field,
+        )
+    if _ENCODED_WORD.search(text):
+        raise InvalidInput(
+            _("%(label)s contains characters that are not allowed.", label=label), field=field
+        )
+    return text
+
+
+def bounded(raw: str | None, *, field: str, label: str, limit: int = MAX_SEARCH) -> str:
+    """Text stripped, or InvalidInput when longer than ``limit`` (search and filter terms are
+    bounded by MAX_SEARCH)."""
     text = (raw or "").strip()
     if len(text) > limit:
         raise InvalidInput(
             _("%(label)s is too long (at most %(limit)d characters).", label=label, limit=limit),
             field=field,
-        )
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
-        raise InvalidInput(_("%(label)s must be a single line of text.", label=label), field=field)
-    if _ENCODED_WORD.search(text):
-        raise InvalidInput(
-            _("%(label)s contains characters that are not allowed.", label=label), field=field
         )
     return text
 

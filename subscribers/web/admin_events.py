@@ -78,7 +78,9 @@ def detail(event_id: int) -> str:
 @role_required("viewer")
 def export(event_id: int) -> Response:
     _event_or_404(event_id)
-    body = rsvp.export_csv(db(), event_id)
+    with transaction(db()) as s:
+        body = rsvp.export_csv(s, event_id)
+        record(s, "event.rsvps_export", event_id, f"{len(body.splitlines()) - 1} answer(s)")
     return Response(
         body,
         mimetype="text/csv",

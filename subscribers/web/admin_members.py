@@ -409,9 +409,13 @@ def export_list(slug: str) -> Response:
 def audit_log() -> str:
     form = AuditFilterForm(formdata=request.args)
     form.action.choices = choices([("", _("Any")), *((a, a) for a in audit.actions(db()))])
-    page = audit.entries(
-        db(), actor=form.actor.data or "", action=form.action.data or "", page=_page_number()
-    )
+    try:
+        page = audit.entries(
+            db(), actor=form.actor.data or "", action=form.action.data or "", page=_page_number()
+        )
+    except InvalidInput as err:
+        form.form_errors.append(str(err))
+        page = Page([], 0, 1, audit.PER_PAGE)
     return render_template(
         "admin/audit.html", user=current_staff(), form=form, page=page, args=_other_args()
     )

@@ -108,7 +108,7 @@ class AudienceFields:
             if values:
                 conditions.append((key, values))
         organisation = clean_text(
-            self.organisation.data, field="organisation", label="Organisation"
+            self.organisation.data, field="organisation", label=_("Organisation")
         )
         if organisation:
             conditions.append(("organisation", (organisation,)))

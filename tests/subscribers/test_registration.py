@@ -217,6 +217,7 @@ def test_re_registering_after_unsubscribing_needs_a_fresh_confirmation(
     with transaction(rt.new_session()) as s:
         preferences.unsubscribe(s, s.get(Member, first.id), now=rt.clock())
     assert member(rt).status == "unsubscribed"
+    left_at = member(rt).unsubscribed_at
     rt.sender.drain()
     sent_before = len(smtp.messages)
 
@@ -224,7 +225,9 @@ def test_re_registering_after_unsubscribing_needs_a_fresh_confirmation(
     register(rt)
     back = member(rt)
     assert back.id == first.id
-    assert back.status == "pending"
+    # Anyone can type the address: until the link in the mailbox is used, the person stays
+    # unsubscribed (and is mailed nothing but the confirmation).
+    assert (back.status, back.unsubscribed_at) == ("unsubscribed", left_at)
     assert subscriptions(rt, back.id) == [("practitioners", "pending")]
     assert campaign_kinds(rt)[-1] == "confirm"
     rt.sender.drain()
@@ -244,6 +247,31 @@ def test_re_registering_after_unsubscribing_needs_a_fresh_confirmation(
         "confirmed",
     ]
     assert campaign_kinds(rt)[-1] == "welcome"
+
+
+def came_back(rt: Runtime) -> Member:
+    """Ana registered, confirmed, left, and a day later her address was registered again."""
+    register(rt)
+    ana = confirm(rt, confirm_token(rt, member(rt)))
+    with transaction(rt.new_session()) as s:
+        preferences.unsubscribe(s, s.get(Member, ana.id), now=rt.clock())
+    rt.clock.advance(days=1)
+    register(rt)
+    return ana
+
+
+def test_coming_back_an_expired_confirmation_can_be_sent_again(
+    rt: Runtime, lst: MailingList
+) -> None:
+    came_back(rt)
+    token = confirm_token(rt, member(rt))
+    rt.clock.advance(days=8)
+    with pytest.raises(TokenError):
+        confirm(rt, token)
+    with transaction(rt.new_session()) as s:
+        registration.resend_confirmation(s, rt.kit, token, now=rt.clock())
+    assert campaign_kinds(rt)[-1] == "confirm"
+    assert confirm(rt, confirm_token(rt, member(rt))).status == "active"
 
 
 def test_re_registering_for_one_list_does_not_revive_the_others(
@@ -449,16 +477,11 @@ def test_purge_keeps_a_registration_exactly_seven_days_old(rt: Runtime, lst: Mai
 def test_purge_keeps_a_former_member_who_came_back_and_did_not_confirm(
     rt: Runtime, lst: MailingList
 ) -> None:
-    register(rt)
-    ana = confirm(rt, confirm_token(rt, member(rt)))
-    with transaction(rt.new_session()) as s:
-        preferences.unsubscribe(s, s.get(Member, ana.id), now=rt.clock())
-    rt.clock.advance(days=1)
-    register(rt)  # pending again, but has a history (withdrawal records) that must stay
+    ana = came_back(rt)  # unconfirmed again, but has a history (withdrawal records) that must stay
     rt.clock.advance(days=30)
     with transaction(rt.new_session()) as s:
         assert registration.purge_unconfirmed(s, now=rt.clock()) == 0
-    assert member(rt).status == "pending"
+    assert member(rt).status == "unsubscribed"
     assert "withdrawn" in [c.action for c in consents(rt, ana.id)]
 
 

@@ -120,6 +120,26 @@ BAD_INPUT = [
         "Organisation is too long (at most 200 characters).",
         id="long-organisation",
     ),
+    *(
+        pytest.param(
+            {"name": f"Ana{char}Sousa"},
+            "Name contains invisible characters that change the direction of text",
+            id=f"bidi-U+{ord(char):04X}",
+        )
+        for char in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    ),
+    pytest.param(
+        {"organisation": "PSP\u202egro.elpmaxe"},
+        "Organisation contains invisible characters that change the direction of text",
+        id="bidi-override-organisation",
+    ),
+    pytest.param({"name": "Ana\u2028Sousa"}, "Name must be a single line of text.", id="U+2028"),
+    pytest.param({"name": "Ana\u2029Sousa"}, "Name must be a single line of text.", id="U+2029"),
+    pytest.param(
+        {"email": "a" * 65 + "@example.org"},
+        "too long before the @-sign",
+        id="local-part-65",
+    ),
     pytest.param({"consent": None}, "Please give your consent", id="no-consent"),
     pytest.param({"consent": ""}, "Please give your consent", id="empty-consent"),
     pytest.param({"lists": None}, "Please choose at least one list.", id="no-list"),
