@@ -169,6 +169,9 @@ def release(session: Session, kit: MailKit, member: Member, *, now: datetime) ->
 
     The rows go (an answer is personal data); each event where the member held a seat fills it
     from its waiting list, first in line first. Returns those promoted.
+
+    A suppression (bounce, complaint) frees nothing: a full mailbox or a spam click says nothing
+    about coming to the event, and staff still see the answer and can reach the person.
     """
     rows = session.execute(select(Rsvp).where(Rsvp.member_id == member.id)).scalars().all()
     held = sorted({row.event_id for row in rows if row.status == YES})
