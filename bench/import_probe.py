@@ -50,8 +50,8 @@ def write_csv(path: Path, lines: int) -> int:
         out.write("email,name,organisation,country,sector,language\n")
         for i in range(lines):
             out.write(
-                f"member{i:06d}@practitioners.example.org,Member {i:06d},"
-                f"Agency {i % 97},{COUNTRIES[i % 7]},{SECTORS[i % 5]},en\n"
+                f"m{i:05d}@example.org,Name {i:05d},Org {i % 97},"
+                f"{COUNTRIES[i % 7]},{SECTORS[i % 5]},en\n"
             )
     return path.stat().st_size
 

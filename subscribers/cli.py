@@ -158,10 +158,9 @@ def staff_list() -> None:
     """Every staff account: address, role, and whether it is locked out."""
     rt = runtime()
     with rt.new_session() as session:
-        users = staff.accounts(session)
-    for user in users:
-        locked = user.locked_until is not None and user.locked_until > rt.clock()
-        click.echo(f"{user.email}\t{user.role}" + ("\tlocked" if locked else ""))
+        for user in staff.accounts(session):
+            locked = staff.locked_out(session, user, now=rt.clock())
+            click.echo(f"{user.email}\t{user.role}" + ("\tlocked" if locked else ""))
 
 
 @staff_group.command("set-role")

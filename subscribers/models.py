@@ -128,9 +128,13 @@ class StaffUser(SQLModel, table=True):
     email: str = Field(max_length=320, unique=True)
     password_hash: str = Field(max_length=300)
     role: str = Field(max_length=16)  # admin | editor | viewer
-    failed_logins: int = 0
-    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_logins: int = 0  # unused since sign-in failures are counted per address (throttle)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # unused, as above
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # A staff session is valid only while it carries this key; a new one is drawn at sign-out,
+    # password and role change, so every copy of an old cookie stops working. Random rather
+    # than a counter: an account made later under a reused id cannot match an old cookie.
+    session_key: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=32)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -1,8 +1,10 @@
-"""Staff accounts: creation, password check with lock-out, roles."""
+"""Staff accounts: creation, password check with throttling, roles, session generations."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -10,13 +12,18 @@ from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from subscribers import throttle
 from subscribers.errors import Conflict, InvalidInput, NotFound, Throttled
 from subscribers.models import StaffUser
 from subscribers.validation import normalise_email
 
 ROLES = ("viewer", "editor", "admin")  # each role can do everything the one before can
+# Failed sign-ins are counted per client address *and* account: whoever guesses from one
+# address is slowed down there, while the real user, from their own address, still gets in.
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+# Wrong "current password" answers in the password-change form, per account.
+MAX_WRONG_CURRENT = 5
 
 
 # Checked against when the email is unknown, so a login takes as long either way.
@@ -59,24 +66,57 @@ def get(session: Session, email: str) -> StaffUser:
     return user
 
 
-def authenticate(session: Session, email: str, password: str, *, now: datetime) -> StaffUser | None:
-    """The user for a correct password; counts failures and locks the account for a while."""
+def _login_key(address: str, ip: str) -> str:
+    return f"{_login_prefix(address)}{ip[:64]}"
+
+
+def _login_prefix(address: str) -> str:
+    # A digest, not the address: the key column is short, and it holds no personal data.
+    return f"login:{hashlib.sha256(address.encode()).hexdigest()[:24]}:"
+
+
+def authenticate(
+    session: Session, email: str, password: str, *, ip: str, now: datetime
+) -> StaffUser | None:
+    """The user for a correct password, or None; Throttled after too many failures from this
+    address for this account.
+
+    Every path does the same work, one password hash, whether the address is a staff account
+    or not and whether it is throttled, so neither the answer nor its time tells them apart.
+    """
     address = (email or "").strip().lower()
     user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
-    if user is None:
-        check_password_hash(_dummy_hash(), password or "")
-        return None
-    if user.locked_until is not None and user.locked_until > now:
+    right = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
+    key = _login_key(address, ip)
+    if throttle.attempts(session, key, window=LOCKOUT, now=now) >= MAX_FAILED_LOGINS:
         raise Throttled(_("Too many failed attempts. Try again in a few minutes."))
-    if check_password_hash(user.password_hash, password or ""):
-        user.failed_logins, user.locked_until = 0, None
-        session.add(user)
-        return user
-    user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.failed_logins, user.locked_until = 0, now + LOCKOUT
+    if user is None or not right:
+        throttle.hit(session, key, limit=MAX_FAILED_LOGINS, window=LOCKOUT, now=now)
+        return None
+    throttle.clear(session, key)
+    return user
+
+
+def locked_out(session: Session, user: StaffUser, *, now: datetime) -> bool:
+    """Whether some address may not try this account's password for now."""
+    counters = throttle.windows(session, _login_prefix(user.email), window=LOCKOUT, now=now)
+    return any(row.count >= MAX_FAILED_LOGINS for row in counters)
+
+
+def session_valid(user: StaffUser | None, key: object) -> bool:
+    """Whether a session carrying ``key`` still belongs to ``user``."""
+    return (
+        user is not None
+        and isinstance(key, str)
+        and secrets.compare_digest(key.encode(), user.session_key.encode())
+    )
+
+
+def sign_out(session: Session, user: StaffUser) -> None:
+    """End every session of this account, on every device: a copied cookie stops working."""
+    user.session_key = secrets.token_hex(16)
     session.add(user)
-    return None
+    session.flush()
 
 
 # -- managing accounts (admins) -------------------------------------------------------------
@@ -111,8 +151,7 @@ def change_role(session: Session, user: StaffUser, role: str) -> bool:
             _("%(address)s is the last admin; make another admin first.", address=user.email)
         )
     user.role = role
-    session.add(user)
-    session.flush()
+    sign_out(session, user)  # signed in again, with the new role's rights
     return True
 
 
@@ -130,18 +169,28 @@ def remove(session: Session, user: StaffUser, *, acting: StaffUser | None) -> No
 
 
 def unlock(session: Session, user: StaffUser) -> None:
-    """Lift a lock-out after too many failed logins, at once."""
-    user.failed_logins, user.locked_until = 0, None
-    session.add(user)
+    """Let every address try this account's password again, at once."""
+    throttle.clear(session, _login_prefix(user.email))
     session.flush()
 
 
-def change_password(session: Session, user: StaffUser, current: str, new: str) -> None:
-    """Set a new password after checking the current one (a session alone is not enough)."""
-    if not check_password_hash(user.password_hash, current or ""):
+def change_password(
+    session: Session, user: StaffUser, current: str, new: str, *, now: datetime
+) -> None:
+    """Set a new password after checking the current one (a session alone is not enough), and
+    end the account's other sessions.
+
+    Wrong current passwords are throttled, so a borrowed session cannot be used to guess it.
+    """
+    right = check_password_hash(user.password_hash, current or "")
+    key = f"password:{user.id}"
+    if throttle.attempts(session, key, window=LOCKOUT, now=now) >= MAX_WRONG_CURRENT:
+        raise Throttled(_("Too many failed attempts. Try again in a few minutes."))
+    if not right:
+        throttle.hit(session, key, limit=MAX_WRONG_CURRENT, window=LOCKOUT, now=now)
         raise InvalidInput(_("The current password is not right."), field="current")
     if len(new or "") < 10:
         raise InvalidInput(_("password must be at least 10 characters long"), field="new")
     user.password_hash = generate_password_hash(new, method="scrypt")
-    session.add(user)
-    session.flush()
+    throttle.clear(session, key)
+    sign_out(session, user)

@@ -51,3 +51,22 @@ def forget(session: Session, values: Iterable[str]) -> None:
     if wanted:
         ends = [Throttle.key.endswith(f":{v}", autoescape=True) for v in wanted]  # type: ignore[attr-defined]
         session.execute(delete(Throttle).where(or_(*ends)))  # type: ignore[arg-type]
+
+
+def attempts(session: Session, key: str, *, window: timedelta, now: datetime) -> int:
+    """How many attempts ``key`` has in its current window, counting none (0 once it passed)."""
+    row = session.get(Throttle, key)
+    if row is None or now - row.window_start >= window:
+        return 0
+    return row.count
+
+
+def windows(session: Session, prefix: str, *, window: timedelta, now: datetime) -> list[Throttle]:
+    """The counters whose key starts with ``prefix`` and whose window is still open."""
+    rows = session.execute(select(Throttle).where(Throttle.key.startswith(prefix))).scalars()  # type: ignore[attr-defined]
+    return [row for row in rows if now - row.window_start < window]
+
+
+def clear(session: Session, prefix: str) -> None:
+    """Forget every counter whose key starts with ``prefix``."""
+    session.execute(delete(Throttle).where(Throttle.key.startswith(prefix)))  # type: ignore[attr-defined]

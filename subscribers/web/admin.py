@@ -22,8 +22,8 @@ from mailer import outbox
 from subscribers import dashboard, digests, growth, staff
 from subscribers.db import transaction
 from subscribers.errors import NotFound, Throttled
-from subscribers.web import db, runtime
-from subscribers.web.auth import current_staff, role_required
+from subscribers.web import client_ip, db, runtime
+from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm, LoginForm
 from subscribers.web.staff_actions import record
 
@@ -50,14 +50,18 @@ def login() -> str | tuple[str, int] | BaseResponse:
         try:
             with transaction(db()) as s:
                 user = staff.authenticate(
-                    s, form.email.data or "", form.password.data or "", now=rt.clock()
+                    s,
+                    form.email.data or "",
+                    form.password.data or "",
+                    ip=client_ip(),
+                    now=rt.clock(),
                 )
         except Throttled as err:
             form.form_errors.append(str(err))
             return render_template("admin/login.html", form=form), 429
         if user is not None:
             session.clear()
-            session["staff_id"] = user.id
+            sign_in(user)
             return redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(_("Wrong email or password."))
         return render_template("admin/login.html", form=form), 401
@@ -68,6 +72,10 @@ def login() -> str | tuple[str, int] | BaseResponse:
 def logout() -> BaseResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
+    user = current_staff()
+    if user is not None:
+        with transaction(db()) as s:
+            staff.sign_out(s, user)  # a copy of this cookie must not stay signed in
     session.clear()
     return redirect(url_for("admin.login"))
 

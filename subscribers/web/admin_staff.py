@@ -13,10 +13,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers import staff
 from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.errors import Conflict, InvalidInput, NotFound, Throttled
 from subscribers.models import StaffUser
 from subscribers.web import db, runtime
-from subscribers.web.auth import current_staff, role_required
+from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm
 from subscribers.web.forms_staff import (
     PasswordChangeForm,
@@ -43,7 +43,7 @@ def _page(form: StaffCreateForm) -> str:
         rows=rows,
         form=form,
         buttons=ButtonForm(),
-        now=now,
+        locked={u.id for u, _form in rows if staff.locked_out(db(), u, now=now)},
     )
 
 
@@ -99,6 +99,9 @@ def change_role(user_id: int) -> BaseResponse:
             if staff.change_role(s, user, form.role.data or ""):
                 record(s, "staff.role", user.email, user.role)
                 flash(_("%(email)s is now %(role)s.", email=user.email, role=user.role))
+        acting = current_staff()
+        if acting is not None and acting.id == user.id:
+            sign_in(user)  # your own new role: this session carries on with it
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     return redirect(url_for(".index"))
@@ -147,11 +150,20 @@ def password() -> BaseResponse | str:
             if form.new.data != form.repeat.data:
                 raise InvalidInput(_("The two new passwords differ."), field="repeat")
             with transaction(db()) as s:
-                staff.change_password(s, user, form.current.data or "", form.new.data or "")
+                staff.change_password(
+                    s,
+                    user,
+                    form.current.data or "",
+                    form.new.data or "",
+                    now=runtime().clock(),
+                )
                 record(s, "staff.password", user.email)
         except InvalidInput as err:
             show_errors(form, err)
+        except Throttled as err:
+            form.form_errors.append(str(err))
         else:
+            sign_in(user)  # this session carries on; every other one has ended
             flash(_("Your password was changed."))
             return redirect(url_for("admin.home"))
     return render_template("admin/password.html", user=user, form=form)

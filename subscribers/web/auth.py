@@ -9,19 +9,31 @@ from typing import Any, TypeVar
 from flask import abort, g, redirect, request, session, url_for
 
 from subscribers.models import StaffUser
-from subscribers.staff import role_allows
+from subscribers.staff import role_allows, session_valid
 from subscribers.web import db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+STAFF_ID, STAFF_KEY = "staff_id", "staff_key"  # in the signed session cookie
+
+
 def current_staff() -> StaffUser | None:
+    """The signed-in staff member; None when the session was ended (sign-out, new password or
+    role, removed account) even if the cookie was copied before."""
     if "staff" not in g:
-        user_id = session.get("staff_id")
+        user_id = session.get(STAFF_ID)
         user = db().get(StaffUser, user_id) if isinstance(user_id, int) else None
-        g.staff = user
+        g.staff = user if session_valid(user, session.get(STAFF_KEY)) else None
     staff: StaffUser | None = g.staff
     return staff
+
+
+def sign_in(user: StaffUser) -> None:
+    """Start (or, after a password change, carry on) this user's session with their key."""
+    session[STAFF_ID] = user.id
+    session[STAFF_KEY] = user.session_key
+    g.staff = user
 
 
 def role_required(role: str) -> Callable[[F], F]:
