@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,15 +102,22 @@ class Personaliser:
         self.rendered = rendered
         self._html = Pieces.split(rendered.html)
         self._text = Pieces.split(rendered.text)
+        # Fields whose length the text was not wrapped for (see _stand_in): a value there may
+        # lengthen its line past the width, so that recipient's text is wrapped again.
+        self._phrases = [i for i, f in enumerate(self._text.fields) if _width_of(f) == 0]
 
     def fill(self, values: Mapping[str, str]) -> Personalised:
         html_values = tuple(str(escape(values.get(name, ""))) for name in self._html.fields)
         text_values = tuple(values.get(name, "") for name in self._text.fields)
+        text = self._text.join(text_values)
+        text_parts: Assembly | None = (self._text.literals, text_values)
+        if any(text_values[i] for i in self._phrases):
+            text, text_parts = wrap_text(text), None
         return Personalised(
             html=self._html.join(html_values),
-            text=self._text.join(text_values),
+            text=text,
             html_parts=(self._html.literals, html_values),
-            text_parts=(self._text.literals, text_values),
+            text_parts=text_parts,
         )
 
 
@@ -206,4 +214,47 @@ def _tidy_text(text: str) -> str:
         if line == "" and tidy and tidy[-1] == "":
             continue
         tidy.append(line)
-    return "\n".join(tidy) + "\n"
+    return wrap_text("\n".join(tidy) + "\n")
+
+
+def wrap_text(text: str) -> str:
+    """Every line of ``text`` wrapped by ``wrap_line``; wrapping twice changes nothing."""
+    return "\n".join(piece for line in text.split("\n") for piece in wrap_line(line))
+
+
+# Plain text is read in 80-column terminals and quoted in replies: lines of at most 76 leave
+# room for "> " (RFC 3676 suggests 78 at most). Words are never split, so a long URL stands
+# alone on its line, where a click or a copy takes it whole.
+TEXT_WIDTH = 76
+_LIST_ITEM = re.compile(r"^(\s*(?:[-*•]|\d+\.)\s+|\s+)")
+# A personal marker is filled in after wrapping; wrap as if the value were there already.
+# Links are longer than a line, so they get one of their own; a name is short. Other values
+# (the member's own time) are often empty: Personaliser wraps again when one is not.
+_LINK_WIDTH = TEXT_WIDTH + 1
+_NAME_WIDTH = 20
+
+
+def _width_of(field: str) -> int:
+    return _LINK_WIDTH if field.endswith("url") else _NAME_WIDTH if field == "name" else 0
+
+
+def _stand_in(match: re.Match[str]) -> str:
+    width = _width_of(match.group(1))
+    return match.group(0) + "\x00" * max(0, width - len(match.group(0)))
+
+
+def wrap_line(line: str) -> list[str]:
+    """One line of plain text as lines of at most ``TEXT_WIDTH`` (bar a single long word)."""
+    measured = _MARKER.sub(_stand_in, line)
+    if len(measured) <= TEXT_WIDTH:
+        return [line]
+    indent = _LIST_ITEM.match(measured)
+    follow = " " * len(indent.group(1)) if indent else ""
+    wrapped = textwrap.wrap(
+        measured,
+        width=TEXT_WIDTH,
+        subsequent_indent=follow,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return [piece.replace("\x00", "") for piece in wrapped] or [line]

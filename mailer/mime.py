@@ -226,7 +226,6 @@ class MessageLayout:
         token = secrets.token_hex(12)
         # "=_" cannot occur in quoted-printable or base64 bodies, so the boundary never collides.
         self._alt = f"==_alt_{token}"
-        self._mixed = f"==_mix_{token}"
         common = [
             _raw_header("From", format_address(sender)),
             encode_header("Subject", subject),
@@ -237,20 +236,21 @@ class MessageLayout:
         if list_id:
             _safe(list_id, "List-Id")
             common.append(_raw_header("List-Id", list_id_value(list_id)))
+        # RFC 3834: every mail we send is machine-made, so vacation responders stay quiet;
+        # list mail also says it goes to many (some responders only look at Precedence).
+        common.append(_raw_header("Auto-Submitted", "auto-generated"))
         if bulk:
             common.append(_raw_header("Precedence", "bulk"))
         for name, value in extra_headers:
             common.append(encode_header(name, value))
         self._common = b"".join(common)
         self._calendar = calendar
-        self._top = self._content_headers()
+        # Folded before the boundary, so the line stays within 78 columns.
+        self._top = _raw_header(
+            "Content-Type", f'multipart/alternative;\r\n boundary="{self._alt}"'
+        )
         # Date changes once a second; formatting it is the costliest header, so keep the last.
         self._date: tuple[object, bytes] = (None, b"")
-
-    def _content_headers(self) -> bytes:
-        if self._calendar is None:
-            return _raw_header("Content-Type", f'multipart/alternative; boundary="{self._alt}"')
-        return _raw_header("Content-Type", f'multipart/mixed; boundary="{self._mixed}"')
 
     def _alternative(self, bodies: Personalised) -> list[bytes]:
         alt = self._alt.encode()
@@ -267,11 +267,14 @@ class MessageLayout:
             CRLF,
         ]
         if self._calendar is not None:
+            # The calendar once, as the last alternative (what Outlook, Gmail and Apple Mail
+            # read): an application/ics attachment beside it is no registered type and only
+            # makes clients show the same event twice.
             parts += [
                 b"--" + alt + CRLF,
                 _raw_header(
                     "Content-Type",
-                    f'text/calendar; charset="utf-8"; method={self._calendar.method}',
+                    f"text/calendar; method={self._calendar.method}; charset=UTF-8",
                 ),
                 b"Content-Transfer-Encoding: base64" + CRLF + CRLF,
                 self._calendar_b64,
@@ -314,26 +317,12 @@ class MessageLayout:
             targets = [f"<{unsubscribe_url}>"]
             if unsubscribe_mailto:
                 targets.append(f"<{unsubscribe_mailto}>")
-            head.append(_raw_header("List-Unsubscribe", ", ".join(targets)))
+            # One target per line (folded), so the header stays within 78 columns where the
+            # URLs allow it instead of one line of nearly 200 characters.
+            head.append(_raw_header("List-Unsubscribe", ",\r\n ".join(targets)))
             head.append(_raw_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         head.append(self._top)
-        if self._calendar is None:
-            return b"".join([*head, CRLF, *self._alternative(bodies)])
-        mixed = self._mixed.encode()
-        body = [
-            b"--" + mixed + CRLF,
-            _raw_header("Content-Type", f'multipart/alternative; boundary="{self._alt}"'),
-            CRLF,
-            *self._alternative(bodies),
-            b"--" + mixed + CRLF,
-            b'Content-Type: application/ics; name="invite.ics"' + CRLF,
-            b'Content-Disposition: attachment; filename="invite.ics"' + CRLF,
-            b"Content-Transfer-Encoding: base64" + CRLF + CRLF,
-            self._calendar_b64,
-            CRLF,
-            b"--" + mixed + b"--" + CRLF,
-        ]
-        return b"".join([*head, CRLF, *body])
+        return b"".join([*head, CRLF, *self._alternative(bodies)])
 
 
 def make_message_id(delivery_id: int, domain: str) -> str:

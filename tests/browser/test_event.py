@@ -38,10 +38,14 @@ def text_of(message: EmailMessage) -> str:
 
 
 def answer_link(rt: Runtime, message: EmailMessage, label: str) -> str:
-    """The RSVP link after ``label`` ("Yes, I will attend:") in the mail's text part."""
-    line = next(line for line in text_of(message).splitlines() if line.startswith(label))
-    found = re.search(rf"{re.escape(rt.settings.base_url)}(/events/\d+/rsvp/\S+)", line)
-    assert found, line
+    """The RSVP link after ``label`` ("Yes, I will attend:") in the mail's text part.
+
+    The text is wrapped at 76 columns, so the link may be on the line after its label.
+    """
+    prose = " ".join(text_of(message).split())
+    base = re.escape(rt.settings.base_url)
+    found = re.search(rf"{re.escape(label)} {base}(/events/\d+/rsvp/\S+)", prose)
+    assert found, label
     return found.group(1)
 
 

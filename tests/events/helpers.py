@@ -118,6 +118,11 @@ def text_of(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
+def prose_of(message: EmailMessage) -> str:
+    """The plain text with its wrapping undone: every run of whitespace one space."""
+    return " ".join(text_of(message).split())
+
+
 def html_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     assert part is not None
@@ -142,15 +147,15 @@ def calendar_of(message: EmailMessage) -> Calendar:
 
 def rsvp_links(message: EmailMessage) -> dict[str, str]:
     """The three RSVP paths of a mail, keyed by answer (read back from the token's page)."""
-    text = text_of(message)
+    text = prose_of(message)
     found = {}
     for label, answer_ in (
         ("Yes, I will attend:", "yes"),
         ("Maybe:", "maybe"),
         ("No, I cannot attend:", "no"),
     ):
-        line = next(line for line in text.splitlines() if line.startswith(label))
-        match = RSVP_LINK.search(line)
-        assert match, line
+        # The link follows its label, on the same line or (wrapped) the next.
+        match = re.search(re.escape(label) + " " + RSVP_LINK.pattern, text)
+        assert match, label
         found[answer_] = match.group(1)
     return found

@@ -27,6 +27,7 @@ from tests.events.helpers import (
     html_of,
     invite,
     network,
+    prose_of,
     recipients_of,
     rsvp_links,
     spec,
@@ -82,7 +83,8 @@ def test_invitation_carries_a_calendar_part_with_the_fields(
     assert set(rsvp_links(message)) == {"yes", "no", "maybe"}
     assert "calendar.google.com/calendar/render" in text and "outlook.office.com" in text
     assert "calendar.google.com" in html
-    assert "Starts: Thursday 10 December 2026, 14:00 (Lisbon time)\n" in text  # same zone: once
+    # Same zone: the time once, then the end.
+    assert "Starts: Thursday 10 December 2026, 14:00 (Lisbon time) Ends:" in prose_of(message)
 
 
 def test_members_see_their_own_time_across_the_dst_change(
@@ -100,13 +102,13 @@ def test_members_see_their_own_time_across_the_dst_change(
     invite(rt, event_id)
     rt.sender.drain()
 
-    lisbon = text_of(sent_to(smtp, "ana@example.org")[0])
-    warsaw = text_of(sent_to(smtp, "piotr@example.org")[0])
-    chisinau = text_of(sent_to(smtp, "ion@example.org")[0])
+    lisbon = prose_of(sent_to(smtp, "ana@example.org")[0])
+    warsaw = prose_of(sent_to(smtp, "piotr@example.org")[0])
+    chisinau = prose_of(sent_to(smtp, "ion@example.org")[0])
     event_time = "Starts: Sunday 28 March 2027, 09:00 (Lisbon time)"
-    assert f"{event_time}\n" in lisbon  # same zone: no second time
-    assert f"{event_time} · 10:00 in Warsaw, your time\n" in warsaw  # CEST, UTC+2
-    assert f"{event_time} · 11:00 in Chișinău, your time\n" in chisinau  # EEST, UTC+3
+    assert f"{event_time} Ends:" in lisbon  # same zone: no second time
+    assert f"{event_time} · 10:00 in Warsaw, your time Ends:" in warsaw  # CEST, UTC+2
+    assert f"{event_time} · 11:00 in Chișinău, your time Ends:" in chisinau  # EEST, UTC+3
     assert "Ends: Sunday 28 March 2027, 12:00 (Lisbon time) · 13:00 in Warsaw" in warsaw
     html = html_of(sent_to(smtp, "ion@example.org")[0])
     assert "11:00 in Chișinău, your time" in html
@@ -135,8 +137,8 @@ def test_night_session_shows_the_other_date_and_both_sides_of_the_change(
     event_id = create(rt, start=start.astimezone(LISBON), end=end, online_url="")
     invite(rt, event_id)
     rt.sender.drain()
-    warsaw = text_of(sent_to(smtp, "piotr@example.org")[0])
-    chisinau = text_of(sent_to(smtp, "ion@example.org")[0])
+    warsaw = prose_of(sent_to(smtp, "piotr@example.org")[0])
+    chisinau = prose_of(sent_to(smtp, "ion@example.org")[0])
     assert "Starts: Sunday 28 March 2027, 00:30 (Lisbon time) · 01:30 in Warsaw" in warsaw
     assert "(Lisbon time) · 03:30 in Chișinău, your time" in chisinau
     # Three hours later, 03:30 UTC: 04:30 WEST in Lisbon, 06:30 EEST in Chișinău.
@@ -197,7 +199,7 @@ def test_update_keeps_the_uid_raises_sequence_and_skips_those_who_declined(
     )
     assert str(entry["UID"]) == uid and entry["SEQUENCE"] == 1
     assert entry.decoded("DTSTART") == later
-    text = text_of(update)
+    text = prose_of(update)
     assert "The event now starts Thursday 10 December 2026, 15:00 (Lisbon time)" in text
     assert "(it was Thursday 10 December 2026, 14:00 (Lisbon time))" in text
     assert "The event now takes place at Rua Augusta 10." in text

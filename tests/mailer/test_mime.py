@@ -310,27 +310,23 @@ def make_ics(method: str = "REQUEST") -> bytes:
     return invitation_ics(event, method=method, dtstamp=DATE)  # type: ignore[arg-type]
 
 
-def test_calendar_variant_is_mixed_with_calendar_part_and_attachment() -> None:
+def test_calendar_is_one_typed_part_of_the_alternative() -> None:
     ics = make_ics()
     data = build(make_layout(calendar=CalendarPart(ics, "REQUEST")))
     assert_wire_safe(data)
     message = parse_strict(data)
 
-    assert message.get_content_type() == "multipart/mixed"
-    alternative, attachment = message.iter_parts()
-    assert alternative.get_content_type() == "multipart/alternative"
-    plain, html, calendar = alternative.iter_parts()
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html, calendar = message.iter_parts()
     assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
     assert body_text(plain) == BODIES.text and body_text(html) == BODIES.html
     assert calendar.get_content_type() == "text/calendar"
     assert calendar.get_param("method") == "REQUEST"
+    assert calendar.get_param("charset") == "UTF-8"
     assert calendar.get_payload(decode=True) == ics
     assert Calendar.from_ical(calendar.get_payload(decode=True))["METHOD"] == "REQUEST"
-
-    assert attachment.get_content_disposition() == "attachment"
-    assert attachment.get_filename() == "invite.ics"
-    assert attachment.get_payload(decode=True) == ics
-    assert [p for p in message.iter_attachments()] == [attachment]
+    # Exactly one calendar: no application/ics attachment repeating it.
+    assert b"application/ics" not in data and list(message.iter_attachments()) == []
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
