@@ -39,7 +39,7 @@ def entries(
     """A public list's published campaigns, newest first."""
     mailing_list = lists.by_slug(session, list_slug)
     if not mailing_list.public:
-        raise NotFound(_("no list %(slug)s", slug=repr(list_slug)))
+        raise lists.no_such_list(list_slug)
     rows = (
         session.execute(
             _published(mailing_list, now).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]

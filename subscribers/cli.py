@@ -299,14 +299,14 @@ def lists_edit(slug: str, **options: str | bool | None) -> None:
 @friendly
 def lists_show(slug: str | None) -> None:
     """Subscriber counts by status."""
-    from subscribers import dashboard
+    from subscribers import dashboard, lists
 
     with runtime().new_session() as session:
         rows = dashboard.list_counts(session)
     if slug is not None:
         rows = [r for r in rows if r.mailing_list.slug == slug]
         if not rows:
-            raise click.ClickException(f"no list {slug!r}")
+            raise lists.no_such_list(slug)
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in row.by_status.items())
         click.echo(f"{row.mailing_list.slug}\t{row.mailing_list.name}\t{counts}")

@@ -20,7 +20,8 @@ from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
 from subscribers.validation import clean_text
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_SLUG = 63
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # MAX_SLUG characters
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # Characters that must be quoted in a display name (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -246,8 +247,15 @@ def by_slug(session: Session, slug: str) -> MailingList:
     """The list with this slug, or NotFound."""
     lst = session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
     if lst is None:
-        raise NotFound(_("no list %(slug)s", slug=repr(slug)))
+        raise no_such_list(slug)
     return lst
+
+
+def no_such_list(slug: str) -> NotFound:
+    """ "no list 'x'", quoting a slug within reason: a pasted novel is no slug, and the message
+    stays one short line."""
+    shown = slug if len(slug) <= MAX_SLUG else slug[:MAX_SLUG] + "…"
+    return NotFound(_("no list %(slug)s", slug=repr(shown)))
 
 
 def all_lists(session: Session) -> list[MailingList]:

@@ -112,7 +112,9 @@ def test_the_manage_link_of_an_unconfirmed_registration_activates_nobody(
         {public.id: "pending", other.id: "pending"},
     )
     # The page shows what waits for confirmation as chosen.
-    assert _ticked(client.get(manage_path).text) == {public.id, other.id}
+    page = client.get(manage_path).text
+    assert _ticked(page) == {public.id, other.id}
+    assert "your lists start once you follow the link in the confirmation mail" in page
 
     confirm_path = link(confirmation, "confirm")
     page = client.get(confirm_path)
