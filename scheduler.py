@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from subscribers import digests, registration, reminders, throttle
+from subscribers import digests, registration, reminders, throttle, webhook_sender, webhooks
 from subscribers.db import transaction
 from subscribers.models import MailingList
 from subscribers.runtime import Runtime
@@ -84,6 +84,19 @@ def send_event_reminders() -> int:
         return reminders.send_due_reminders(session, rt.clock(), kit=rt.kit)
 
 
+def deliver_webhooks() -> str:
+    """Note finished campaigns, then deliver the webhooks due (retries included)."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        webhooks.note_finished_campaigns(session, now=rt.clock())
+    report = webhook_sender.deliver_due(
+        rt.new_session, rt.clock, allow_private=rt.settings.webhook_allow_private
+    )
+    if report.delivered or report.retried or report.failed:
+        log.info("%s", report.describe())
+    return report.describe()
+
+
 def sync_digest_jobs() -> None:
     """Bring the digest jobs in line with the lists' schedules (lists change at run time)."""
     scheduler = _scheduler
@@ -132,6 +145,12 @@ FIXED_JOBS: tuple[tuple[str, dict[str, int], str, str], ...] = (
         {"minutes": 1},
         "event-reminders",
         "event reminders to those who said yes",
+    ),
+    (
+        "scheduler:deliver_webhooks",
+        {"seconds": 30},
+        "deliver-webhooks",
+        "deliver webhooks (and their retries)",
     ),
 )
 

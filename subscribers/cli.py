@@ -14,7 +14,8 @@ import click
 
 from mailer import outbox
 from mailer.sender import drain_processes
-from subscribers import demo, preferences, staff
+from subscribers import demo, preferences, staff, webhooks
+from subscribers.cli_api import tokens_group, webhooks_group
 from subscribers.cli_events import events_group
 from subscribers.cli_members import audit_command, members_group
 from subscribers.cli_support import (
@@ -782,7 +783,9 @@ def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: P
             continue
         report = parse(raw, recipient=recipient, **verp)
         with transaction(rt.new_session()) as session:
-            described = record(session, report, now=rt.clock()).describe()
+            outcome = record(session, report, now=rt.clock())
+            webhooks.bounce_recorded(session, outcome, now=rt.clock())
+            described = outcome.describe()
         click.echo(f"{name}: {described}")
 
 
@@ -806,5 +809,7 @@ def demo_seed() -> None:
 
 
 main.add_command(events_group)
+main.add_command(tokens_group)
+main.add_command(webhooks_group)
 main.add_command(members_group)
 main.add_command(audit_command)

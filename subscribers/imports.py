@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,9 +21,9 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers import lists
+from subscribers import lists, webhooks
 from subscribers.csv_export import csv_text
-from subscribers.errors import InvalidInput
+from subscribers.errors import Conflict, InvalidInput
 from subscribers.models import (
     ACTIVE,
     ERASED,
@@ -263,6 +263,28 @@ def _import_lines(
         report.updated += len(good) - added
 
 
+def import_member(
+    session: Session,
+    list_slugs: Sequence[str],
+    row: dict[str, str],
+    *,
+    consent_note: str,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """One person who agreed elsewhere, subscribed at once as a CSV line would be (the API's
+    trusted sources). True when the member is new; InvalidInput or Conflict say why not."""
+    note = _consent_note(consent_note)
+    chosen = [lists.by_slug(session, slug) for slug in dict.fromkeys(list_slugs)]
+    data = _checked(row)
+    if outbox.suppressed(session, [data["email"]]):
+        raise Conflict(_suppressed())
+    added = 0
+    for mailing_list in chosen:
+        added += _upsert(session, mailing_list, [data], note=note, now=now, actor=actor)
+    return added > 0
+
+
 @dataclass(frozen=True)
 class PreviewRow:
     line: int
@@ -364,7 +386,7 @@ def _upsert(
         )
     assert mailing_list.id is not None
     members = session.execute(
-        select(Member.id, Member.status, Subscription.id)
+        select(Member.id, Member.status, Subscription.id, Member.email, Member.language)
         .outerjoin(
             Subscription,
             (Subscription.member_id == Member.id) & (Subscription.list_id == mailing_list.id),
@@ -374,9 +396,26 @@ def _upsert(
     # Subscribe whoever is not yet on the list, unless they left or were erased.
     joining = [
         member_id
-        for member_id, status, subscription in members
+        for member_id, status, subscription, _email, _language in members
         if subscription is None and status not in ("unsubscribed", ERASED)
     ]
+    webhooks.emit_each(
+        session,
+        "member.subscribed",
+        [
+            {
+                "member_id": member_id,
+                "email": email,
+                "status": ACTIVE,
+                "language": language,
+                "lists": [mailing_list.slug],
+                "source": "import",
+            }
+            for member_id, status, subscription, email, language in members
+            if subscription is None and status not in ("unsubscribed", ERASED)
+        ],
+        now=now,
+    )
     if joining:
         session.execute(
             insert(Subscription),

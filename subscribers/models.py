@@ -229,3 +229,83 @@ class ImportJob(SQLModel, table=True):
     skipped_lines: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API: shown once, stored only as a SHA-256 hash."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)  # viewer | editor | admin, as staff roles
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A URL that receives signed JSON for the events it subscribed to."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=500)
+    events: str = Field(max_length=500)  # comma-separated event types
+    # The signing key, "whsec_" + base64 (Standard Webhooks); it must be readable to sign.
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookMessage(SQLModel, table=True):
+    """One event, written in the same transaction as the change it reports."""
+
+    __tablename__ = "webhook_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The webhook-id header: the same for every attempt and every endpoint, so receivers
+    # can drop a repeat. ``ref`` makes an event recorded twice (campaign.finished) one row.
+    msg_id: str = Field(max_length=40, unique=True)
+    ref: str | None = Field(default=None, max_length=200, unique=True)
+    event: str = Field(max_length=40)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One message to one endpoint, with the outbox's states, lease and back-off."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("message_id", "endpoint_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="webhook_message.id")
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", index=True)
+    state: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One try of a delivery: when, the answer's status or the error (shown in the workspace)."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    code: int | None = None
+    error: str = Field(default="", max_length=500)
+    duration_ms: int = 0

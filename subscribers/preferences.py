@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
-from subscribers import rsvp, throttle
+from subscribers import rsvp, throttle, webhooks
 from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
 from subscribers.models import (
@@ -183,6 +183,13 @@ def unsubscribe(
                 _record(session, member, "withdrawn", now=now, source=source)
         session.add(member)
     session.flush()
+    left = [lst.slug for sub, lst in subscriptions(session, member) if sub in subs]
+    webhooks.emit(
+        session,
+        "member.unsubscribed",
+        webhooks.member_data(member, lists=left, source=source),
+        now=now,
+    )
 
 
 def unsubscribe_by_delivery(session: Session, delivery_id: int, *, now: datetime) -> Member | None:
@@ -328,3 +335,4 @@ def erase(
     session.add(member)
     _record(session, member, "erased", now=now, source=source)
     session.flush()
+    webhooks.emit(session, "member.erased", {"member_id": member.id, "source": source}, now=now)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers import throttle
+from subscribers import throttle, webhooks
 from subscribers.errors import InvalidInput, Throttled, TokenError
 from subscribers.mails import MailKit, queue_already_member, queue_confirmation, queue_welcome
 from subscribers.models import (
@@ -131,6 +131,12 @@ def register(
     for lst in lists:
         _subscribe_pending(session, member, lst, now=now)
         session.add(_consent(member, lst, request, action="given", now=now))
+    webhooks.emit(
+        session,
+        "member.subscribed",
+        webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
+        now=now,
+    )
     _notify(session, kit, member, now=now, already=False)
 
 
@@ -232,6 +238,12 @@ def confirm(
         session.add(_consent(member, lst, request, action="confirmed", now=now))
     session.flush()
     queue_welcome(session, kit, member, [lst for lst in lists if lst], now=now)
+    webhooks.emit(
+        session,
+        "member.confirmed",
+        webhooks.member_data(member, lists=[lst.slug for lst in lists if lst]),
+        now=now,
+    )
     return member
 
 

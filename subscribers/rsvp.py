@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
-from subscribers import events
+from subscribers import events, webhooks
 from subscribers.csv_export import csv_text
 from subscribers.errors import Conflict, NotFound, TokenError
 from subscribers.event_mails import RSVP_ANSWERS, queue_confirmations
@@ -107,6 +107,19 @@ def respond(
     mailing_list = _list_of(session, event)
     queue_confirmations(session, kit, event, mailing_list, [member], status, now=now)
     promoted = fill_free_seats(session, kit, event, mailing_list, now=now)
+    webhooks.emit(
+        session,
+        "rsvp.changed",
+        {
+            "event_id": event.id,
+            "member_id": member.id,
+            "email": member.email,
+            "answer": status,
+            "previous": previous,
+            "promoted_member_ids": [m.id for m in promoted],
+        },
+        now=now,
+    )
     return Outcome(event, status, changed=True, promoted=promoted)
 
 

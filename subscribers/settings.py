@@ -39,6 +39,8 @@ class Settings:
     check_deliverability: bool
     instance_path: str
     trusted_proxies: int = 0
+    # Webhook targets on loopback, private or link-local addresses (SSRF): refused unless set.
+    webhook_allow_private: bool = False
 
     @property
     def production(self) -> bool:
@@ -268,6 +270,7 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         check_deliverability=_bool(env, "NEWSLETTER_CHECK_DELIVERABILITY", False),
         instance_path=str(instance),
         trusted_proxies=_whole_number(env, "NEWSLETTER_TRUSTED_PROXIES", 0, least=0, most=5),
+        webhook_allow_private=_bool(env, "NEWSLETTER_WEBHOOK_ALLOW_PRIVATE", False),
     )
     if settings.production:
         _production_checks(env, settings)

@@ -72,6 +72,7 @@ def _locale() -> str:
 def register_blueprints(app: Flask) -> None:
     from subscribers.web import (
         admin,
+        admin_api,
         admin_content,
         admin_events,
         admin_members,
@@ -80,8 +81,20 @@ def register_blueprints(app: Flask) -> None:
         rsvp,
     )
 
-    for module in (public, rsvp, admin, admin_content, admin_members, admin_events, admin_staff):
+    for module in (
+        public,
+        rsvp,
+        admin,
+        admin_content,
+        admin_members,
+        admin_events,
+        admin_staff,
+        admin_api,
+    ):
         app.register_blueprint(module.bp)
+    from subscribers import api
+
+    api.register(app, csrf)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, abort, g, render_template, request
+from flask import Flask, Response, abort, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from subscribers.api import problems
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,10 @@ def register(app: Flask) -> None:
         ), 400
 
     @app.errorhandler(HTTPException)
-    def http_error(err: HTTPException) -> tuple[str, int]:
+    def http_error(err: HTTPException) -> tuple[str, int] | Response:
         _rollback()
+        if problems.wants_problem():
+            return problems.response(err.code or 500, _api_detail(err))
         titles = {
             404: _("Page not found"),
             403: _("Not allowed"),
@@ -63,9 +67,11 @@ def register(app: Flask) -> None:
         ), code
 
     @app.errorhandler(Exception)
-    def unexpected(err: Exception) -> tuple[str, int]:
+    def unexpected(err: Exception) -> tuple[str, int] | Response:
         _rollback()
         log.exception("unexpected error", exc_info=err)
+        if problems.wants_problem():
+            return problems.response(500, "The request failed; nothing was changed.")
         return render_template(
             "error.html",
             title=_("Something went wrong"),
@@ -73,3 +79,12 @@ def register(app: Flask) -> None:
                 "We could not complete your request. Nothing was changed. Please try again later."
             ),
         ), 500
+
+
+def _api_detail(err: HTTPException) -> str:
+    """Werkzeug's own description, except for a 404 (which would suggest checking spelling)."""
+    if err.code == 404:
+        return "There is nothing at this address."
+    if err.code == 405:
+        return "This address does not take this method."
+    return err.description or ""
