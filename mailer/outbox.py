@@ -181,12 +181,14 @@ def enqueue(
     """Fan a campaign out to recipients, in chunks so that a large audience is streamed.
 
     Runs in the caller's transaction: the campaign and all its deliveries commit together, or
-    none do. Returns how many deliveries were created.
+    none do. Returns how many deliveries were created. A suppressed address (hard bounce,
+    complaint) gets no delivery at all, so it never counts as one of the campaign's recipients.
     """
     assert campaign.id is not None
     due = campaign.send_after or now
     count = 0
     for chunk in _chunks(recipients, FANOUT_CHUNK):
+        blocked = suppressed(session, [r.email for r in chunk])
         rows = [
             {
                 "campaign_id": campaign.id,
@@ -199,8 +201,10 @@ def enqueue(
                 "next_attempt_at": due,
             }
             for r in chunk
+            if r.email.strip().lower() not in blocked
         ]
-        session.execute(sa_insert(Delivery), rows)
+        if rows:
+            session.execute(sa_insert(Delivery), rows)
         count += len(rows)
     campaign.total += count
     session.add(campaign)

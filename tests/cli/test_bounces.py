@@ -238,3 +238,19 @@ def test_two_recipients_at_once_are_refused_naming_the_postfix_setting(env, sent
     assert "destination_recipient_limit = 1" in result.output
     with rt.new_session() as s:
         assert outbox.suppressed(s, ["ana@example.org", "bo@example.org"]) == set()
+
+
+def test_a_later_campaign_creates_no_delivery_for_a_suppressed_address(env, sent, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rt, ids = sent
+    to = verp_address(TEMPLATE, ids["ana@example.org"], key=KEY.encode())
+    run(env, stdin=dsn(to, "ana@example.org", "5.1.1"))
+    with transaction(rt.new_session()) as s:
+        campaign, count = create_announcement(
+            s, rt.kit, Announcement("practitioners", "Later", "Body"), now=rt.clock()
+        )
+    assert count == 2 and campaign.total == 2
+    with rt.new_session() as s:
+        addresses = s.execute(
+            select(Delivery.address).where(Delivery.campaign_id == campaign.id)
+        ).scalars()
+        assert sorted(addresses) == ["bo@example.org", "cy@example.org"]
