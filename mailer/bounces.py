@@ -53,12 +53,19 @@ _DAEMON_LOCALPARTS = frozenset(
 _BOUNCE_SUBJECT_RE = re.compile(
     r"undeliver|delivery status notification|delivery (?:status|failure|failed|notification)"
     r"|mail delivery (?:failed|failure|system|subsystem)|returned mail|failure notice"
-    r"|could not send message|delayed mail|non-?delivery|message not delivered",
+    r"|could not send message|delayed mail|non-?delivery|message not delivered"
+    r"|could not be delivered|user unknown|no such user",
     re.IGNORECASE,
 )
 _AUTOREPLY_SUBJECT_RE = re.compile(
     r"^\s*(?:out of (?:the )?office|automatic reply|auto(?:matic)?[- ]?(?:reply|response)|"
     r"auto:|autoreply|abwesenheit|réponse automatique|respuesta automática|vacation)",
+    re.IGNORECASE,
+)
+# Subjects of delay warnings without a delivery-status part (Exim "Warning: message ... delayed
+# 24 hours", Sendmail "Warning: could not send message for past 4 hours", "Delayed Mail").
+_DELAY_SUBJECT_RE = re.compile(
+    r"\bdelayed\b|could not send message for past|delivery delay|still being retried",
     re.IGNORECASE,
 )
 # Where a text bounce stops describing the failure and starts quoting the returned message.
@@ -187,6 +194,7 @@ def _parse(
 
     own = _own_addresses(msg, recipient)
     delivery_id = _delivery_id(own, verp_template, key)
+    own = _ours(msg, own, recipient, verp_template)
 
     recipients = _dsn_recipients(msg)
     if recipients is not None:
@@ -194,6 +202,8 @@ def _parse(
         failed = [r for r in recipients if r.kind != "none" and r.address not in own_lower]
         if failed:
             return _from_dsn(failed, delivery_id)
+        if any(r.action.startswith("delayed") for r in recipients):
+            return _none(delivery_id, "delay warning (Action: delayed): the server still tries")
         if recipients:
             return _none(delivery_id, "delivery-status report lists no failed recipient")
         # A delivery-status part with no usable recipient block: let the heuristics have a go.
@@ -243,18 +253,21 @@ def _from_flufl(msg: Message, delivery_id: int | None, own: list[str], signal: s
     soft = [a for a in _decode_addresses(temporary) if a not in own_lower]
     if not hard and not soft:
         return _none(delivery_id, f"{signal}, but no failed recipient recognised")
+    if not hard or _DELAY_SUBJECT_RE.search(_header(msg, "subject")):
+        # flufl.bounce's temporary failures are warnings ("still undelivered after 4 hours"):
+        # like a DSN's Action: delayed, they change nothing; the outcome comes later.
+        return _none(delivery_id, f"{signal}: a delay warning, the server still tries")
     status, diagnostic = _text_status(msg)
-    kind: Kind = "hard" if hard else "soft"
-    why = f"no delivery-status part; flufl.bounce reports a {'permanent' if hard else 'temporary'}"
-    why += " failure"
+    kind: Kind = "hard"
+    why = "no delivery-status part; flufl.bounce reports a permanent failure"
     # flufl.bounce calls anything it cannot date "permanent"; an explicit 4.x.x or mailbox-full
     # code in the notification text is better evidence than that default.
-    if kind == "hard" and status is not None and _status_kind(status) == "soft":
+    if status is not None and _status_kind(status) == "soft":
         kind = "soft"
         why += f", but the notification says {status}"
     return BounceReport(
         kind=kind,
-        addresses=_unique(hard or soft),
+        addresses=_unique(hard),
         delivery_id=delivery_id,
         status=status,
         diagnostic=diagnostic,
@@ -274,6 +287,25 @@ def _own_addresses(msg: Message, recipient: str | None) -> list[str]:
         values = [str(v) for v in msg.get_all(header, [])]
         found.extend(addr for _name, addr in getaddresses(values) if addr)
     return found
+
+
+def _ours(msg: Message, own: list[str], recipient: str | None, template: str | None) -> list[str]:
+    """Of the addresses the bounce names as its recipient, those that are surely ours.
+
+    Some servers copy headers of the returned message to the top (an X-Original-To naming the
+    member): only the MTA's explicit recipient, Delivered-To, To and addresses shaped like our
+    VERP template are ours, so the member's address is not mistaken for the bounce address.
+    """
+    pattern = _template_pattern(template) if template else None
+    trusted = {a.lower() for a in ([recipient] if recipient else [])}
+    for header in ("delivered-to", "to"):
+        values = [str(v) for v in msg.get_all(header, [])]
+        trusted.update(addr.lower() for _name, addr in getaddresses(values) if addr)
+    return [
+        a
+        for a in own
+        if a.lower() in trusted or (pattern is not None and pattern.fullmatch(a.strip("<>")))
+    ]
 
 
 def _delivery_id(own: list[str], template: str | None, key: bytes) -> int | None:
@@ -410,8 +442,10 @@ def _recipient(block: Message) -> _Recipient | None:
     diagnostic = _dsn_diagnostic(_field(block, "diagnostic-code"))
     status = _status(_field(block, "status"), diagnostic)
     if action.startswith("delayed"):
-        kind: Kind = "soft"
-    elif action.startswith(("failed", "error")):  # OpenSMTPD writes the non-standard "error"
+        # "Still trying": the MTA reports the outcome later, delivered or failed. Counting the
+        # warning too would suppress a member over mail that may still arrive.
+        kind: Kind = "none"
+    elif action.startswith(("failed", "failure", "error")):  # OpenSMTPD "error", NTMail "failure"
         # "failed" alone means the MTA gave up; a 4.x.x status says it gave up on a temporary
         # condition (e.g. 4.4.7 expired in queue), which does not prove the address dead.
         kind = _status_kind(status) if status else "hard"

@@ -106,7 +106,7 @@ def test_three_soft_bounces_in_thirty_days_suppress(env, sent) -> None:  # type:
     rt, ids = sent
     to = verp_address(TEMPLATE, ids["bo@example.org"], key=KEY.encode())
     for expected in (False, False, True):
-        out = run(env, stdin=dsn(to, "bo@example.org", "4.2.2", action="delayed"))
+        out = run(env, stdin=dsn(to, "bo@example.org", "4.4.7", action="failed"))
         assert "soft bounce for bo@example.org" in out
         with rt.new_session() as s:
             assert bool(outbox.suppressed(s, ["bo@example.org"])) is expected
