@@ -56,6 +56,9 @@ class SendResult:
     outcome: Literal["sent", "retry", "reject"]
     code: int | None = None
     detail: str = ""
+    # The server could not be reached at all: nothing is wrong with this message, so the sender
+    # keeps it queued without counting an attempt and waits for the server instead.
+    unreachable: bool = False
 
     @property
     def ok(self) -> bool:

@@ -104,6 +104,9 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The worker (mailer.workers) that claimed the row last; no index: rows are found by id,
+    # and a write to one more index per message would slow every send.
+    worker_id: int | None = None
     last_error: str | None = Field(default=None, max_length=500)
     last_code: int | None = None
     message_id: str | None = Field(default=None, max_length=300)
@@ -262,7 +265,11 @@ def _claim_statement(*, expired: bool) -> Any:
     return (
         update(delivery)
         .where(delivery.c.id.in_(due.scalar_subquery()))
-        .values(state=SENDING, lease_until=bindparam("lease_until", type_=when))
+        .values(
+            state=SENDING,
+            lease_until=bindparam("lease_until", type_=when),
+            worker_id=bindparam("worker_id"),
+        )
         .returning(
             delivery.c.id,
             delivery.c.campaign_id,
@@ -280,14 +287,21 @@ _CLAIMS = (_claim_statement(expired=True), _claim_statement(expired=False))
 
 
 def claim(
-    session: Session, *, now: datetime, lease: timedelta, limit: int, after_id: int = 0
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    after_id: int = 0,
+    worker_id: int | None = None,
 ) -> list[Claimed]:
     """Move up to ``limit`` due deliveries to ``sending`` with a lease, and return them.
 
     Due means queued with ``next_attempt_at`` reached, or sending with an expired lease (its
     worker died). Only active campaigns whose ``send_after`` has come are drained. ``after_id``
     lets a worker move forward through a large campaign instead of rescanning from the first row.
-    The caller commits right away so the lease is visible to other workers.
+    ``worker_id`` (mailer.workers) is recorded on each row: its heartbeat keeps the lease. The
+    caller commits right away so the lease is visible to other workers.
 
     Expired leases are taken first, then queued rows in the order they fell due. Each is one
     statement that walks the (state, next_attempt_at) index in order and stops after ``limit``
@@ -299,7 +313,7 @@ def claim(
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET LOCAL enable_sort = off")
-    params = {"now": now, "after_id": after_id, "lease_until": now + lease}
+    params = {"now": now, "after_id": after_id, "lease_until": now + lease, "worker_id": worker_id}
     rows: list[Any] = []
     for statement in _CLAIMS:
         if len(rows) >= limit:

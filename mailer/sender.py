@@ -8,6 +8,13 @@ come back when their lease expires. A worker never starts a message on a row who
 to run out: it hands the rest of its batch back instead, so that a slow server cannot make two
 workers send the same rows.
 
+Leases are short (``mailer.workers.LEASE``, 30 s) because a live sender keeps renewing them: its
+heartbeat thread extends the rows it holds every ``lease / 3``. A SIGKILLed worker stops beating
+and its rows go back to the queue within one lease; a stopping one hands back what it has not
+started at once (``hand_back``). A message accepted by the server whose ``sent`` mark could not be
+written (the database went away) is remembered and written as soon as the database answers
+again, before anything else is claimed, so a worker that survives an outage sends nothing twice.
+
 Speed: the campaign is prepared once (headers, MIME layout, the encoded literal parts of the
 bodies), so a recipient costs their few personal values; the mark-sent commit is one prepared
 statement on a connection of its own (``outbox.SentMarker``); no transaction stays open while
@@ -22,18 +29,21 @@ import multiprocessing
 import queue
 import random
 import signal
+import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text as sql_text
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from mailer import outbox
+from mailer import outbox, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser
@@ -63,6 +73,8 @@ class DrainReport:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    # Why the SMTP server could not be reached, when it could not: the drain stopped there.
+    unreachable: str = ""
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DrainReport) -> None:
@@ -71,13 +83,35 @@ class DrainReport:
         self.failed += other.failed
         self.skipped += other.skipped
         self.released += other.released
+        self.unreachable = self.unreachable or other.unreachable
         self.errors.extend(other.errors[:20])
 
     def describe(self) -> str:
-        return (
+        described = (
             f"sent {self.sent}, retried {self.retried}, failed {self.failed}, "
             f"skipped {self.skipped}"
         )
+        if self.unreachable:
+            described += f"; the SMTP server could not be reached ({self.unreachable})"
+        return described
+
+
+# What a database that is locked, read-only, full or gone raises: through SQLAlchemy, or from
+# the driver itself on the mark-sent fast path (outbox.SentMarker).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, sqlite3.Error)
+try:
+    import psycopg
+
+    DATABASE_ERRORS += (psycopg.Error,)
+except ImportError:  # pragma: no cover - PostgreSQL support is optional
+    pass
+
+
+def database_trouble(err: BaseException) -> str:
+    """One line saying what went wrong with the database (no traceback, no SQL)."""
+    original = getattr(err, "orig", None) or err
+    first = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {first}"[:300]
 
 
 @dataclass(frozen=True)
@@ -96,14 +130,28 @@ class _Broken:
     error: str
 
 
-@dataclass
+@dataclass(eq=False)
 class _Batch:
-    """Rows claimed in one transaction, re-checked, and what is left to send, by campaign."""
+    """Rows claimed in one transaction, re-checked, and what is left to send, by campaign.
+
+    ``lease_until`` is when the rows' lease ends; the heartbeat moves it on when it renews them.
+    """
 
     lease_until: datetime
     last_id: int = 0
+    ids: list[int] = field(default_factory=list)
     work: list[tuple[_Prepared, list[Claimed]]] = field(default_factory=list)
     report: DrainReport = field(default_factory=DrainReport)
+
+
+@dataclass(frozen=True)
+class _OwedMark:
+    """A message the server accepted whose ``sent`` mark has not been written yet."""
+
+    delivery_id: int
+    now: datetime
+    message_id: str
+    attempts: int
 
 
 class Sender:
@@ -118,7 +166,8 @@ class Sender:
         still_wanted: StillWanted = everyone,
         bounce_address: str | None = None,
         verp_key: bytes = b"",
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = workers.LEASE,
+        heartbeat: timedelta | None = None,
         batch: int = 100,
         signer: Signer | None = None,
         rng: random.Random | None = None,
@@ -133,6 +182,8 @@ class Sender:
         # No message is started on a row whose lease ends within this margin: the send (and
         # its mark) must finish while the row is still ours.
         self.lease_margin = lease / 10
+        # Wall-clock seconds between two renewals of what this sender holds.
+        self.heartbeat_every = (heartbeat or lease / 3).total_seconds()
         self.batch = batch
         self.signer = signer
         self.rng = rng or random.Random()
@@ -141,12 +192,172 @@ class Sender:
         # The envelope sender, parsed once: with VERP only the token changes per message.
         self._verp_spec = _addr_spec(bounce_address) if bounce_address else None
         self._verp = self._verp_spec is not None and TOKEN in self._verp_spec
+        # Who this sender is (mailer.workers) and what it holds, shared by its threads and its
+        # heartbeat under _state: batches being sent, rows on the wire, marks still to write.
+        self._state = threading.Lock()
+        self._register_lock = threading.Lock()
+        self._worker_id: int | None = None
+        self._batches: set[_Batch] = set()
+        self._in_flight: set[int] = set()
+        self._owed: dict[int, _OwedMark] = {}
+        self._handing_back = False
+        self._keepers = 0
+        self._beating: tuple[threading.Event, threading.Thread] | None = None
+        self._beat_failing = False
+
+    @property
+    def worker_id(self) -> int | None:
+        """This sender's row in the worker table, once it has claimed something."""
+        return self._worker_id
+
+    # -- heartbeat, hand-back -------------------------------------------------------------
+
+    @contextmanager
+    def keep_alive(self) -> Iterator[None]:
+        """Renew what this sender holds every ``heartbeat_every`` seconds while inside.
+
+        Re-entrant: a worker keeps one heartbeat over its whole life while each drain asks for
+        one too.
+        """
+        with self._state:
+            self._keepers += 1
+            if self._beating is None:
+                stop = threading.Event()
+                thread = threading.Thread(
+                    target=self._beat_until, args=(stop,), name="heartbeat", daemon=True
+                )
+                self._beating = (stop, thread)
+                thread.start()
+        try:
+            yield
+        finally:
+            ending = None
+            with self._state:
+                self._keepers -= 1
+                if self._keepers == 0:
+                    ending, self._beating = self._beating, None
+            if ending is not None:
+                ending[0].set()
+                ending[1].join()
+
+    def _beat_until(self, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_every):
+            self.heartbeat()
+
+    def heartbeat(self) -> bool:
+        """Say this worker is alive and extend the lease of every row it holds; False if the
+        database could not be reached (the leases then run out unless a later beat succeeds)."""
+        worker_id = self._worker_id
+        if worker_id is None:
+            return True
+        now = self.clock()
+        with self._state:
+            batches = list(self._batches)
+            held = {i for b in batches for i in b.ids} | set(self._owed)
+        try:
+            with self.session_factory() as session:
+                workers.beat(session, worker_id, held, now=now, lease=self.lease)
+                session.commit()
+        except DATABASE_ERRORS as err:
+            if not self._beat_failing:
+                log.warning("heartbeat failed, leases not renewed: %s", database_trouble(err))
+            self._beat_failing = True
+            return False
+        if self._beat_failing:
+            log.info("heartbeat renewed again")
+        self._beat_failing = False
+        with self._state:
+            for batch in batches:
+                batch.lease_until = max(batch.lease_until, now + self.lease)
+        return True
+
+    def hand_back(self) -> int:
+        """Give back at once every row claimed but not yet started (a stop, e.g. SIGTERM).
+
+        The messages on the wire finish and are marked; no thread starts another one after this.
+        Returns how many rows went back to the queue.
+        """
+        with self._state:
+            self._handing_back = True
+            keep = self._in_flight | set(self._owed)
+        worker_id = self._worker_id
+        if worker_id is None:
+            return 0
+        with self.session_factory() as session:
+            try:
+                released = workers.release(session, worker_id, keep=keep)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        return released
+
+    def sign_off(self) -> None:
+        """After the last drain: write owed marks, hand back what is left, record the stop."""
+        worker_id = self._worker_id
+        if worker_id is None:
+            return
+        with self.session_factory() as session:
+            try:
+                self._write_owed(session)
+                workers.release(session, worker_id, keep=set(self._owed))
+                workers.sign_off(session, worker_id, now=self.clock())
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _settle(self, session: Session) -> None:
+        """Before a drain: register, write owed marks, take back rows a failed drain left."""
+        if self._worker_id is None:
+            with self._register_lock:
+                if self._worker_id is None:
+                    worker = workers.register(session, now=self.clock(), lease=self.lease)
+                    session.commit()
+                    self._worker_id = worker.id
+        assert self._worker_id is not None
+        self._write_owed(session)
+        with self._state:
+            self._handing_back = False
+            keep = {i for b in self._batches for i in b.ids} | set(self._owed)
+        workers.release(session, self._worker_id, keep=keep)
+        session.commit()
+
+    def _write_owed(self, session: Session) -> None:
+        """Write the marks of messages sent while the database could not record them."""
+        with self._state:
+            owed = list(self._owed.values())
+        if not owed:
+            return
+        for mark in owed:
+            outbox.mark_sent(
+                session,
+                mark.delivery_id,
+                now=mark.now,
+                message_id=mark.message_id,
+                attempts=mark.attempts,
+            )
+        session.commit()
+        with self._state:
+            for mark in owed:
+                self._owed.pop(mark.delivery_id, None)
+        log.info("recorded %d message(s) sent while the database was unavailable", len(owed))
 
     # -- the loop -------------------------------------------------------------------------
 
     def drain(self, *, threads: int = 1, stop: threading.Event | None = None) -> DrainReport:
         """Send everything due now, with ``threads`` sending side by side; return when idle."""
         stop = stop or threading.Event()
+        with self.keep_alive():
+            with self.session_factory() as session:
+                try:
+                    self._settle(session)
+                except BaseException:
+                    session.rollback()
+                    raise
+            return self._drain_threads(threads, stop)
+
+    def _drain_threads(self, threads: int, stop: threading.Event) -> DrainReport:
         if threads <= 1:
             return self._drain_loop(stop)
         reports: list[DrainReport] = []
@@ -156,6 +367,11 @@ class Sender:
         def run() -> None:
             try:
                 report = self._drain_loop(stop)
+            except DATABASE_ERRORS as err:
+                log.warning("sender thread stopped: %s", database_trouble(err))
+                with lock:
+                    failures.append(err)
+                return
             except Exception as err:  # noqa: BLE001 - reported below, as one thread's failure
                 log.exception("sender thread failed")
                 with lock:
@@ -184,7 +400,7 @@ class Sender:
         with self.session_factory() as session:
             marker = SentMarker.for_session(session)
             try:
-                while not stop.is_set():
+                while not (stop.is_set() or self._handing_back):
                     batch = self._claim(session, after_id)
                     if not batch.last_id and after_id:
                         after_id = 0  # wrap around once for retries and expired leases
@@ -192,7 +408,13 @@ class Sender:
                     if not batch.last_id:
                         break
                     after_id = batch.last_id
-                    report.add(self._send_batch(session, marker, batch, stop))
+                    try:
+                        report.add(self._send_batch(session, marker, batch, stop))
+                    finally:
+                        with self._state:
+                            self._batches.discard(batch)
+                    if report.unreachable:
+                        break  # the SMTP server is down: the worker waits, then drains again
             finally:
                 if marker is not None:
                     marker.close()
@@ -200,14 +422,22 @@ class Sender:
 
     def _claim(self, session: Session, after_id: int) -> _Batch:
         """Claim a batch and re-check it in one transaction (on SQLite, one hold of the lock)."""
+        if self._owed:
+            self._write_owed(session)  # before claiming more: what went out is on record
         now = self.clock()
         batch = _Batch(lease_until=now + self.lease)
         try:
             claimed = outbox.claim(
-                session, now=now, lease=self.lease, limit=self.batch, after_id=after_id
+                session,
+                now=now,
+                lease=self.lease,
+                limit=self.batch,
+                after_id=after_id,
+                worker_id=self._worker_id,
             )
             if claimed:
                 batch.last_id = claimed[-1].id
+                batch.ids = [row.id for row in claimed]
                 by_campaign: dict[int, list[Claimed]] = defaultdict(list)
                 for row in claimed:
                     by_campaign[row.campaign_id].append(row)
@@ -217,6 +447,9 @@ class Sender:
         except BaseException:
             session.rollback()
             raise
+        if batch.ids:
+            with self._state:
+                self._batches.add(batch)
         return batch
 
     # -- one batch ------------------------------------------------------------------------
@@ -229,19 +462,36 @@ class Sender:
         stop: threading.Event,
     ) -> DrainReport:
         report = batch.report
-        deadline = batch.lease_until - self.lease_margin
         for number, (prepared, rows) in enumerate(batch.work):
             for index, row in enumerate(rows):
-                if stop.is_set() or self.clock() >= deadline:
+                # batch.lease_until moves on with each heartbeat that renews these rows.
+                nearly_up = self.clock() >= batch.lease_until - self.lease_margin
+                if stop.is_set() or nearly_up or not self._start_sending(row.id):
                     # Stopping, or the lease is nearly up: hand the rest back (still ours, so
                     # nobody else has them) rather than race another worker for them.
-                    rest = [r.id for r in rows[index:]]
-                    rest += [r.id for _, later in batch.work[number + 1 :] for r in later]
-                    self._release(session, rest, report, batch.lease_until)
+                    self._release(session, _rest(batch, number, index), report)
                     session.commit()
                     return report
-                self._send_one(session, marker, prepared, row, report)
+                try:
+                    self._send_one(session, marker, prepared, row, report)
+                finally:
+                    with self._state:
+                        self._in_flight.discard(row.id)
+                if report.unreachable:
+                    # Not this message's fault: it and the rest wait for the server, no attempt
+                    # counted, and the drain ends so that the worker can back off.
+                    self._release(session, _rest(batch, number, index), report)
+                    session.commit()
+                    return report
         return report
+
+    def _start_sending(self, delivery_id: int) -> bool:
+        """Mark a row as on the wire, unless everything not yet started is being handed back."""
+        with self._state:
+            if self._handing_back:
+                return False
+            self._in_flight.add(delivery_id)
+            return True
 
     def _recheck(
         self, session: Session, campaign_id: int, rows: list[Claimed], batch: _Batch
@@ -259,7 +509,7 @@ class Sender:
             report.skipped += len(rows)
             return
         if campaign.status == outbox.PAUSED:
-            self._release(session, [r.id for r in rows], report, batch.lease_until)
+            self._release(session, [r.id for r in rows], report)
             return
         prepared = self._prepare(campaign)
         wanted = self.still_wanted(session, campaign, rows)
@@ -280,22 +530,18 @@ class Sender:
         elif keep:
             batch.work.append((prepared, keep))
 
-    def _release(
-        self,
-        session: Session,
-        ids: list[int],
-        report: DrainReport,
-        lease_until: datetime | None = None,
-    ) -> None:
+    def _release(self, session: Session, ids: list[int], report: DrainReport) -> None:
         """Give claimed rows back to the queue untouched (pause, stop, lease nearly up).
 
-        With ``lease_until``, only rows still held under that lease are released: a row whose
-        lease ran out may belong to another worker by now. The caller commits.
+        Only rows this worker still holds are released: a row whose lease ran out may belong to
+        another worker by now. The caller commits.
         """
         if ids:
-            stmt = update(Delivery).where(Delivery.id.in_(ids), Delivery.state == outbox.SENDING)
-            if lease_until is not None:
-                stmt = stmt.where(Delivery.lease_until == lease_until)
+            stmt = update(Delivery).where(
+                Delivery.id.in_(ids),  # type: ignore[union-attr]
+                Delivery.state == outbox.SENDING,
+                Delivery.worker_id == self._worker_id,
+            )
             session.execute(
                 stmt.values(state=outbox.QUEUED, lease_until=None).execution_options(
                     synchronize_session=False
@@ -332,16 +578,26 @@ class Sender:
         result = self.transport.send(envelope, message)
         now = self.clock()
         if result.outcome == "sent":
-            if marker is not None:
-                # One autocommitted statement: sent, and committed, before we count it.
-                marker.mark_sent(row.id, now=now, message_id=message_id, attempts=row.attempts)
-            else:
-                self._fast_commit(session)
-                outbox.mark_sent(
-                    session, row.id, now=now, message_id=message_id, attempts=row.attempts
-                )
-                session.commit()
+            try:
+                if marker is not None:
+                    # One autocommitted statement: sent, and committed, before we count it.
+                    marker.mark_sent(row.id, now=now, message_id=message_id, attempts=row.attempts)
+                else:
+                    self._fast_commit(session)
+                    outbox.mark_sent(
+                        session, row.id, now=now, message_id=message_id, attempts=row.attempts
+                    )
+                    session.commit()
+            except DATABASE_ERRORS:
+                # It went out, but the database did not take the mark: keep the row (still ours,
+                # still renewed) and write the mark as soon as the database answers again.
+                with self._state:
+                    self._owed[row.id] = _OwedMark(row.id, now, message_id, row.attempts)
+                raise
             report.sent += 1
+            return
+        if result.unreachable:
+            report.unreachable = result.detail
             return
         if result.outcome == "reject":
             outbox.mark_failed(
@@ -435,6 +691,13 @@ class Sender:
         with self._lock:
             self._prepared[campaign.id] = prepared
         return prepared
+
+
+def _rest(batch: _Batch, number: int, index: int) -> list[int]:
+    """The ids of a batch from row ``index`` of its ``number``-th campaign group on."""
+    rows = batch.work[number][1][index:]
+    later = [r for _, group in batch.work[number + 1 :] for r in group]
+    return [r.id for r in rows + later]
 
 
 # -- several processes ----------------------------------------------------------------------------

@@ -214,17 +214,26 @@ class SmtpTransport:
         if slot is not None and not self._still_usable(slot):
             _close_quietly(slot.smtp)
             slot = None
+        reused = slot is not None
         if slot is None:
             try:
                 slot = _Pooled(self._open())
             except (smtplib.SMTPException, OSError) as exc:
                 # Includes refused/timed-out connects, TLS failures and bad credentials: none of
-                # them is the recipient's fault, so the message is retried, not rejected.
+                # them is the recipient's fault, so the message waits for the server instead of
+                # being rejected or spending one of its attempts.
                 detail = f"connecting to {self.host}:{self.port}: {_describe(exc)}"
-                return SendResult("retry", None, detail), None
+                return SendResult("retry", None, detail, unreachable=True), None
         conn = slot.smtp
         try:
             send_transaction(conn, envelope, message)
+        except NotHandedOver as exc:
+            _close_quietly(conn)
+            if reused:
+                # A pooled connection the server dropped (a restart, an idle timeout) before
+                # this message began: nothing was handed over, so try once on a new one.
+                return self._send_on(None, envelope, message)
+            return SendResult("retry", None, _describe(exc)), None
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(envelope.rcpt_to, (None, b""))
             result = classify(code, _text(reply))
@@ -302,6 +311,10 @@ class SmtpTransport:
         return conn
 
 
+class NotHandedOver(smtplib.SMTPServerDisconnected):
+    """The connection failed before the server answered MAIL: no part of the message left."""
+
+
 def send_transaction(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> None:
     """MAIL, RCPT and DATA for one recipient; raises as ``smtplib.SMTP.sendmail`` does.
 
@@ -314,7 +327,10 @@ def send_transaction(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> 
         if _UNSAFE_ADDRESS.search(address):
             raise smtplib.SMTPRecipientsRefused({envelope.rcpt_to: (553, b"unsafe address")})
     # On a refusal the caller resets the transaction, or drops the connection after 421.
-    code, reply = conn.docmd("mail", f"FROM:<{envelope.mail_from}>")
+    try:
+        code, reply = conn.docmd("mail", f"FROM:<{envelope.mail_from}>")
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise NotHandedOver(_describe(exc)) from exc
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, reply, envelope.mail_from)
     code, reply = conn.docmd("rcpt", f"TO:<{envelope.rcpt_to}>")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mailer import outbox
+from mailer import outbox, workers
 from mailer.sender import drain_processes
 from subscribers import demo, preferences, staff, webhooks
 from subscribers.cli_api import tokens_group, webhooks_group
@@ -324,13 +324,19 @@ def outbox_group() -> None:
 @outbox_group.command("status")
 @friendly
 def outbox_status() -> None:
-    """Counts of deliveries by campaign and state."""
-    with runtime().new_session() as session:
+    """Counts of deliveries by campaign and state, and who holds the rows in sending."""
+    rt = runtime()
+    now = rt.clock()
+    with rt.new_session() as session:
         counts = outbox.counts(session)
+        holdings = workers.holders(session, now=now)
     if not counts:
         click.echo("the outbox is empty")
     for cid, by_state in sorted(counts.items()):
         click.echo(f"campaign {cid}: " + ", ".join(f"{k} {v}" for k, v in by_state.items()))
+        for holding in holdings:
+            if holding.campaign_id == cid:
+                click.echo(f"  {holding.describe(now)}")
 
 
 @outbox_group.command("drain")
@@ -354,6 +360,11 @@ def outbox_drain(processes: int) -> None:
     else:
         report = rt.sender.drain(threads=rt.settings.smtp_connections)
     click.echo(report.describe())
+    if report.unreachable:
+        raise click.ClickException(
+            f"the SMTP server could not be reached ({report.unreachable}); "
+            "what was not sent stays queued"
+        )
     if report.failed:
         for line in report.errors[:20]:
             click.echo(f"failed: {line}", err=True)

@@ -10,6 +10,7 @@ from sqlmodel import Session, SQLModel
 
 import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
+import mailer.workers  # noqa: F401 - registers the worker table
 import subscribers.models  # noqa: F401 - registers the domain tables
 from mailer.engine import make_engine, readers
 

@@ -171,10 +171,11 @@ class _ScriptedProtocol(SMTP):
 
 
 class _Controller(Controller):
-    """A Controller that listens on an OS-chosen free port and builds ``_ScriptedProtocol``s."""
+    """A Controller that listens on an OS-chosen free port (or a given one, to stand in for a
+    restarted server) and builds ``_ScriptedProtocol``s."""
 
-    def __init__(self, owner: ScriptedSMTP, handler: _Handler, **kwargs: Any) -> None:
-        super().__init__(handler, hostname="127.0.0.1", port=0, **kwargs)
+    def __init__(self, owner: ScriptedSMTP, handler: _Handler, port: int, **kwargs: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=port, **kwargs)
         self._owner = owner
 
     def factory(self) -> SMTP:
@@ -273,6 +274,7 @@ class ScriptedSMTP:
         auth: dict[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
     ) -> None:
         if tls_context is not None and ssl_context is not None:
             raise ValueError("use tls_context (STARTTLS) or ssl_context (implicit TLS), not both")
@@ -290,6 +292,7 @@ class ScriptedSMTP:
         self._drops: dict[str, int] = dict.fromkeys(_COMMANDS, 0)
         self._rejected: dict[str, str] = {}
         self._live: set[_ScriptedProtocol] = set()
+        self._running = False
         smtp_options: dict[str, Any] = {
             "server_hostname": "mx.test",
             "tls_context": tls_context,
@@ -300,7 +303,7 @@ class ScriptedSMTP:
         if auth is not None:
             smtp_options["authenticator"] = self._authenticate
         self._controller = _Controller(
-            self, _Handler(self), ssl_context=ssl_context, **smtp_options
+            self, _Handler(self), port, ssl_context=ssl_context, **smtp_options
         )
         self._loop: asyncio.AbstractEventLoop = self._controller.loop
 
@@ -309,12 +312,15 @@ class ScriptedSMTP:
     def start(self) -> ScriptedSMTP:
         """Start listening; returns self."""
         self._controller.start()
+        self._running = True
         self.port = self._controller.port
         return self
 
     def stop(self) -> None:
-        """Stop the server thread and close every connection."""
-        self._controller.stop()
+        """Stop the server thread and close every connection (again: nothing happens)."""
+        if self._running:
+            self._running = False
+            self._controller.stop()
 
     def __enter__(self) -> ScriptedSMTP:
         return self.start()

@@ -10,10 +10,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from mailer import outbox, workers
 from subscribers import worker
+from subscribers.campaigns import Announcement, create_announcement
+from subscribers.db import transaction
 from subscribers.runtime import Runtime
 from tests.conftest import on_postgres
+from tests.factories import make_list, make_member
+from tests.smtp_server import ScriptedSMTP
 
 
 @pytest.mark.skipif(not on_postgres(), reason="the scheduling role is a PostgreSQL lock")
@@ -80,3 +86,44 @@ def test_newsletter_worker_stops_cleanly_on_sigterm(
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_sigterm_mid_campaign_hands_back_every_unsent_row_before_exiting(
+    tmp_path: Path, database_url: str, rt: Runtime, smtp: ScriptedSMTP
+) -> None:
+    """``newsletter worker`` sending slowly (20 messages a second) is stopped part-way: when it
+    exits, no row is left in ``sending`` for a lease to free, and it signed off."""
+    with rt.new_session() as s:
+        lst = make_list(s, rt.clock())
+        for i in range(60):
+            make_member(s, rt.clock(), lists_=(lst,), email=f"m{i:02d}@example.org", name=f"M {i}")
+    with transaction(rt.new_session()) as s:
+        campaign, _ = create_announcement(
+            s, rt.kit, Announcement("practitioners", "Workshop", "Body"), now=rt.clock()
+        )
+    env = {
+        **os.environ,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+        "NEWSLETTER_SMTP_URL": smtp.url,
+        "NEWSLETTER_SEND_RATE": "20",
+        "NEWSLETTER_SMTP_CONNECTIONS": "2",
+    }
+    newsletter = Path(sys.executable).with_name("newsletter")
+    proc = subprocess.Popen(
+        [str(newsletter), "worker"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        smtp.wait_for(5, timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    with rt.new_session() as s:
+        counts = outbox.counts(s, campaign.id)[campaign.id or 0]
+        (me,) = s.execute(select(workers.Worker)).scalars()
+    assert counts["sending"] == 0 and counts["queued"] > 0, counts
+    assert counts["sent"] == len(smtp.messages) < 60
+    assert me.stopped_at is not None

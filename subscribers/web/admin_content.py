@@ -15,10 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from mailer import outbox
+from mailer import outbox, workers
 from subscribers import campaigns, dashboard, digests, lists, news
 from subscribers.campaigns import Announcement
 from subscribers.db import transaction
@@ -401,12 +402,15 @@ def _progress_or_404(campaign_id: int) -> campaigns.Progress:
 def campaign(campaign_id: int) -> str:
     progress = _progress_or_404(campaign_id)
     list_id = progress.campaign.list_id
+    now = runtime().clock()
     return render_template(
         "admin/campaign.html",
         p=progress,
         mailing_list=db().get(MailingList, list_id) if list_id else None,
         problems=campaigns.problems(db(), campaign_id),
-        now=runtime().clock(),
+        holders=workers.holders(db(), now=now, campaign_ids=[campaign_id]),
+        since=lambda when: format_timedelta(when - now, add_direction=True),
+        now=now,
     )
 
 

@@ -397,31 +397,6 @@ def test_suppression_after_queueing_still_applies(
 # -- leases -----------------------------------------------------------------------------------
 
 
-def test_rows_of_a_dead_worker_are_sent_once_after_the_lease(
-    sender: Sender, new_session: NewSession, clock: FrozenClock, smtp: ScriptedSMTP
-) -> None:
-    emails = addresses(6)
-    queue(new_session, clock, emails)
-    with transaction(new_session()) as s:  # a worker claims three rows, commits, and dies
-        dead = {
-            c.address for c in outbox.claim(s, now=clock(), lease=timedelta(minutes=5), limit=3)
-        }
-    assert len(dead) == 3
-
-    assert sender.drain().sent == 3  # the others go out; the dead worker's rows wait
-    assert set(received(smtp)) == set(emails) - dead
-    clock.advance(minutes=5)
-    assert sender.drain().sent == 0  # the lease has not yet expired (lease_until < now)
-    clock.advance(seconds=1)
-    assert sender.drain().sent == 3
-    clock.advance(hours=1)
-    assert sender.drain().sent == 0
-
-    assert received(smtp) == Counter(dict.fromkeys(emails, 1))
-    for row in deliveries(new_session).values():
-        assert (row.state, row.attempts, row.lease_until) == ("sent", 1, None)
-
-
 def test_a_late_result_from_an_expired_lease_does_not_undo_the_new_holders_send(
     new_session: NewSession, transport: SmtpTransport, clock: FrozenClock, smtp: ScriptedSMTP
 ) -> None:

@@ -244,7 +244,7 @@ def test_unreachable_server_is_a_retry_not_an_exception() -> None:
         result = transport.send(*build("ana@example.org"))
         transport.close()
 
-    assert result.outcome == "retry" and result.code is None
+    assert result.outcome == "retry" and result.code is None and result.unreachable
     assert "ConnectionRefusedError" in result.detail
 
 
