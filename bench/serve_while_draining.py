@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{sink_port}",
             "NEWSLETTER_SEND_RATE": "100000",
             "NEWSLETTER_SMTP_CONNECTIONS": "4",
+            "NEWSLETTER_ALLOW_HTTP": "true",  # plain HTTP on loopback, production otherwise
         }
         rt = Runtime.build(load_settings(environ, dotenv=None), engine=engine)
         processes.append(start_sink(sink_port))
