@@ -6,6 +6,7 @@ Run from the project root (needs Postfix's ``smtp-sink``: ``apt-get install post
     .venv/bin/python bench/send.py --dkim                   # the same, DKIM-signed
     .venv/bin/python bench/send.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
     .venv/bin/python bench/send.py --members 100000         # memory: recipients are streamed
+    .venv/bin/python bench/send.py --languages 7            # members spread over 7 languages
 
 What it does: a fresh database (a SQLite file in a temporary directory, or the tables of
 ``--database-url`` dropped and created again), N active members of one list inserted in bulk, one
@@ -16,6 +17,11 @@ outbox drained by ``mailer.sender.drain_processes`` through ``SmtpTransport`` to
 alone), peak RSS, and the ceiling: bare smtplib sending one pre-built message of the same size
 over the same number of connections and processes. Nothing is asserted; the targets are printed
 as met or not.
+
+With ``--languages N`` the members are spread evenly over the first N languages of the network
+(en, pt, pl, es, ro, sk, bs): the announcement is rendered once per language with a catalogue
+and each member is sent their language's version, all in one campaign. Compare with the same
+invocation without it (one language) for the cost of a multilingual audience.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ from subscribers.db import make_engine, metadata, transaction  # noqa: E402
 from subscribers.models import ACTIVE, SUB_ACTIVE, MailingList, Member, Subscription  # noqa: E402
 from subscribers.runtime import Runtime  # noqa: E402
 from subscribers.settings import load  # noqa: E402
+from subscribers.templating import available_languages  # noqa: E402
+from subscribers.validation import LANGUAGES  # noqa: E402
 
 LIST_SLUG = "practitioners"
 MAIL_FROM = "Frontline Practitioners Network <news@network.example.org>"
@@ -119,8 +127,12 @@ def announcement_body(target_chars: int = 9_000) -> str:
     return "\n\n".join(parts)
 
 
-def insert_members(engine: Engine, count: int, now: datetime) -> int:
-    """One list and ``count`` active, subscribed members, with core inserts. Returns the list id."""
+def insert_members(engine: Engine, count: int, now: datetime, languages: int = 1) -> int:
+    """One list and ``count`` active, subscribed members, with core inserts. Returns the list id.
+
+    Member ``i`` reads the ``i % languages``-th language of the network.
+    """
+    codes = list(LANGUAGES)[:languages]
     rng = random.Random(7)
     with engine.begin() as conn:
         list_id = conn.execute(
@@ -150,7 +162,7 @@ def insert_members(engine: Engine, count: int, now: datetime) -> int:
                         "organisation": "",
                         "country": COUNTRIES[i % len(COUNTRIES)],
                         "sector": SECTORS[i % len(SECTORS)],
-                        "language": "en",
+                        "language": codes[i % len(codes)],
                         "status": ACTIVE,
                         "nonce": secrets.token_hex(8),
                         "created_at": now,
@@ -298,6 +310,17 @@ def compose_cost(engine: Engine, campaign_id: int, sample: int) -> tuple[float, 
     return best * 1e6, size
 
 
+def count_versions(engine: Engine, campaign_id: int) -> int:
+    """How many language versions the campaign was rendered in (its own and the others)."""
+    with engine.connect() as conn:
+        others = conn.execute(
+            select(func.count())
+            .select_from(outbox.CampaignVersion)
+            .where(outbox.CampaignVersion.campaign_id == campaign_id)
+        ).scalar_one()
+    return 1 + int(others)
+
+
 # -- plumbing -----------------------------------------------------------------------------------
 
 
@@ -404,6 +427,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="how drain processes start (default spawn)",
     )
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare smtplib run")
+    parser.add_argument(
+        "--languages",
+        type=int,
+        default=1,
+        choices=range(1, len(LANGUAGES) + 1),
+        metavar=f"1..{len(LANGUAGES)}",
+        help="spread the members over this many languages (default 1: English)",
+    )
     args = parser.parse_args(argv)
     if args.members < 1 or args.connections < 1 or args.processes < 1:
         parser.error("--members, --connections and --processes must be at least 1")
@@ -512,7 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     sink = start_sink(port)
     try:
         engine = reset_database(database_url)
-        seconds, _ = timed(lambda: insert_members(engine, args.members, datetime.now(UTC)))
+        seconds, _ = timed(
+            lambda: insert_members(engine, args.members, datetime.now(UTC), args.languages)
+        )
         print(f"inserted {args.members:,} members in {seconds:.1f} s", flush=True)
         environ = settings_environ(database_url, tmp / "instance")
         body = announcement_body()
@@ -529,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         compose_us, size = compose_cost(engine, campaign_id, min(args.compose_sample, args.members))
+        rendered_languages = count_versions(engine, campaign_id)
         states = outbox_states(engine)
         engine.dispose()
         bare, bare_cpu = None, 0.0
@@ -554,6 +588,9 @@ def main(argv: list[str] | None = None) -> int:
         "members": f"{args.members:,}",
         "outbox states": states,
         "message size": f"{size / 1024:.1f} KB",
+        "languages": f"{args.languages} (rendered in {rendered_languages}: "
+        f"{', '.join(list(LANGUAGES)[: args.languages])}; catalogues present: "
+        f"{', '.join(available_languages())})",
         "processes x connections": f"{args.processes} x {threads}",
         "fan-out (render + queue)": (
             f"{plain.fanout_s:.2f} s ({args.members / plain.fanout_s:,.0f} rows/s)"

@@ -69,6 +69,7 @@ class RenderedMail:
     html: str
     text: str
     preheader: str = ""
+    language: str = "en"  # what ``<html lang>`` and ``Content-Language`` say
 
     @property
     def fields(self) -> frozenset[str]:
@@ -147,8 +148,12 @@ def render(
     context: Mapping[str, Any],
     *,
     base_url: str,
+    language: str = "en",
 ) -> RenderedMail:
     """Render ``email/<kind>.html`` and ``.txt`` once, inline the CSS, keep personal markers.
+
+    The environments carry the language (its catalogue and date formats); ``language`` is
+    recorded with the result for the ``Content-Language`` header.
 
     The subject is the ``subject`` block of the text template, so it lives beside the words of
     the mail it belongs to.
@@ -181,7 +186,12 @@ def render(
         inlined = "<!doctype html>\n" + inlined  # premailer drops it; clients need standards mode
     inlined = collapse_whitespace(inlined)
     return RenderedMail(
-        kind=kind, subject=subject, html=inlined, text=_tidy_text(text), preheader=preheader
+        kind=kind,
+        subject=subject,
+        html=inlined,
+        text=_tidy_text(text),
+        preheader=preheader,
+        language=language,
     )
 
 

@@ -78,9 +78,34 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str | None = Field(default=None, max_length=320)
     total: int = 0
+    # The language of subject/html/text above; other languages are CampaignVersion rows.
+    language: str = Field(default="en", max_length=8)
 
     def rendered(self) -> RenderedMail:
-        return RenderedMail(kind=self.kind, subject=self.subject, html=self.html, text=self.text)
+        return RenderedMail(
+            kind=self.kind,
+            subject=self.subject,
+            html=self.html,
+            text=self.text,
+            language=self.language,
+        )
+
+
+class CampaignVersion(SQLModel, table=True):
+    """The same campaign rendered in another language (once per language, never per member)."""
+
+    __tablename__ = "campaign_version"
+
+    campaign_id: int = Field(foreign_key="campaign.id", primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    html: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+    def rendered(self, kind: str) -> RenderedMail:
+        return RenderedMail(
+            kind=kind, subject=self.subject, html=self.html, text=self.text, language=self.language
+        )
 
 
 class Delivery(SQLModel, table=True):
@@ -111,6 +136,8 @@ class Delivery(SQLModel, table=True):
     last_code: int | None = None
     message_id: str | None = Field(default=None, max_length=300)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Which version of the campaign this recipient reads; None or unknown: the campaign's own.
+    language: str | None = Field(default=None, max_length=8)
 
 
 class Suppression(SQLModel, table=True):
@@ -137,6 +164,7 @@ class Recipient:
     email: str
     name: str = ""
     personal: Mapping[str, str] = field(default_factory=dict)
+    language: str | None = None
 
 
 def create_campaign(
@@ -154,8 +182,13 @@ def create_campaign(
     calendar: bytes | None = None,
     calendar_method: str | None = None,
     created_by: str | None = None,
+    translations: Sequence[RenderedMail] = (),
 ) -> Campaign:
-    """Store a rendered campaign (not yet any recipients) in the caller's transaction."""
+    """Store a rendered campaign (not yet any recipients) in the caller's transaction.
+
+    ``rendered`` is the campaign's own version; ``translations`` are the same mail rendered in
+    other languages, each read by the deliveries of that language.
+    """
     campaign = Campaign(
         kind=rendered.kind,
         subject=rendered.subject,
@@ -172,10 +205,37 @@ def create_campaign(
         calendar_method=calendar_method,
         created_at=now,
         created_by=created_by,
+        language=rendered.language,
     )
     session.add(campaign)
     session.flush()
+    assert campaign.id is not None
+    for version in translations:
+        if version.language != rendered.language:
+            session.add(
+                CampaignVersion(
+                    campaign_id=campaign.id,
+                    language=version.language,
+                    subject=version.subject,
+                    html=version.html,
+                    text=version.text,
+                )
+            )
+    session.flush()
     return campaign
+
+
+def versions(session: Session, campaign: Campaign) -> dict[str, RenderedMail]:
+    """Every language version of a campaign, its own first."""
+    found = {campaign.language: campaign.rendered()}
+    rows = session.execute(
+        select(CampaignVersion)
+        .where(CampaignVersion.campaign_id == campaign.id)
+        .order_by(CampaignVersion.language)
+    ).scalars()
+    for row in rows:
+        found.setdefault(row.language, row.rendered(campaign.kind))
+    return found
 
 
 def enqueue(
@@ -202,6 +262,7 @@ def enqueue(
                 "state": QUEUED,
                 "attempts": 0,
                 "next_attempt_at": due,
+                "language": r.language,
             }
             for r in chunk
             if r.email.strip().lower() not in blocked
@@ -237,6 +298,7 @@ class Claimed:
     name: str
     personal: dict[str, str]
     attempts: int
+    language: str | None = None
 
 
 def _claim_statement(*, expired: bool) -> Any:
@@ -278,6 +340,7 @@ def _claim_statement(*, expired: bool) -> Any:
             delivery.c.name,
             delivery.c.personal,
             delivery.c.attempts,
+            delivery.c.language,
         )
     )
 

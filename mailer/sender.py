@@ -46,7 +46,7 @@ from sqlmodel import Session
 from mailer import outbox, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
-from mailer.compose import Personaliser
+from mailer.compose import Personaliser, RenderedMail
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
 from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
@@ -130,6 +130,17 @@ class _Broken:
     error: str
 
 
+@dataclass(frozen=True)
+class _Versions:
+    """A campaign prepared once per language version; other languages read its own version."""
+
+    own: _Prepared | _Broken
+    by_language: dict[str, _Prepared | _Broken]
+
+    def for_language(self, language: str | None) -> _Prepared | _Broken:
+        return self.by_language.get(language or "", self.own)
+
+
 @dataclass(eq=False)
 class _Batch:
     """Rows claimed in one transaction, re-checked, and what is left to send, by campaign.
@@ -187,7 +198,7 @@ class Sender:
         self.batch = batch
         self.signer = signer
         self.rng = rng or random.Random()
-        self._prepared: dict[int, _Prepared | _Broken] = {}
+        self._prepared: dict[int, _Versions] = {}
         self._lock = threading.Lock()
         # The envelope sender, parsed once: with VERP only the token changes per message.
         self._verp_spec = _addr_spec(bounce_address) if bounce_address else None
@@ -511,7 +522,7 @@ class Sender:
         if campaign.status == outbox.PAUSED:
             self._release(session, [r.id for r in rows], report)
             return
-        prepared = self._prepare(campaign)
+        versions = self._prepare(session, campaign)
         wanted = self.still_wanted(session, campaign, rows)
         blocked = outbox.suppressed(session, [r.address for r in rows])
         keep = [r for r in rows if r.recipient_id in wanted and r.address.lower() not in blocked]
@@ -520,15 +531,26 @@ class Sender:
             dropped = [r.id for r in rows if r.id not in kept]
             outbox.mark_skipped(session, dropped, reason="recipient left or is suppressed")
             report.skipped += len(dropped)
-        if isinstance(prepared, _Broken):
-            now = self.clock()
-            for row in keep:
-                outbox.mark_failed(
-                    session, row.id, now=now, attempts=row.attempts, code=None, error=prepared.error
-                )
-            report.failed += len(keep)
-        elif keep:
-            batch.work.append((prepared, keep))
+        by_version: dict[int, tuple[_Prepared | _Broken, list[Claimed]]] = {}
+        for row in keep:
+            version = versions.for_language(row.language)
+            by_version.setdefault(id(version), (version, []))[1].append(row)
+        for prepared, version_rows in by_version.values():
+            if isinstance(prepared, _Broken):
+                self._cannot_build(session, version_rows, prepared.error, report)
+            else:
+                batch.work.append((prepared, version_rows))
+
+    def _cannot_build(
+        self, session: Session, rows: Sequence[Claimed], error: str, report: DrainReport
+    ) -> None:
+        """Fail rows for good: their message cannot be built, and retrying will not change it."""
+        now = self.clock()
+        for row in rows:
+            outbox.mark_failed(
+                session, row.id, now=now, attempts=row.attempts, code=None, error=error
+            )
+        report.failed += len(rows)
 
     def _release(self, session: Session, ids: list[int], report: DrainReport) -> None:
         """Give claimed rows back to the queue untouched (pause, stop, lease nearly up).
@@ -563,16 +585,8 @@ class Sender:
             mail_from = self._envelope_from(prepared, row)
             message = self._build(prepared, row, message_id, now, mail_from)
         except (HeaderInjection, ValueError) as err:
-            outbox.mark_failed(
-                session,
-                row.id,
-                now=now,
-                attempts=row.attempts,
-                code=None,
-                error=f"cannot build message: {err}",
-            )
+            self._cannot_build(session, [row], f"cannot build message: {err}", report)
             session.commit()
-            report.failed += 1
             return
         envelope = Envelope(mail_from=mail_from, rcpt_to=row.address)
         result = self.transport.send(envelope, message)
@@ -660,13 +674,28 @@ class Sender:
         # mailer.bounces.verp_address, without parsing the configured address every time.
         return spec.replace(TOKEN, f"{row.id}-{_mac(self.verp_key, row.id)}")
 
-    def _prepare(self, campaign: Campaign) -> _Prepared | _Broken:
-        """Everything about a campaign's messages that is the same for all its recipients."""
+    def _prepare(self, session: Session, campaign: Campaign) -> _Versions:
+        """Everything about a campaign's messages that is the same for all its recipients.
+
+        Once per language version: a campaign to seven languages prepares seven layouts and
+        personalisers, then each recipient costs what it costs in a one-language campaign.
+        """
         assert campaign.id is not None
         with self._lock:
             cached = self._prepared.get(campaign.id)
         if cached is not None:
             return cached
+        rendered = outbox.versions(session, campaign)
+        by_language = {
+            language: self._prepare_version(campaign, version)
+            for language, version in rendered.items()
+        }
+        prepared = _Versions(by_language[campaign.language], by_language)
+        with self._lock:
+            self._prepared[campaign.id] = prepared
+        return prepared
+
+    def _prepare_version(self, campaign: Campaign, rendered: RenderedMail) -> _Prepared | _Broken:
         try:
             sender = Address.parse(campaign.sender)
             calendar = (
@@ -675,22 +704,18 @@ class Sender:
                 else None
             )
             layout = MessageLayout(
-                subject=campaign.subject,
+                subject=rendered.subject,
                 sender=sender,
                 reply_to=Address.parse(campaign.reply_to) if campaign.reply_to else None,
                 list_id=campaign.list_header,
                 bulk=campaign.bulk,
                 calendar=calendar,
+                extra_headers=(("Content-Language", rendered.language),),
             )
-            prepared: _Prepared | _Broken = _Prepared(
-                campaign.bulk, Personaliser(campaign.rendered()), layout, sender.domain
-            )
+            return _Prepared(campaign.bulk, Personaliser(rendered), layout, sender.domain)
         except (HeaderInjection, ValueError) as err:
             log.error("campaign %s cannot be built: %s", campaign.id, err)
-            prepared = _Broken(f"cannot build message: {err}")
-        with self._lock:
-            self._prepared[campaign.id] = prepared
-        return prepared
+            return _Broken(f"cannot build message: {err}")
 
 
 def _rest(batch: _Batch, number: int, index: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -11,7 +12,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from mailer.compose import Pieces
-from mailer.outbox import Campaign
+from mailer.outbox import Campaign, CampaignVersion
 from subscribers import lists
 from subscribers.errors import NotFound
 from subscribers.mails import MailKit
@@ -50,10 +51,55 @@ def entries(
     return mailing_list, list(rows)
 
 
+@dataclass(frozen=True)
+class Version:
+    """One language version of an archived campaign."""
+
+    language: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An archived campaign: the version to show first (the reader's, else its own) and all."""
+
+    campaign: Campaign
+    shown: Version
+    versions: list[Version]
+
+
+def language_versions(session: Session, campaigns: list[Campaign], reader: str) -> list[Entry]:
+    """Each campaign with its language versions (one query for all), ``reader``'s first."""
+    ids = [campaign.id for campaign in campaigns]
+    others: dict[int, list[Version]] = {campaign_id or 0: [] for campaign_id in ids}
+    rows = session.execute(
+        select(CampaignVersion.campaign_id, CampaignVersion.language, CampaignVersion.subject)
+        .where(CampaignVersion.campaign_id.in_(ids))  # type: ignore[attr-defined]
+        .order_by(CampaignVersion.language)
+    )
+    for campaign_id, language, subject in rows:
+        others[campaign_id].append(Version(language, subject))
+    entries = []
+    for campaign in campaigns:
+        versions = [Version(campaign.language, campaign.subject), *others[campaign.id or 0]]
+        shown = next((v for v in versions if v.language == reader), versions[0])
+        entries.append(Entry(campaign, shown, versions))
+    return entries
+
+
 def page_html(
-    session: Session, kit: MailKit, list_slug: str, campaign_id: int, *, now: datetime
-) -> tuple[MailingList, Campaign, str]:
-    """A published campaign's HTML with neutral values in place of the personal ones."""
+    session: Session,
+    kit: MailKit,
+    list_slug: str,
+    campaign_id: int,
+    *,
+    now: datetime,
+    language: str | None = None,
+) -> str:
+    """A published campaign's HTML, in ``language`` where that version exists, else its own.
+
+    Neutral values stand in place of the personal ones.
+    """
     mailing_list, _campaigns = entries(session, list_slug, now=now, limit=0)
     campaign = session.execute(
         _published(mailing_list, now).where(Campaign.id == campaign_id)
@@ -67,5 +113,6 @@ def page_html(
         "manage_url": kit.link(f"/register/{mailing_list.slug}"),
         "unsubscribe_url": kit.link(f"/register/{mailing_list.slug}"),
     }
-    html = Pieces.split(campaign.html).fill({k: str(escape(v)) for k, v in neutral.items()})
-    return mailing_list, campaign, html
+    versions = outbox.versions(session, campaign)
+    version = versions.get(language or "") or versions[campaign.language]
+    return Pieces.split(version.html).fill({k: str(escape(v)) for k, v in neutral.items()})

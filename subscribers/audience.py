@@ -21,6 +21,7 @@ from subscribers.models import (
     StaffUser,
     Subscription,
 )
+from subscribers.templating import mail_language
 from subscribers.validation import bounded
 
 # Campaign kind of a test mail sent to a staff user: its recipient ids are staff ids.
@@ -95,6 +96,22 @@ def count(session: Session, mailing_list: MailingList, segment: Segment = Segmen
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
+def languages(
+    session: Session, mailing_list: MailingList, segment: Segment = Segment()
+) -> list[str]:
+    """The languages a campaign to this audience is rendered in: the list's own first.
+
+    One query for the distinct languages, so a campaign renders once per language present,
+    never once per member.
+    """
+    sub = _members_of(mailing_list, segment).with_only_columns(Member.language).subquery()
+    present = {
+        mail_language(code) for code in session.execute(select(sub.c.language).distinct()).scalars()
+    }
+    own = mail_language(mailing_list.language)
+    return [own, *sorted(present - {own})]
+
+
 def recipients(
     session: Session,
     kit: MailKit,
@@ -108,7 +125,13 @@ def recipients(
     for member in session.execute(stmt.execution_options(yield_per=1000)).scalars():
         assert member.id is not None and member.email is not None
         links = kit.member_links(member, mailing_list.id)
-        yield Recipient(member.id, member.email, member.name, {**links, **(extra or {})})
+        yield Recipient(
+            member.id,
+            member.email,
+            member.name,
+            {**links, **(extra or {})},
+            mail_language(member.language),
+        )
 
 
 def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) -> set[int]:

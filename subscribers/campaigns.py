@@ -19,11 +19,12 @@ from mailer.bounce_log import Bounce
 from mailer.compose import RenderedMail, personalise
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign, Delivery, Recipient
-from subscribers import audience, lists
+from subscribers import audience, lists, multilingual
 from subscribers.audience import STAFF_TEST, Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.mails import MailKit, brand, list_campaign
 from subscribers.models import MailingList, StaffUser
+from subscribers.multilingual import Text, Written
 from subscribers.validation import clean_text
 
 MAX_BODY = 200_000
@@ -37,13 +38,12 @@ class Announcement:
     segment: Segment = Segment()
     send_after: datetime | None = None
     created_by: str | None = None
+    language: str | None = None  # of subject and body; the list's when None
+    translations: tuple[Text, ...] = ()  # subject (as title) and body in other languages
 
 
-def _render(
-    session: Session, kit: MailKit, announcement: Announcement
-) -> tuple[MailingList, RenderedMail]:
-    """Check an announcement and render it once (Jinja, premailer, text part)."""
-    mailing_list = lists.by_slug(session, announcement.list_slug)
+def _written(mailing_list: MailingList, announcement: Announcement) -> Written:
+    """Check an announcement's original and translations; InvalidInput names what is wrong."""
     subject = clean_text(announcement.subject, field="subject", label=_("Subject"), limit=200)
     if not subject:
         raise InvalidInput(_("subject: must not be empty"), field="subject")
@@ -52,30 +52,58 @@ def _render(
         raise InvalidInput(
             _("body: must not be empty (and at most 200,000 characters)"), field="body"
         )
-    rendered = kit.render(
-        "announcement",
-        {
+    language = multilingual.language_code(announcement.language or mailing_list.language)
+    translations = {}
+    for text in announcement.translations:
+        checked = multilingual.checked(text, body_limit=MAX_BODY)
+        translations[checked.language] = checked
+    return Written(Text(language, subject, body.strip()), translations)
+
+
+def _render(
+    session: Session,
+    kit: MailKit,
+    announcement: Announcement,
+    languages: list[str] | None = None,
+) -> tuple[MailingList, list[RenderedMail]]:
+    """Check an announcement and render it once per language (Jinja, premailer, text part).
+
+    Without ``languages``: those of its audience and those it is written in, so that the
+    archive holds every version staff wrote.
+    """
+    mailing_list = lists.by_slug(session, announcement.list_slug)
+    written = _written(mailing_list, announcement)
+    if languages is None:
+        languages = audience.languages(session, mailing_list, announcement.segment)
+        languages += written.languages
+
+    def context(language_kit: MailKit) -> dict[str, Any]:
+        reading = written.for_reader(language_kit.language)
+        body = reading.text.body
+        return {
             "brand": brand(mailing_list),
-            "title": subject,
+            "title": reading.text.title,
             "body_html": markdown_to_html(body),
-            "body_text": body.strip(),
+            "body_text": body,
             "teaser": summary(body),
+            "text_language": reading.text.language,
+            "untranslated_text": reading.untranslated,
             "archived": True,
-        },
-    )
-    return mailing_list, rendered
+        }
+
+    return mailing_list, kit.render_each("announcement", languages, context)
 
 
 def create_announcement(
     session: Session, kit: MailKit, announcement: Announcement, *, now: datetime
 ) -> tuple[Campaign, int]:
-    """Render an announcement once and queue it for the list's (segment's) active members."""
-    mailing_list, rendered = _render(session, kit, announcement)
+    """Render an announcement once per language and queue it for the list's (segment's) members."""
+    mailing_list, versions = _render(session, kit, announcement)
     campaign = list_campaign(
         session,
         kit,
         mailing_list,
-        rendered,
+        versions,
         now=now,
         send_after=announcement.send_after,
         created_by=announcement.created_by,
@@ -95,6 +123,12 @@ def create_announcement(
     return campaign, count
 
 
+def written_languages(session: Session, announcement: Announcement) -> list[str]:
+    """The languages an announcement is written in, its original's first (checked)."""
+    mailing_list = lists.by_slug(session, announcement.list_slug)
+    return _written(mailing_list, announcement).languages
+
+
 def audience_size(session: Session, list_slug: str, segment: Segment | None = None) -> int:
     """How many members an announcement to this list and segment would be queued for now."""
     return audience.count(session, lists.by_slug(session, list_slug), segment or Segment())
@@ -112,6 +146,7 @@ class Preview:
     text: str
     recipients: int
     sample_name: str | None  # None: nobody in the audience, neutral values were filled in
+    language: str = "en"  # the version shown
 
 
 def _sample(
@@ -122,7 +157,8 @@ def _sample(
     return next(audience.recipients(session, kit, mailing_list, segment, extra=archive), None)
 
 
-def _neutral_values(kit: MailKit, mailing_list: MailingList, name: str) -> dict[str, str]:
+def neutral_values(kit: MailKit, mailing_list: MailingList, name: str) -> dict[str, str]:
+    """Personal values for a preview or a test mail, leading to no member's pages."""
     # Links that lead nowhere harmful: a test mail must not carry a real member's
     # unsubscribe link into a staff inbox.
     return {
@@ -133,11 +169,21 @@ def _neutral_values(kit: MailKit, mailing_list: MailingList, name: str) -> dict[
     }
 
 
-def preview_announcement(session: Session, kit: MailKit, announcement: Announcement) -> Preview:
-    """Render as ``create_announcement`` does and personalise for a sample member."""
-    mailing_list, rendered = _render(session, kit, announcement)
+def preview_announcement(
+    session: Session, kit: MailKit, announcement: Announcement, language: str | None = None
+) -> Preview:
+    """Render as ``create_announcement`` does and personalise for a sample member.
+
+    In ``language`` (as a member of that language reads it), else the original's.
+    """
+    wanted = (
+        multilingual.language_code(language, field="lang")
+        if language
+        else written_languages(session, announcement)[0]
+    )
+    mailing_list, (rendered,) = _render(session, kit, announcement, [wanted])
     sample = _sample(session, kit, mailing_list, announcement.segment)
-    values = dict(sample.personal) if sample else _neutral_values(kit, mailing_list, "…")
+    values = dict(sample.personal) if sample else neutral_values(kit, mailing_list, "…")
     body = personalise(rendered, values)
     return Preview(
         subject=rendered.subject,
@@ -145,6 +191,7 @@ def preview_announcement(session: Session, kit: MailKit, announcement: Announcem
         text=body.text,
         recipients=audience.count(session, mailing_list, announcement.segment),
         sample_name=sample.personal.get("name") if sample else None,
+        language=rendered.language,
     )
 
 
@@ -157,19 +204,21 @@ def send_test(
     the recipient up among staff, not members); the subject says it is a test.
     """
     assert to.id is not None
-    mailing_list, rendered = _render(session, kit, announcement)
+    mailing_list, versions = _render(
+        session, kit, announcement, [written_languages(session, announcement)[0]]
+    )
     sample = _sample(session, kit, mailing_list, announcement.segment)
     name = sample.personal.get("name", "") if sample else to.email.split("@")[0]
-    test = replace(rendered, kind=STAFF_TEST, subject=f"[Test] {rendered.subject}")
+    test = replace(versions[0], kind=STAFF_TEST, subject=f"[Test] {versions[0].subject}")
     campaign = list_campaign(
         session,
         kit,
         mailing_list,
-        test,
+        [test],
         now=now,
         created_by=announcement.created_by,
     )
-    values = _neutral_values(kit, mailing_list, name)
+    values = neutral_values(kit, mailing_list, name)
     outbox.enqueue(session, campaign, [Recipient(to.id, to.email, name, values)], now=now)
     return campaign
 

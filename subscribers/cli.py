@@ -19,6 +19,7 @@ from subscribers.cli_api import tokens_group, webhooks_group
 from subscribers.cli_events import events_group
 from subscribers.cli_members import audit_command, members_group
 from subscribers.cli_support import (
+    TRANSLATION_HELP,
     body_text,
     cli_actor,
     drain_now,
@@ -27,6 +28,7 @@ from subscribers.cli_support import (
     record,
     runtime,
     sender_for_process,
+    translation_files,
 )
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput
@@ -220,9 +222,15 @@ def lists_group() -> None:
 @click.option("--from", "from_address", help='Sender, "Name <addr>".')
 @click.option("--digest-cron", help='Digest schedule, e.g. "0 9 * * mon".')
 @click.option("--timezone", help="Time zone of the schedule.")
+@click.option("--language", help="Default language of its pages and content (en, pt, pl...).")
 @friendly
 def lists_create(
-    slug: str, name: str, from_address: str | None, digest_cron: str | None, timezone: str | None
+    slug: str,
+    name: str,
+    from_address: str | None,
+    digest_cron: str | None,
+    timezone: str | None,
+    language: str | None,
 ) -> None:
     """Create a list."""
     from subscribers import lists
@@ -237,6 +245,7 @@ def lists_create(
                 from_address=from_address,
                 digest_cron=digest_cron,
                 timezone=timezone or rt.settings.timezone,
+                language=language or "en",
             ),
             now=rt.clock(),
         )
@@ -255,6 +264,7 @@ _LIST_OPTIONS = {
     "footer": "--footer",
     "digest_cron": "--digest-cron",
     "timezone": "--timezone",
+    "language": "--language",
 }
 
 
@@ -280,6 +290,7 @@ def _list_options() -> Iterator[None]:
 @click.option("--digest-cron", help='Digest schedule, e.g. "0 9 * * mon" ("" for none).')
 @click.option("--timezone", help="Time zone of the schedule.")
 @click.option("--public/--private", default=None, help="Whether anyone may register.")
+@click.option("--language", help="Default language of its pages and content (en, pt, pl...).")
 @friendly
 def lists_edit(slug: str, **options: str | bool | None) -> None:
     """Change a list's settings; options not given stay as they are."""
@@ -532,14 +543,23 @@ def news_group() -> None:
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--body")
 @click.option("--link", help="Where to read more.")
+@click.option("--lang", help="Language of --title and the body (default: the list's).")
+@click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @friendly
 def news_add(
-    list_slug: str, title: str, body_file: Path | None, body: str | None, link: str | None
+    list_slug: str,
+    title: str,
+    body_file: Path | None,
+    body: str | None,
+    link: str | None,
+    lang: str | None,
+    translation: tuple[str, ...],
 ) -> None:
     """Queue a news item (Markdown) for the list's next digest; prints its id."""
     from subscribers import news
 
     rt = runtime()
+    texts = translation_files(translation)
     with transaction(rt.new_session()) as session:
         item = news.add(
             session,
@@ -548,7 +568,11 @@ def news_add(
             body=body_text(body_file, body),
             link=link,
             now=rt.clock(),
+            language=lang,
         )
+        assert item.id is not None
+        for text in texts:
+            news.translate(session, item.id, text)
         record(session, rt, "news.add", f"news:{item.id}", item.title)
     click.echo(item.id)
 
@@ -573,18 +597,40 @@ def news_list(list_slug: str) -> None:
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--body")
 @click.option("--link", help='Where to read more ("" for none).')
+@click.option(
+    "--lang",
+    help="Write --title and the body as the translation into this language (both needed).",
+)
+@click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @friendly
 def news_edit(
-    item_id: int, title: str | None, body_file: Path | None, body: str | None, link: str | None
+    item_id: int,
+    title: str | None,
+    body_file: Path | None,
+    body: str | None,
+    link: str | None,
+    lang: str | None,
+    translation: tuple[str, ...],
 ) -> None:
-    """Change a news item still queued; options not given stay as they are."""
+    """Change a news item still queued, or write a translation; options not given stay."""
     from subscribers import news
+    from subscribers.multilingual import Text
 
     rt = runtime()
     text = body_text(body_file, body) if body_file or body is not None else None
+    texts = translation_files(translation)
+    if lang is not None:
+        if title is None or text is None:
+            raise click.ClickException("--lang needs --title and --body (or --body-file)")
+        texts.append(Text(lang, title, text))
+        title = text = None
     with transaction(rt.new_session()) as session:
         item = news.update(session, item_id, title=title, body=text, link=link)
-        record(session, rt, "news.edit", f"news:{item_id}", item.title)
+        for translated in texts:
+            item = news.translate(session, item_id, translated)
+        languages = ", ".join(t.language for t in texts)
+        detail = f"{item.title} (translated: {languages})" if texts else item.title
+        record(session, rt, "news.edit", f"news:{item_id}", detail)
     click.echo(f"news item {item_id} saved")
 
 
@@ -642,6 +688,9 @@ def digest_send(slug: str, drain: bool) -> None:
 )
 @click.option("--test-to", help="Queue one test copy to this staff account only.")
 @click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@click.option("--lang", help="Language of --subject and the body (default: the list's).")
+@click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
+@click.option("--preview-lang", help="With --preview: show the version of this language.")
 @friendly
 def announce(
     list_slug: str,
@@ -654,6 +703,9 @@ def announce(
     html_file: Path | None,
     test_to: str | None,
     drain: bool,
+    lang: str | None,
+    translation: tuple[str, ...],
+    preview_lang: str | None,
 ) -> None:
     """An announcement to the list's active members (or a segment of them).
 
@@ -673,10 +725,12 @@ def announce(
         Segment.parse(segment),
         parse_time(at, rt.settings.timezone),
         created_by=cli_actor(),
+        language=lang,
+        translations=tuple(translation_files(translation)),
     )
     if preview:
         with rt.new_session() as session:
-            shown = campaigns.preview_announcement(session, rt.kit, announcement)
+            shown = campaigns.preview_announcement(session, rt.kit, announcement, preview_lang)
         if html_file is not None:
             html_file.write_text(shown.html, encoding="utf-8")
         sample = f", shown as {shown.sample_name} gets it" if shown.sample_name else ""

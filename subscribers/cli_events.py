@@ -14,6 +14,7 @@ from subscribers import events, rsvp
 from subscribers.audience import Segment
 from subscribers.cli_support import drain_now, friendly, read_text, record, runtime
 from subscribers.db import transaction
+from subscribers.multilingual import Text
 
 
 @click.group("events")
@@ -124,6 +125,22 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
     click.echo(f"invitation campaign {campaign.id} queued for {count} member(s)")
     if drain:
         drain_now(rt)
+
+
+@events_group.command("translate")
+@click.argument("event_id", type=int)
+@click.option("--lang", required=True, help="The language of this translation (pt, pl...).")
+@click.option("--title", required=True)
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly
+def events_translate(event_id: int, lang: str, title: str, body_file: Path | None) -> None:
+    """Write the event's title and description (Markdown) in another language."""
+    rt = runtime()
+    text = Text(lang, title, read_text(body_file) if body_file else "")
+    with transaction(rt.new_session()) as session:
+        events.translate(session, event_id, text)
+        record(session, rt, "event.translate", event_id, lang)
+    click.echo(f"event {event_id}: translation into {lang} saved")
 
 
 @events_group.command("cancel")

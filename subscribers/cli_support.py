@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mailer.sender import Sender
 from subscribers.errors import NewsletterError
+from subscribers.multilingual import Text
 from subscribers.runtime import Runtime
 from subscribers.settings import SettingsError, load
 
@@ -94,6 +95,27 @@ def read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{path}: not UTF-8 text") from None
+
+
+TRANSLATION_HELP = (
+    "A translation: CODE=FILE, the file's first line the title, the rest the body (repeatable)."
+)
+
+
+def translation_files(values: tuple[str, ...], option: str = "--translation") -> list[Text]:
+    """``CODE=FILE`` pairs: each file's first line is the title (a leading ``#`` is dropped),
+    the rest its Markdown body. The service checks the code and the texts."""
+    texts = []
+    for value in values:
+        code, sep, path = value.partition("=")
+        if not sep or not code.strip() or not path.strip():
+            raise click.ClickException(f"{option}: expected CODE=FILE, got {value!r}")
+        file = Path(path.strip())
+        if not file.is_file():
+            raise click.ClickException(f"{option}: {file}: no such file")
+        title, _newline, body = read_text(file).lstrip().partition("\n")
+        texts.append(Text(code.strip().lower(), title.strip().lstrip("#").strip(), body.strip()))
+    return texts
 
 
 def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime | None:

@@ -8,8 +8,10 @@ next one, and none is sent twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -18,11 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mailer import outbox
+from mailer.compose import RenderedMail
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign
 from subscribers import audience, lists, news
 from subscribers.mails import MailKit, brand, list_campaign
-from subscribers.models import MailingList
+from subscribers.models import MailingList, NewsItem
+from subscribers.multilingual import Reading, Written
 
 
 @dataclass(frozen=True)
@@ -65,33 +69,19 @@ def create_digest(
     if audience.count(session, mailing_list) == 0:
         # Keep the items for a digest that someone will actually receive.
         return DigestOutcome(list_slug, None, len(items), 0, "no active members yet")
-    rendered = kit.render(
-        "digest",
-        {
-            "brand": brand(mailing_list),
-            "list_name": mailing_list.name,
-            "items": [
-                {
-                    "anchor": f"item-{item.id}",
-                    "title": item.title,
-                    "link": item.link,
-                    "summary": summary(item.body),
-                    "body_html": markdown_to_html(item.body),
-                    "body_text": item.body,
-                }
-                for item in items
-            ],
-            "date": now,
-            "archived": True,
-        },
-    )
+    written = news.written(session, items)
+    context = _digest_context(mailing_list, items, written, now)
+    # The audience's languages and every language an item is written in (for the archive).
+    languages = audience.languages(session, mailing_list)
+    languages += [code for texts in written.values() for code in texts.languages]
+    versions = kit.render_each("digest", languages, context)
     try:
         with session.begin_nested():  # a concurrent run may win the unique ref: then stop
             campaign = list_campaign(
                 session,
                 kit,
                 mailing_list,
-                rendered,
+                versions,
                 now=now,
                 ref=ref,
             )
@@ -106,6 +96,52 @@ def create_digest(
         session.add(item)
     session.flush()
     return DigestOutcome(list_slug, campaign.id, len(items), count)
+
+
+def _digest_context(
+    mailing_list: MailingList, items: list[NewsItem], written: dict[int, Written], now: datetime
+) -> Callable[[MailKit], dict[str, Any]]:
+    """The digest's context for the kit of each language: every item in the reader's language
+    where staff translated it, else in its original."""
+
+    def context(language_kit: MailKit) -> dict[str, Any]:
+        language = language_kit.language
+        return {
+            "brand": brand(mailing_list),
+            "list_name": mailing_list.name,
+            "items": [
+                _digest_item(item, written[item.id or 0].for_reader(language)) for item in items
+            ],
+            "date": now,
+            "archived": True,
+        }
+
+    return context
+
+
+def preview_item(
+    session: Session, kit: MailKit, item: NewsItem, language: str, *, now: datetime
+) -> RenderedMail:
+    """The digest a member reading ``language`` would get with only this item in it."""
+    mailing_list = session.get(MailingList, item.list_id)
+    assert mailing_list is not None
+    context = _digest_context(mailing_list, [item], news.written(session, [item]), now)
+    (rendered,) = kit.render_each("digest", [language], context)
+    return rendered
+
+
+def _digest_item(item: NewsItem, reading: Reading) -> dict[str, Any]:
+    text = reading.text
+    return {
+        "anchor": f"item-{item.id}",
+        "title": text.title,
+        "link": item.link,
+        "summary": summary(text.body),
+        "body_html": markdown_to_html(text.body),
+        "body_text": text.body,
+        "language": text.language,
+        "untranslated": reading.untranslated,
+    }
 
 
 def digest_trigger(mailing_list: MailingList) -> CronTrigger:

@@ -8,12 +8,12 @@ the join link (for those who said yes) and the event's time in the member's own 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_location
 from sqlmodel import Session
 
 from mailer import outbox
@@ -27,8 +27,11 @@ from mailer.calendar import (
 from mailer.content import markdown_to_html, markdown_to_text
 from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
+from subscribers import multilingual
 from subscribers.mails import MailKit, brand, list_campaign
-from subscribers.models import Event, MailingList, Member
+from subscribers.models import EVENT, Event, MailingList, Member
+from subscribers.multilingual import Reading, Text, Written
+from subscribers.templating import mail_language
 
 # Members have no time zone of their own; their country gives it. Anyone else sees the event's.
 COUNTRY_ZONES = {
@@ -40,7 +43,8 @@ COUNTRY_ZONES = {
     "BA": "Europe/Sarajevo",
     "MD": "Europe/Chisinau",
 }
-# How a zone is named in mail ("14:00 (Lisbon time)"); other zones use their IANA city.
+# How a zone is named in English mail ("14:00 (Lisbon time)"); other zones use their IANA city,
+# and other languages CLDR's name of the city (Lisabona, Lizbona...).
 ZONE_PLACES = {
     "Europe/Lisbon": "Lisbon",
     "Europe/Warsaw": "Warsaw",
@@ -58,30 +62,42 @@ def member_zone(member: Member, event: Event) -> str:
     return COUNTRY_ZONES.get((member.country or "").upper(), event.timezone)
 
 
-def place_of(zone: str) -> str:
+def place_of(zone: str, language: str = "en") -> str:
+    if language != "en":
+        try:
+            return str(get_timezone_location(zone, locale=language, return_city=True))
+        except LookupError:
+            pass
     return ZONE_PLACES.get(zone) or zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
 def _wall(value: datetime, locale: str = "en") -> str:
     """``Sunday 28 March 2027, 09:00`` in ``value``'s own zone (CLDR names, not the C locale).
 
-    English, like the rest of the mail, until mail goes out in the member's language.
+    Day and month are named in ``locale`` (``niedziela 28 marca 2027, 09:00``).
     """
     return format_datetime(value, "EEEE d MMMM y, HH:mm", tzinfo=value.tzinfo, locale=locale)
 
 
 class Phrases:
-    """The macros of ``email/_event_phrases.txt``, called from Python."""
+    """The macros of ``email/_event_phrases.txt``, called from Python, in the kit's language."""
 
     def __init__(self, kit: MailKit) -> None:
         self._module = kit.text_env.get_template("email/_event_phrases.txt").module
+        self.language = kit.language
 
     def __call__(self, name: str, *args: Any) -> str:
         return str(getattr(self._module, name)(*args)).strip()
 
+    def wall(self, value: datetime) -> str:
+        return _wall(value, self.language)
+
+    def place(self, zone: str) -> str:
+        return place_of(zone, self.language)
+
     def event_time(self, value: datetime, zone: str) -> str:
         """``Sunday 28 March 2027, 09:00 (Lisbon time)``."""
-        return self("event_time", _wall(value.astimezone(ZoneInfo(zone))), place_of(zone))
+        return self("event_time", self.wall(value.astimezone(ZoneInfo(zone))), self.place(zone))
 
     def duration(self, minutes: int) -> str:
         """``24 hours``, ``1 hour``, ``90 minutes``, ``2 days``."""
@@ -106,9 +122,9 @@ def local_times(phrases: Phrases, event: Event, zone: str) -> dict[str, str]:
         here, there = instant.astimezone(ours), instant.astimezone(theirs)
         if here.replace(tzinfo=None) == there.replace(tzinfo=None):
             continue
-        when = f"{there:%H:%M}" if here.date() == there.date() else _wall(there)
+        when = f"{there:%H:%M}" if here.date() == there.date() else phrases.wall(there)
         # member_time starts with " · ": the value follows the event's time on the same line.
-        values[key] = " " + phrases("member_time", when, place_of(zone))
+        values[key] = " " + phrases("member_time", when, phrases.place(zone))
     return values
 
 
@@ -163,15 +179,30 @@ def calendar_links(kit: MailKit, event: Event, mailing_list: MailingList) -> dic
     return {"google": google_calendar_link(cal), "outlook": outlook_calendar_link(cal)}
 
 
-def event_facts(kit: MailKit, event: Event) -> dict[str, Any]:
-    """The ``event`` dict every event template receives (documented in invitation.html)."""
+def written(session: Session, event: Event) -> Written:
+    """The event's title and description in its own language and in each translation."""
+    assert event.id is not None
+    original = Text(event.language, event.title, event.description)
+    return Written(original, multilingual.translations(session, EVENT, event.id))
+
+
+def event_facts(kit: MailKit, event: Event, reading: Reading | None = None) -> dict[str, Any]:
+    """The ``event`` dict every event template receives (documented in invitation.html).
+
+    ``reading`` is the title and description for the kit's language (the event's own when
+    None); ``untranslated`` tells the template to say that no translation exists.
+    """
     phrases = Phrases(kit)
     deadline = event.rsvp_deadline
+    reading = reading or Reading(Text(event.language, event.title, event.description), False)
+    description = reading.text.body
     return {
         "id": event.id,
-        "title": event.title,
-        "description_html": markdown_to_html(event.description) if event.description else "",
-        "description_text": event.description.strip(),
+        "title": reading.text.title,
+        "text_language": reading.text.language,
+        "untranslated": reading.untranslated,
+        "description_html": markdown_to_html(description) if description else "",
+        "description_text": description.strip(),
         "location": event.location,
         "start_local": phrases.event_time(event.start_at, event.timezone),
         "end_local": phrases.event_time(event.end_at, event.timezone),
@@ -221,13 +252,22 @@ def recipients(
     rsvp_links: bool = False,
     join_link: bool = False,
 ) -> Iterator[Recipient]:
-    times = MemberTimes(Phrases(kit), event)
+    """Each member with their personal values, their own time in their language among them."""
+    times: dict[str, MemberTimes] = {}
     for member in members:
         assert member.id is not None and member.email is not None
+        language = mail_language(member.language)
+        if language not in times:
+            times[language] = MemberTimes(Phrases(kit.in_language(language)), event)
         values = member_values(
-            kit, event, member, times, rsvp_links=rsvp_links, join_link=join_link
+            kit, event, member, times[language], rsvp_links=rsvp_links, join_link=join_link
         )
-        yield Recipient(member.id, member.email, member.name, values)
+        yield Recipient(member.id, member.email, member.name, values, language)
+
+
+def languages_of(mailing_list: MailingList, members: Iterable[Member]) -> list[str]:
+    """The languages a mail to these members is rendered in, the list's own first."""
+    return [mailing_list.language, *sorted({member.language for member in members})]
 
 
 # -- campaigns -----------------------------------------------------------------------------
@@ -244,24 +284,35 @@ def create_campaign(
     event: Event,
     mailing_list: MailingList,
     kind: str,
-    context: Mapping[str, Any],
+    context: Mapping[str, Any] | Callable[[MailKit], Mapping[str, Any]],
     *,
+    languages: Iterable[str],
     now: datetime,
     ref: str | None = None,
     method: Method | None = None,
     bulk: bool = True,
     created_by: str | None = None,
 ) -> Campaign:
-    """Render an event mail once and store it as a campaign (recipients are enqueued next)."""
-    rendered = kit.render(
-        kind, {"brand": brand(mailing_list), "event": event_facts(kit, event), **context}
-    )
+    """Render an event mail once per language and store it as a campaign.
+
+    Recipients are enqueued next. ``context`` is the kind's own context, or a function giving
+    it for the kit of each language (when it holds phrases computed in Python).
+    """
+    texts = written(session, event)
+
+    def full_context(language_kit: MailKit) -> dict[str, Any]:
+        extra = context(language_kit) if callable(context) else context
+        reading = texts.for_reader(language_kit.language)
+        facts = event_facts(language_kit, event, reading)
+        return {"brand": brand(mailing_list), "event": facts, **extra}
+
+    versions = kit.render_each(kind, languages, full_context)
     calendar = ics(kit, event, mailing_list, method=method, now=now) if method else None
     return list_campaign(
         session,
         kit,
         mailing_list,
-        rendered,
+        versions,
         now=now,
         bulk=bulk,
         ref=ref or event_ref(event, kind),
@@ -289,7 +340,15 @@ def queue_confirmations(
     if status == "yes":
         context["calendar_links"] = calendar_links(kit, event, mailing_list)
     campaign = create_campaign(
-        session, kit, event, mailing_list, "rsvp_confirmation", context, now=now, bulk=False
+        session,
+        kit,
+        event,
+        mailing_list,
+        "rsvp_confirmation",
+        context,
+        languages=languages_of(mailing_list, members),
+        now=now,
+        bulk=False,
     )
     outbox.enqueue(
         session, campaign, recipients(kit, event, members, join_link=status == "yes"), now=now

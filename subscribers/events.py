@@ -22,14 +22,21 @@ from sqlmodel import Session
 from mailer import outbox
 from mailer.outbox import Campaign, Recipient
 from mailer.zones import UnknownZone, known_zone
-from subscribers import audience, lists
+from subscribers import audience, lists, multilingual
 from subscribers.audience import Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.event_mails import Phrases, create_campaign, queue_confirmations, recipients
+from subscribers.event_mails import (
+    Phrases,
+    create_campaign,
+    languages_of,
+    queue_confirmations,
+    recipients,
+)
 from subscribers.event_mails import calendar_links as make_calendar_links
 from subscribers.mails import MailKit
 from subscribers.models import (
     ACTIVE,
+    EVENT,
     EVENT_CANCELLED,
     EVENT_SCHEDULED,
     INVITED,
@@ -41,6 +48,7 @@ from subscribers.models import (
     Member,
     Rsvp,
 )
+from subscribers.multilingual import Text
 from subscribers.validation import clean_text
 
 MAX_DESCRIPTION = 100_000
@@ -306,6 +314,25 @@ def create_event(
     return event
 
 
+def translate(session: Session, event_id: int, text: Text) -> Event:
+    """Write (or rewrite) the event's title and description in one more language.
+
+    Mail not yet rendered uses it; writing in the event's own language changes nothing else.
+    """
+    event = locked(session, event_id)
+    if event.status == EVENT_CANCELLED:
+        raise Conflict(_("This event is cancelled and cannot be changed."))
+    checked = multilingual.checked(text, body_limit=MAX_DESCRIPTION, body_required=False)
+    if checked.language == event.language:
+        raise InvalidInput(
+            _("This is the event's own language: change its title and description instead."),
+            field="language",
+        )
+    assert event.id is not None
+    multilingual.save(session, EVENT, event.id, checked)
+    return event
+
+
 def _apply(event: Event, spec: EventSpec) -> None:
     event.title = spec.title
     event.description = spec.description
@@ -395,7 +422,7 @@ def update_event(
         event.sequence += 1
         if event.start_at != before.start_at:
             _forget_reminders(session, event, old_sequence=before.sequence)
-        mailed = _queue_update(session, kit, event, mailing_list, changes, now, created_by)
+        mailed = _queue_update(session, kit, before, event, mailing_list, now, created_by)
         if event.online_url and event.online_url != before.online_url:
             yes = invited_members(session, event, statuses=(YES,))
             queue_confirmations(session, kit, event, mailing_list, yes, YES, now=now)
@@ -408,22 +435,28 @@ def update_event(
 def _queue_update(
     session: Session,
     kit: MailKit,
+    before: Event,
     event: Event,
     mailing_list: MailingList,
-    changes: list[str],
     now: datetime,
     created_by: str | None,
 ) -> int:
     members = invited_members(session, event, exclude=(NO,))
     if not members:
         return 0
+    calendar_links = make_calendar_links(kit, event, mailing_list)
     campaign = create_campaign(
         session,
         kit,
         event,
         mailing_list,
         "event_update",
-        {"changes": changes, "calendar_links": make_calendar_links(kit, event, mailing_list)},
+        # The changes in each reader's language (the caller's list is the kit's).
+        lambda language_kit: {
+            "changes": _phrased_changes(language_kit, before, event),
+            "calendar_links": calendar_links,
+        },
+        languages=languages_of(mailing_list, members),
         now=now,
         method="PUBLISH",
         created_by=created_by,
@@ -504,6 +537,7 @@ def invite(
         mailing_list,
         "invitation",
         {"calendar_links": make_calendar_links(kit, event, mailing_list)},
+        languages=audience.languages(session, mailing_list, segment or Segment()),
         now=now,
         method="PUBLISH",
         created_by=created_by,
@@ -600,6 +634,7 @@ def cancel_event(
         mailing_list,
         "event_cancel",
         {"reason": reason},
+        languages=languages_of(mailing_list, members),
         now=now,
         method="CANCEL",
         ref=f"event:{event.id}:cancel",

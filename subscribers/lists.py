@@ -18,6 +18,7 @@ from mailer.message import Address, HeaderInjection
 from mailer.zones import UnknownZone, known_zone
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
+from subscribers.multilingual import language_code
 from subscribers.validation import clean_text
 
 MAX_SLUG = 63
@@ -41,6 +42,7 @@ class ListSpec:
     logo_url: str | None = None
     footer: str = ""
     description: str = ""
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ListChange:
     digest_cron: str | None = None
     timezone: str | None = None
     public: bool | None = None
+    language: str | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings to change, by name."""
@@ -184,6 +187,7 @@ _CHECKS = {
     "digest_cron": check_cron,
     "timezone": check_timezone,
     "public": bool,
+    "language": language_code,
 }
 
 

@@ -6,8 +6,8 @@ caller's transaction (DESIGN.md: every mail goes through the outbox).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,18 +18,37 @@ from mailer import outbox
 from mailer.compose import RenderedMail, render
 from mailer.outbox import Campaign, Recipient
 from subscribers.models import MailingList, Member
+from subscribers.templating import mail_environments, mail_language
 from subscribers.tokens import Signer
 
 
 @dataclass(frozen=True)
 class MailKit:
-    """What every mail needs: templates, the public base URL, the token signer, the sender."""
+    """What every mail needs: templates, the public base URL, the token signer, the sender.
+
+    A kit writes in one language (its environments carry that catalogue and its date formats);
+    ``in_language`` gives the same kit in another.
+    """
 
     html_env: Environment
     text_env: Environment
     base_url: str
     signer: Signer
     default_sender: str
+    language: str = "en"
+
+    @classmethod
+    def build(cls, *, base_url: str, signer: Signer, default_sender: str) -> MailKit:
+        html_env, text_env = mail_environments("en")
+        return cls(html_env, text_env, base_url, signer, default_sender)
+
+    def in_language(self, language: str | None) -> MailKit:
+        """This kit writing in ``language`` (English when that catalogue does not exist)."""
+        language = mail_language(language)
+        if language == self.language:
+            return self
+        html_env, text_env = mail_environments(language)
+        return replace(self, html_env=html_env, text_env=text_env, language=language)
 
     # -- links ----------------------------------------------------------------------------
 
@@ -65,7 +84,31 @@ class MailKit:
 
     def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
         full = {"base_url": self.base_url, "brand": None, **context}
-        return render(self.html_env, self.text_env, kind, full, base_url=self.base_url)
+        return render(
+            self.html_env,
+            self.text_env,
+            kind,
+            full,
+            base_url=self.base_url,
+            language=self.language,
+        )
+
+    def render_each(
+        self,
+        kind: str,
+        languages: Iterable[str | None],
+        context: Callable[[MailKit], Mapping[str, Any]],
+    ) -> list[RenderedMail]:
+        """The mail once per language (each rendered once, whatever the audience's size).
+
+        ``context`` builds the template's context for the kit of each language, so dates and
+        phrases computed in Python are in that language too. The first language given is the
+        campaign's own version; duplicates and unknown languages collapse.
+        """
+        wanted = list(dict.fromkeys(mail_language(code) for code in languages)) or ["en"]
+        return [
+            kit.render(kind, context(kit)) for kit in (self.in_language(code) for code in wanted)
+        ]
 
     def sender_for(self, mailing_list: MailingList | None) -> str:
         if mailing_list is not None and mailing_list.from_address:
@@ -98,18 +141,21 @@ def list_campaign(
     session: Session,
     kit: MailKit,
     mailing_list: MailingList,
-    rendered: RenderedMail,
+    versions: Sequence[RenderedMail],
     *,
     now: datetime,
     **options: Any,
 ) -> Campaign:
     """A campaign sent in a list's name: its sender, reply-to and List-Id, in one place.
 
-    ``options`` are the rest of ``outbox.create_campaign``'s (ref, send_after, calendar...).
+    ``versions`` are the mail in each language of the audience (``MailKit.render_each``), the
+    campaign's own first. ``options`` are the rest of ``outbox.create_campaign``'s (ref,
+    send_after, calendar...).
     """
     return outbox.create_campaign(
         session,
-        rendered=rendered,
+        rendered=versions[0],
+        translations=versions[1:],
         sender=kit.sender_for(mailing_list),
         now=now,
         list_id=mailing_list.id,
@@ -136,7 +182,7 @@ def send_to_member(
     by a registration form, whose name anyone can type next to anyone's address.
     """
     assert member.id is not None and member.email is not None
-    rendered = kit.render(kind, {"member_language": member.language, **(context or {})})
+    rendered = kit.in_language(member.language).render(kind, dict(context or {}))
     campaign = outbox.create_campaign(
         session, rendered=rendered, sender=kit.default_sender, now=now, bulk=False
     )
@@ -146,7 +192,8 @@ def send_to_member(
         "manage_url": kit.manage_url(member),
         **(personal or {}),
     }
-    outbox.enqueue(session, campaign, [Recipient(member.id, member.email, name, values)], now=now)
+    recipient = Recipient(member.id, member.email, name, values, rendered.language)
+    outbox.enqueue(session, campaign, [recipient], now=now)
     return campaign
 
 

@@ -36,6 +36,8 @@ class MailingList(SQLModel, table=True):
     timezone: str = Field(default="Europe/Lisbon", max_length=64)
     public: bool = True
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Its pages' language when nothing else tells, and the language its content is written in.
+    language: str = Field(default="en", max_length=8)
 
 
 class Member(SQLModel, table=True):
@@ -119,6 +121,23 @@ class NewsItem(SQLModel, table=True):
     digest_campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
     created_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str | None = Field(default=None, max_length=320)
+    language: str = Field(default="en", max_length=8)  # of title and body; others: Translation
+
+
+# Translation.owner
+NEWS, EVENT = "news", "event"
+
+
+class Translation(SQLModel, table=True):
+    """A news item's or an event's title and body in one more language, written by staff."""
+
+    __tablename__ = "translation"
+
+    owner: str = Field(max_length=16, primary_key=True)  # news | event
+    owner_id: int = Field(primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    title: str = Field(max_length=300)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class StaffUser(SQLModel, table=True):
@@ -135,6 +154,7 @@ class StaffUser(SQLModel, table=True):
     # password and role change, so every copy of an old cookie stops working. Random rather
     # than a counter: an account made later under a reused id cannot match an old cookie.
     session_key: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=32)
+    language: str = Field(default="en", max_length=8)  # of their workspace
 
 
 class AuditEntry(SQLModel, table=True):
@@ -183,6 +203,7 @@ class Event(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
     created_by: str | None = Field(default=None, max_length=320)
     cancelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    language: str = Field(default="en", max_length=8)  # of title and description
 
 
 class Rsvp(SQLModel, table=True):

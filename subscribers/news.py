@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer.content import markdown_to_html
-from subscribers import lists
+from subscribers import lists, multilingual
 from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.models import NewsItem
+from subscribers.models import NEWS, NewsItem
+from subscribers.multilingual import Text, Written
 from subscribers.validation import clean_text
 
 MAX_BODY = 100_000
@@ -48,8 +49,12 @@ def add(
     link: str | None,
     now: datetime,
     created_by: str | None = None,
+    language: str | None = None,
 ) -> NewsItem:
-    """Queue a news item (Markdown) for the next digest of a list."""
+    """Queue a news item (Markdown) for the next digest of a list.
+
+    ``language`` is the one title and body are written in (the list's when None).
+    """
     mailing_list = lists.by_slug(session, list_slug)
     clean_title, clean_body, clean_link = _checked(title, body, link)
     assert mailing_list.id is not None
@@ -60,6 +65,7 @@ def add(
         link=clean_link,
         created_at=now,
         created_by=created_by,
+        language=multilingual.language_code(language or mailing_list.language),
     )
     session.add(item)
     session.flush()
@@ -106,6 +112,37 @@ def update(
     session.add(item)
     session.flush()
     return item
+
+
+def translate(session: Session, item_id: int, text: Text) -> NewsItem:
+    """Write (or rewrite) a queued item's title and body in one more language.
+
+    Writing in the item's own language changes the original instead.
+    """
+    item = _queued_item(session, item_id)
+    checked = multilingual.checked(text, body_limit=MAX_BODY)
+    if checked.language == item.language:
+        return update(session, item_id, title=checked.title, body=checked.body)
+    assert item.id is not None
+    multilingual.save(session, NEWS, item.id, checked)
+    return item
+
+
+def remove_translation(session: Session, item_id: int, language: str) -> NewsItem:
+    """Drop a queued item's translation into ``language``."""
+    item = _queued_item(session, item_id)
+    assert item.id is not None
+    multilingual.remove(session, NEWS, item.id, multilingual.language_code(language))
+    return item
+
+
+def written(session: Session, items: list[NewsItem]) -> dict[int, Written]:
+    """Each item's original and translations, by item id (one query for all of them)."""
+    found = multilingual.translations_of(session, NEWS, [item.id or 0 for item in items])
+    return {
+        item.id or 0: Written(Text(item.language, item.title, item.body), found[item.id or 0])
+        for item in items
+    }
 
 
 def withdraw(session: Session, item_id: int) -> NewsItem:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
@@ -33,7 +34,8 @@ from subscribers.models import (
 from subscribers.tokens import CONFIRM_MAX_AGE
 
 CONSENT_VERSION = "2026-11"
-CONSENT_TEXT = (
+# Shown in the reader's language; the consent record keeps the words the person read.
+CONSENT_TEXT = _l(
     "I agree to receive the network's news, announcements and event invitations by email, and to "
     "the processing of the details I gave for that purpose, as described in the privacy notice. "
     "I can unsubscribe or erase my data at any time."
@@ -99,7 +101,7 @@ def _consent(
         list_id=lst.id if lst else None,
         action=action,
         consent_version=CONSENT_VERSION,
-        consent_text=CONSENT_TEXT,
+        consent_text=str(CONSENT_TEXT),
         source=request.source,
         ip=request.ip[:64],
         user_agent=request.user_agent[:300],

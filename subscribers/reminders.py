@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign
-from subscribers.event_mails import Phrases, create_campaign, recipients
+from subscribers.event_mails import Phrases, create_campaign, languages_of, recipients
 from subscribers.events import MAX_REMINDER, invited_members, reminder_offsets
 from subscribers.mails import MailKit
 from subscribers.models import EVENT_SCHEDULED, YES, Event, MailingList
@@ -70,7 +70,7 @@ def _remind(session: Session, kit: MailKit, event: Event, minutes: int, now: dat
         return 0  # nobody yet: a later "yes" may still get this reminder
     mailing_list = session.get(MailingList, event.list_id)
     assert mailing_list is not None
-    lead = Phrases(kit).duration(_lead_minutes(event, now))
+    lead_minutes = _lead_minutes(event, now)
     # A savepoint: if another worker queued the same reminder a moment ago, the unique ref
     # refuses ours and only this reminder is dropped, not the caller's whole transaction.
     try:
@@ -81,7 +81,8 @@ def _remind(session: Session, kit: MailKit, event: Event, minutes: int, now: dat
                 event,
                 mailing_list,
                 "reminder",
-                {"lead": lead},
+                lambda language_kit: {"lead": Phrases(language_kit).duration(lead_minutes)},
+                languages=languages_of(mailing_list, members),
                 now=now,
                 ref=ref,
             )

@@ -21,7 +21,6 @@ from subscribers.db import make_engine, session_factory
 from subscribers.mails import MailKit
 from subscribers.settings import Settings
 from subscribers.signing import signer_from_settings
-from subscribers.templating import mail_environments
 from subscribers.tokens import Signer
 
 
@@ -56,10 +55,7 @@ class Runtime:
         engine: Engine | None = None,
     ) -> Runtime:
         engine = engine or make_engine(settings.database_url)
-        html_env, text_env = mail_environments()
-        kit = MailKit(
-            html_env=html_env,
-            text_env=text_env,
+        kit = MailKit.build(
             base_url=settings.base_url,
             signer=Signer(settings.secret_key, clock),
             default_sender=settings.mail_from,

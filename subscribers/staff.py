@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from subscribers import throttle
 from subscribers.errors import Conflict, InvalidInput, NotFound, Throttled
 from subscribers.models import StaffUser
+from subscribers.multilingual import language_code
 from subscribers.validation import normalise_email
 
 ROLES = ("viewer", "editor", "admin")  # each role can do everything the one before can
@@ -172,6 +173,14 @@ def unlock(session: Session, user: StaffUser) -> None:
     """Let every address try this account's password again, at once."""
     throttle.clear(session, _login_prefix(user.email))
     session.flush()
+
+
+def set_language(session: Session, user: StaffUser, language: str) -> str:
+    """Set the language of a staff member's own workspace; returns the code stored."""
+    user.language = language_code(language)
+    session.add(user)
+    session.flush()
+    return user.language
 
 
 def change_password(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
@@ -29,7 +31,8 @@ SECTORS = {
     "public": "Public administration",
     "other": "Other",
 }
-LANGUAGES = {
+# The network's languages, each named in itself.
+NETWORK_LANGUAGES = {
     "en": "English",
     "pt": "Português",
     "pl": "Polski",
@@ -38,6 +41,23 @@ LANGUAGES = {
     "sk": "Slovenčina",
     "bs": "Bosanski",
 }
+CATALOGUES = Path(__file__).resolve().parent / "translations"
+
+
+def _with_added_catalogues(known: Mapping[str, str]) -> dict[str, str]:
+    """The network's languages and any other a catalogue was started for (`make messages
+    ADD=hr`), so that adding a language takes that one command."""
+    found = {p.parent.parent.name for p in CATALOGUES.glob("*/LC_MESSAGES/messages.po")}
+    added = {}
+    for code in sorted(found - set(known)):
+        try:
+            added[code] = Locale.parse(code).get_display_name(code).capitalize()
+        except (ValueError, UnknownLocaleError):
+            continue  # a folder that names no language Babel knows is not offered
+    return {**known, **added}
+
+
+LANGUAGES = _with_added_catalogues(NETWORK_LANGUAGES)
 MAX_NAME = 200
 # A search or filter term: longer than any address, name or organisation (SQLite refuses LIKE
 # patterns of 50,000 characters; no database should be asked to match a novel).

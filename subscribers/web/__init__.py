@@ -16,7 +16,7 @@ from mailer.transport import Transport
 from subscribers.runtime import Runtime
 from subscribers.settings import Settings, load
 from subscribers.templating import TEMPLATES, shared_bytecode_cache
-from subscribers.validation import LANGUAGES
+from subscribers.web import language
 
 csrf = CSRFProtect()
 
@@ -58,15 +58,12 @@ def create_app(
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
     csrf.init_app(app)
-    Babel(app, locale_selector=_locale)
+    Babel(app, locale_selector=language.select)
+    language.install(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_session_teardown(app)
     return app
-
-
-def _locale() -> str:
-    return request.accept_languages.best_match(list(LANGUAGES)) or "en"
 
 
 def register_blueprints(app: Flask) -> None:

@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
@@ -164,10 +165,12 @@ def send_digest_now(slug: str) -> BaseResponse:
 def digest_notice(outcome: digests.DigestOutcome) -> str:
     """What staff read after "Send digest now" (the outcome's own describe() is for logs)."""
     if outcome.campaign_id is not None:
-        return _(
-            "Digest queued for %(members)d member(s) with %(items)d item(s).",
-            members=outcome.recipients,
-            items=outcome.items,
+        items = ngettext("%(num)d item", "%(num)d items", outcome.items)
+        return ngettext(
+            "Digest queued for %(num)d member with %(items)s.",
+            "Digest queued for %(num)d members with %(items)s.",
+            outcome.recipients,
+            items=items,
         )
     reasons = {
         "nothing queued": _("No digest: no news is queued for this list."),

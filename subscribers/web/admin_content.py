@@ -15,17 +15,21 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_timedelta
+from flask_babel import format_timedelta, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox, workers
+from mailer.compose import personalise
 from subscribers import campaigns, dashboard, digests, lists, news
 from subscribers.campaigns import Announcement
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
+from subscribers.multilingual import Text
 from subscribers.staff import role_allows
+from subscribers.templating import available_languages, supported_language
+from subscribers.validation import LANGUAGES
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, list_choices
@@ -35,6 +39,7 @@ from subscribers.web.forms_content import (
     ListForm,
     NewsEditForm,
     NewsForm,
+    TranslationForm,
 )
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
@@ -208,14 +213,55 @@ def _item_or_404(item_id: int) -> Any:
 
 @bp.get("/news/<int:item_id>")
 @role_required("viewer")
-def news_item(item_id: int) -> str:
+def news_item(item_id: int, translation: TranslationForm | None = None) -> str:
+    """The item, the languages it is written in, and the digest as a reader of one of them
+    (``?preview=pl``) would get it."""
     item = _item_or_404(item_id)
+    mailing_list = db().get(MailingList, item.list_id)
+    written = news.written(db(), [item])[item_id]
+    language = supported_language(request.args.get("preview")) or item.language
+    rt = runtime()
+    mail = digests.preview_item(db(), rt.kit, item, language, now=rt.clock())
+    values = campaigns.neutral_values(rt.kit, mailing_list, "…") if mailing_list else {}
     return render_template(
         "admin/news_item.html",
         item=item,
-        mailing_list=db().get(MailingList, item.list_id),
+        mailing_list=mailing_list,
         preview=news.preview_html(item.body),
+        written=written.languages,
+        preview_language=mail.language,
+        preview_languages=available_languages(),
+        preview_mail=personalise(mail, values),
+        preview_mail_subject=mail.subject,
+        translation=translation or TranslationForm(language=_first_unwritten(written.languages)),
     )
+
+
+def _first_unwritten(written: list[str]) -> str:
+    return next((code for code in LANGUAGES if code not in written), written[0])
+
+
+@bp.post("/news/<int:item_id>/translation")
+@role_required("editor")
+def news_translate(item_id: int) -> View:
+    """Write (or rewrite) the item's title and body in one more language."""
+    _item_or_404(item_id)
+    form = TranslationForm()
+    if not form.validate_on_submit():
+        return news_item(item_id, form), 400
+    text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
+    try:
+        with transaction(db()) as s:
+            item = news.translate(s, item_id, text)
+            record(s, "news.translate", f"news:{item_id}", text.language)
+    except InvalidInput as err:
+        show_errors(form, err)
+        return news_item(item_id, form), 400
+    except Conflict as err:
+        flash(str(err))
+        return redirect(url_for("admin_content.news_item", item_id=item_id))
+    flash(_("Translation saved: %(title)s", title=item.title))
+    return redirect(url_for("admin_content.news_item", item_id=item_id, preview=text.language))
 
 
 @bp.route("/news/<int:item_id>/edit", methods=["GET", "POST"])
@@ -357,9 +403,9 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
             detail += f"; send after {announcement.send_after.isoformat()}"
         record(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
     if announcement.send_after:
-        flash(_("Scheduled for %(count)d member(s).", count=count))
+        flash(ngettext("Scheduled for %(num)d member.", "Scheduled for %(num)d members.", count))
     else:
-        flash(_("Queued for %(count)d member(s).", count=count))
+        flash(ngettext("Queued for %(num)d member.", "Queued for %(num)d members.", count))
     return redirect(url_for(".campaign", campaign_id=campaign.id))
 
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers import events, lists, rsvp
@@ -151,10 +152,12 @@ def edit(event_id: int) -> str | BaseResponse:
         else:
             if outcome.changes:
                 flash(
-                    _(
-                        "Saved. The change was mailed to %(count)d member(s) with an updated "
+                    ngettext(
+                        "Saved. The change was mailed to %(num)d member with an updated "
                         "calendar entry.",
-                        count=outcome.mailed,
+                        "Saved. The change was mailed to %(num)d members with an updated "
+                        "calendar entry.",
+                        outcome.mailed,
                     )
                 )
             else:
@@ -187,7 +190,13 @@ def invite(event_id: int) -> BaseResponse:
         if campaign is None:
             flash(_("Nobody new to invite: everyone in this audience is invited already."))
         else:
-            flash(_("Invitation queued for %(count)d member(s).", count=count))
+            flash(
+                ngettext(
+                    "Invitation queued for %(num)d member.",
+                    "Invitation queued for %(num)d members.",
+                    count,
+                )
+            )
     return redirect(url_for("admin_events.detail", event_id=event_id))
 
 
@@ -213,7 +222,13 @@ def cancel(event_id: int) -> BaseResponse:
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     else:
-        flash(_("Event cancelled; %(count)d member(s) will be told.", count=count))
+        flash(
+            ngettext(
+                "Event cancelled; %(num)d member will be told.",
+                "Event cancelled; %(num)d members will be told.",
+                count,
+            )
+        )
     return redirect(url_for("admin_events.detail", event_id=event_id))
 
 

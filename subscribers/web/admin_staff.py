@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers import staff
@@ -22,6 +23,7 @@ from subscribers.web.forms_staff import (
     PasswordChangeForm,
     StaffCreateForm,
     StaffRoleForm,
+    WorkspaceLanguageForm,
     role_choices,
 )
 from subscribers.web.staff_actions import record, show_errors
@@ -166,4 +168,31 @@ def password() -> BaseResponse | str:
             sign_in(user)  # this session carries on; every other one has ended
             flash(_("Your password was changed."))
             return redirect(url_for("admin.home"))
-    return render_template("admin/password.html", user=user, form=form)
+    return _account_page(form, WorkspaceLanguageForm(language=user.language))
+
+
+def _account_page(form: PasswordChangeForm, language_form: WorkspaceLanguageForm) -> str:
+    return render_template(
+        "admin/password.html", user=current_staff(), form=form, language_form=language_form
+    )
+
+
+@bp.post("/language")
+@role_required("viewer")
+def workspace_language() -> BaseResponse | str:
+    """Choose the language of your own workspace (every staff page after this one)."""
+    form = WorkspaceLanguageForm()
+    user = current_staff()
+    assert user is not None  # role_required let us in
+    if form.validate_on_submit():
+        try:
+            with transaction(db()) as s:
+                code = staff.set_language(s, user, form.language.data or "")
+                record(s, "staff.language", user.email, code)
+        except InvalidInput as err:
+            show_errors(form, err)
+        else:
+            refresh()  # this answer is already in the new language
+            flash(_("Your workspace language was changed."))
+            return redirect(url_for("admin_staff.password"))
+    return _account_page(PasswordChangeForm(formdata=None), form)

@@ -42,6 +42,13 @@ class ListForm(FlaskForm):
     digest_cron = StringField(_l("Digest schedule (cron)"), render_kw=_hint("digest_cron"))
     timezone = StringField(_l("Time zone"), render_kw={"list": "zones"})
     public = BooleanField(_l("Anyone can register for this list on the public page"))
+    # validate_choice off: the service says what is wrong, in the same words as the CLI.
+    language = SelectField(
+        _l("Default language"),
+        choices=choices(list(LANGUAGES.items())),
+        default="en",
+        validate_choice=False,
+    )
 
     def fill(self, lst: MailingList) -> None:
         for name in ListChange.__dataclass_fields__:
@@ -60,6 +67,7 @@ class ListForm(FlaskForm):
             digest_cron=self.digest_cron.data or "",
             timezone=self.timezone.data or "",
             public=bool(self.public.data),
+            language=self.language.data or "",
         )
 
     def to_spec(self) -> ListSpec:
@@ -68,6 +76,16 @@ class ListForm(FlaskForm):
 
 
 # -- news -----------------------------------------------------------------------------------
+
+
+class TranslationForm(FlaskForm):
+    """A title and a body in one more language (news items)."""
+
+    language = SelectField(
+        _l("Language"), choices=choices(list(LANGUAGES.items())), validate_choice=False
+    )
+    title = StringField(_l("Title"))
+    body = TextAreaField(_l("Text (Markdown)"), render_kw={"rows": 8})
 
 
 class NewsEditForm(FlaskForm):

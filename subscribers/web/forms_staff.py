@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
 
 from subscribers.staff import ROLES
+from subscribers.validation import LANGUAGES
+from subscribers.web.forms import choices
 
 ROLE_LABELS = {
     "viewer": _l("Viewer: reads everything, changes nothing"),
@@ -38,3 +40,10 @@ class PasswordChangeForm(FlaskForm):
         _l("New password (at least 10 characters)"), render_kw={"autocomplete": "new-password"}
     )
     repeat = PasswordField(_l("New password again"), render_kw={"autocomplete": "new-password"})
+
+
+class WorkspaceLanguageForm(FlaskForm):
+    # Each language named in itself; the service refuses anything else with a clear message.
+    language = SelectField(
+        _l("Workspace language"), choices=choices(list(LANGUAGES.items())), validate_choice=False
+    )

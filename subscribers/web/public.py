@@ -20,7 +20,7 @@ from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
 from subscribers.models import MailingList, Member
 from subscribers.registration import member_for_token, public_lists
 from subscribers.tokens import MANAGE_MAX_AGE
-from subscribers.web import client_ip, csrf, db, runtime
+from subscribers.web import client_ip, csrf, db, language, runtime
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
 
 bp = Blueprint("public", __name__)
@@ -51,12 +51,15 @@ def privacy() -> str:
 
 def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[MailingList]]:
     lists = public_lists(db())
+    language.follow_list(next((lst for lst in lists if lst.slug == slug), None))
     form = RegistrationForm()
     form.lists.choices = choices([(lst.slug, lst.name) for lst in lists])
     if request.method == "GET":
         if slug is not None and slug not in {lst.slug for lst in lists}:
             abort(404)
         form.lists.data = [slug] if slug else [lst.slug for lst in lists[:1]]
+        # The language the visitor is reading is the best guess for their mail.
+        form.language.data = language.page_language()
     return form, lists
 
 
@@ -111,7 +114,8 @@ def confirm(token: str) -> str | tuple[str, int]:
     form = ButtonForm()
     if request.method == "GET":
         try:
-            member_for_token(db(), rt.kit, "confirm", token, max_age=None)
+            member, _extra = member_for_token(db(), rt.kit, "confirm", token, max_age=None)
+            language.follow_member(member)
             rt.kit.signer.verify("confirm", token, max_age=registration.CONFIRM_MAX_AGE)
         except TokenError as err:
             return _token_problem(err, resend_token=token if err.expired else None)
@@ -130,6 +134,7 @@ def confirm(token: str) -> str | tuple[str, int]:
             )
     except TokenError as err:
         return _token_problem(err, resend_token=token if err.expired else None)
+    language.follow_member(member)
     return render_template("public/confirmed.html", manage_url=rt.kit.manage_url(member))
 
 
@@ -149,6 +154,7 @@ def resend(token: str) -> str | tuple[str, int]:
 
 def _manage_member(token: str) -> Member:
     member, _extra = member_for_token(db(), runtime().kit, "manage", token, max_age=MANAGE_MAX_AGE)
+    language.follow_member(member)
     return member
 
 
@@ -184,6 +190,7 @@ def manage(token: str) -> str | tuple[str, int]:
             with transaction(db()) as session:
                 preferences.update_preferences(session, member, change, now=runtime().clock())
             saved = True
+            language.follow_member(member)  # a new language choice shows at once
         except InvalidInput as err:
             _attach_error(form, err)
             return render_template(
@@ -269,6 +276,7 @@ def unsubscribe_page(token: str) -> str | tuple[str, int]:
         member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
     except TokenError as err:
         return _token_problem(err)
+    language.follow_member(member)
     lst = db().get(MailingList, int(scope)) if scope.isdigit() else None
     return render_template("public/unsubscribe.html", form=ButtonForm(), mailing_list=lst)
 
@@ -281,6 +289,7 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
         member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
     except TokenError as err:
         return _token_problem(err)
+    language.follow_member(member)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     list_id = int(scope) if scope.isdigit() else None
     with transaction(db()) as session:
@@ -302,14 +311,21 @@ def archive_index(slug: str) -> str:
         mailing_list, campaigns = archive.entries(db(), slug, now=runtime().clock())
     except NotFound:
         abort(404)
-    return render_template("public/archive.html", mailing_list=mailing_list, campaigns=campaigns)
+    language.follow_list(mailing_list)
+    return render_template(
+        "public/archive.html",
+        mailing_list=mailing_list,
+        entries=archive.language_versions(db(), campaigns, language.page_language()),
+    )
 
 
 @bp.get("/archive/<slug>/<int:campaign_id>")
 def archive_page(slug: str, campaign_id: int) -> Response:
     rt = runtime()
     try:
-        _list, _campaign, html = archive.page_html(db(), rt.kit, slug, campaign_id, now=rt.clock())
+        html = archive.page_html(
+            db(), rt.kit, slug, campaign_id, now=rt.clock(), language=language.page_language()
+        )
     except NotFound:
         abort(404)
     # The mail's own HTML (sanitised at render): shown as is, but allowed to run nothing.
@@ -334,6 +350,7 @@ def archive_feed(slug: str) -> Response:
         "public/feed.xml",
         mailing_list=mailing_list,
         campaigns=campaigns,
+        entries=archive.language_versions(db(), campaigns, mailing_list.language),
         base_url=rt.settings.base_url,
         updated=rt.clock(),
     )

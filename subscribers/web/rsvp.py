@@ -21,9 +21,10 @@ from subscribers.event_mails import (
     local_times,
     member_zone,
     rsvp_url,
+    written,
 )
 from subscribers.models import Event, Member
-from subscribers.web import db, runtime
+from subscribers.web import db, language, runtime
 from subscribers.web.forms import ButtonForm
 
 bp = Blueprint("rsvp", __name__)
@@ -36,12 +37,16 @@ def _bad_link(err: TokenError) -> tuple[str, int]:
 
 
 def _page(event: Event, member: Member, answer: str, **extra: Any) -> dict[str, Any]:
-    """What the RSVP pages show: the event as mail shows it (never its join link)."""
-    kit = runtime().kit
+    """What the RSVP pages show: the event as mail shows it (never its join link).
+
+    In the page's language: times and phrases, and the event's translation where one exists.
+    """
+    kit = runtime().kit.in_language(language.page_language())
     assert event.id is not None
     now = runtime().clock()
+    reading = written(db(), event).for_reader(kit.language)
     return {
-        "event": event_facts(kit, event),
+        "event": event_facts(kit, event, reading),
         "times": local_times(Phrases(kit), event, member_zone(member, event)),
         "answer": answer,
         "current": rsvp.status_of(db(), event.id, member.id or 0),
@@ -63,6 +68,7 @@ def answer(event_id: int, token: str) -> str | tuple[str, int]:
         return _bad_link(err)
     except NotFound:
         abort(404)
+    language.follow_member(member)
     if request.method == "GET":
         return render_template("public/rsvp.html", **_page(event, member, answer))
     if not ButtonForm().validate_on_submit():

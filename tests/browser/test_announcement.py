@@ -57,7 +57,7 @@ def test_write_preview_send_and_follow_an_announcement(
     page.get_by_role("button", name="Send now").click()
     expect(page).to_have_url(re.compile(r"/admin/campaigns/\d+$"))
     expect(page.get_by_role("heading", level=1, name=SUBJECT)).to_be_visible()
-    expect(page.get_by_role("status").first).to_have_text("Queued for 3 member(s).")
+    expect(page.get_by_role("status").first).to_have_text("Queued for 3 members.")
     progress = page.locator("#progress")
     expect(progress).to_have_attribute("data-percent", "0")  # nothing sent before the worker runs
     a11y["campaign monitor"] = axe_violations(page)

@@ -189,7 +189,7 @@ def test_edit_mails_an_update_and_cancel_mails_everyone(
     assert event_row(rt, event_id).sequence == 1
     assert recipients_of(rt, "event_update") == ["ana@example.org", "ion@example.org"]
     detail = client.get(saved.location).text
-    assert "The change was mailed to 2 member(s) with an updated calendar entry." in detail
+    assert "The change was mailed to 2 members with an updated calendar entry." in detail
     again = submit(client, f"/admin/events/{event_id}/edit", **data)
     assert "nobody was mailed" in client.get(again.location).text
     assert event_row(rt, event_id).sequence == 1

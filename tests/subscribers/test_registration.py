@@ -32,7 +32,8 @@ def request(email: str = "ana@example.org", **overrides: object) -> Registration
         "organisation": "PSP",
         "country": "PT",
         "sector": "police",
-        "language": "pt",
+        # English, to read the mail's words below; tests/i18n reads them in each language.
+        "language": "en",
         "list_slugs": ("practitioners",),
         "consent": True,
         "ip": IP,

@@ -126,7 +126,7 @@ def test_send_digest_now_from_the_workspace(client: FlaskClient, rt: Runtime, se
         data={"csrf_token": csrf_token(home.text)},
         follow_redirects=True,
     )
-    assert "Digest queued for 1 member(s) with 1 item(s)." in done.text
+    assert "Digest queued for 1 member with 1 item." in done.text
     with rt.new_session() as s:
         assert s.execute(select(Campaign.kind)).scalars().all() == ["digest"]
         entry = s.execute(select(AuditEntry)).scalar_one()

@@ -42,7 +42,8 @@ def register(client: FlaskClient, email: str, **extra: str) -> str:
         "organisation": "PSP",
         "country": "PT",
         "sector": "police",
-        "language": "pt",
+        # English, to read the pages and mail below; tests/i18n reads them in each language.
+        "language": "en",
         "lists": "practitioners",
         "consent": "y",
         **extra,

@@ -205,7 +205,7 @@ def test_send_now_queues_and_records_it(editor: FlaskClient, rt: Runtime, sessio
     members(session, rt)
     sent = announce(editor, "send")
     cid = campaign_id(sent.location)
-    assert "Queued for 4 member(s)." in editor.get(sent.location).text
+    assert "Queued for 4 members." in editor.get(sent.location).text
     rt.sender.drain()
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == [
         "ana@example.org",
@@ -226,7 +226,7 @@ def test_schedule_then_cancel(editor: FlaskClient, rt: Runtime, session, smtp) -
         campaign = s.get(Campaign, cid)
         assert campaign.send_after == local.replace(second=0, microsecond=0)
     page = editor.get(scheduled.location)
-    assert "Scheduled for 4 member(s)." in page.text and "Scheduled for 2026-11-26" in page.text
+    assert "Scheduled for 4 members." in page.text and "Scheduled for 2026-11-26" in page.text
     assert rt.sender.drain().sent == 0  # not yet due
     cancelled = post_form(editor, f"/admin/campaigns/{cid}/cancel", {}, page=scheduled.location)
     assert cancelled.status_code == 302
