@@ -74,3 +74,15 @@ class CaptureStore:
                     )
                 )
         return caught
+
+
+# The links in mail that act on a member without signing in: confirm, manage, unsubscribe, RSVP.
+_MEMBER_LINK = r"(/(?:confirm|manage|unsubscribe|events/\d+/rsvp)/)[A-Za-z0-9_.\-]+"
+REMOVED = "link-removed"
+
+
+def neutralise(text: str, base_url: str) -> str:
+    """The mail with the token of every member link to this site replaced, so whoever reads
+    caught mail sees where each link went but cannot follow it to act for the member."""
+    pattern = re.escape(base_url) + _MEMBER_LINK
+    return re.sub(pattern, lambda found: f"{base_url}{found.group(1)}{REMOVED}", text)

@@ -42,6 +42,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         WTF_CSRF_TIME_LIMIT=None,  # a registration form left open for hours still submits
+        # Pages reached from mail send no Referer (their token must not leak), not even with
+        # their own form; the signed CSRF token and the SameSite cookie protect the form.
+        WTF_CSRF_SSL_STRICT=False,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="en",
         # The catalogues `make messages` writes (next to the package, shipped with it).
@@ -63,6 +66,7 @@ def create_app(
     register_blueprints(app)
     register_errorhandlers(app)
     register_session_teardown(app)
+    register_security_headers(app)
     return app
 
 
@@ -96,6 +100,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from subscribers.web.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from subscribers.web.headers import register
 
     register(app)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.utils import getaddresses
 from urllib.parse import urlsplit
 
 from flask import (
@@ -21,6 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
 from subscribers import dashboard, digests, growth, staff
+from subscribers.capture import neutralise
 from subscribers.db import transaction
 from subscribers.errors import NotFound, Throttled
 from subscribers.web import client_ip, db, runtime
@@ -96,7 +100,7 @@ def home() -> str:
 
 
 @bp.get("/outbox")
-@role_required("viewer")
+@role_required("editor")
 def caught_mail() -> str:
     capture = runtime().capture
     return render_template(
@@ -107,40 +111,53 @@ def caught_mail() -> str:
     )
 
 
-@bp.get("/outbox/<name>")
-@role_required("viewer")
-def caught_message(name: str) -> str:
+def _caught(name: str) -> tuple[EmailMessage, Callable[[str], str]]:
+    """The caught message and how to show its texts: with member links neutralised, unless it
+    was sent to the reader's own address (their own sign-up, tried out)."""
     capture = runtime().capture
     message = capture.read(name) if capture else None
     if message is None:
         abort(404)
+    user = current_staff()
+    recipients = {address.lower() for _name, address in getaddresses([str(message["To"] or "")])}
+    if user is not None and user.email in recipients:
+        return message, str
+    base_url = runtime().settings.base_url
+    return message, lambda text: neutralise(text, base_url)
+
+
+@bp.get("/outbox/<name>")
+@role_required("editor")
+def caught_message(name: str) -> str:
+    message, shown = _caught(name)
     text_part = message.get_body(preferencelist=("plain",))
     return render_template(
         "admin/caught.html",
         user=current_staff(),
         name=name,
-        headers=list(message.items()),
-        text=text_part.get_content() if text_part else "",
+        headers=[(key, shown(str(value))) for key, value in message.items()],
+        text=shown(str(text_part.get_content())) if text_part else "",
     )
 
 
 @bp.get("/outbox/<name>/html")
-@role_required("viewer")
+@role_required("editor")
 def caught_html(name: str) -> Response:
-    capture = runtime().capture
-    message = capture.read(name) if capture else None
-    html_part = message.get_body(preferencelist=("html",)) if message else None
+    message, shown = _caught(name)
+    html_part = message.get_body(preferencelist=("html",))
     if html_part is None:
         abort(404)
     # Shown in a sandboxed frame: the mail's HTML can neither run scripts nor reach the session.
     # Links open in a new tab: inside the sandboxed frame a confirmation page could not post.
-    html = str(html_part.get_content()).replace("<head>", '<head><base target="_blank">', 1)
+    html = shown(str(html_part.get_content())).replace("<head>", '<head><base target="_blank">', 1)
     return Response(
         html,
         mimetype="text/html",
         headers={
             "Content-Security-Policy": "sandbox allow-popups allow-popups-to-escape-sandbox; "
-            "default-src 'none'; img-src * data:; style-src 'unsafe-inline'",
+            "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+            "frame-ancestors 'self'",
+            "X-Frame-Options": "SAMEORIGIN",
         },
     )
 

@@ -191,6 +191,30 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
+@pytest.fixture
+def csp_errors() -> list[str]:
+    """What the browser refused under the site's Content-Security-Policy (``strict_page``)."""
+    return []
+
+
+@pytest.fixture
+def strict_page(browser: Browser, live_server: str, csp_errors: list[str]) -> Iterator[Page]:
+    """A page that obeys the site's Content-Security-Policy, as real visitors' browsers do; what
+    it refuses is in ``csp_errors`` (the workspace's scripts must run from files)."""
+    ctx = browser.new_context(base_url=live_server, locale="en-GB")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.add_init_script(path=AXE_JS)  # injected by the browser itself: not subject to the CSP
+    page = ctx.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            csp_errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield page
+    ctx.close()
+
+
 def make_staff(rt: Runtime, role: str) -> str:
     """A staff account with ``role``; returns its email (password: PASSWORD)."""
     email = f"{role}@example.org"

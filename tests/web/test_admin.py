@@ -145,7 +145,7 @@ def test_caught_mail_is_readable_in_the_outbox(tmp_path, settings, clock, engine
 
     announce(rt)
     rt.sender.drain()
-    login(client, make_staff(rt, "viewer"))
+    login(client, make_staff(rt, "editor"))
     listing = client.get("/admin/outbox")
     assert "Second transnational workshop" in listing.text
     name = re.search(r"/admin/outbox/([\d-]+\.eml)", listing.text).group(1)
