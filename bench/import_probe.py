@@ -212,7 +212,8 @@ def run(work: Path, lines: int, database_url: str) -> None:
         worst = max(worst, ordered[-1])
         print(
             f"  {kind:9} {len(times):5} requests, slowest {ordered[-1]:.3f} s, "
-            f"95th percentile {p95:.3f} s, median {median:.3f} s"
+            f"95th percentile {p95:.3f} s, median {median:.3f} s, "
+            f"{sum(1 for t in times if t > LIMIT)} over {LIMIT:.0f} s"
         )
     print(f"  failures: {len(probe.failures)}")
     for failure in probe.failures[:10]:
