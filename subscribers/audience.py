@@ -112,6 +112,37 @@ def languages(
     return [own, *sorted(present - {own})]
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What a confirmation page says before a mass send: how many members, in how many languages."""
+
+    members: int
+    languages: int
+
+
+def reach(
+    session: Session,
+    mailing_list: MailingList,
+    segment: Segment = Segment(),
+    *,
+    leave_out: Select | None = None,  # type: ignore[type-arg]
+) -> Reach:
+    """Who a send to this list and segment reaches now (``leave_out``: member ids to skip)."""
+    stmt = _members_of(mailing_list, segment)
+    if leave_out is not None:
+        stmt = stmt.where(Member.id.not_in(leave_out))  # type: ignore[union-attr]
+    sub = stmt.with_only_columns(Member.id, Member.language).subquery()
+    members, languages = session.execute(
+        select(func.count(), func.count(func.distinct(sub.c.language))).select_from(sub)
+    ).one()
+    return Reach(int(members), int(languages))
+
+
+def reach_of(members: Sequence[Member]) -> Reach:
+    """The same figures for an audience already loaded (everyone invited to an event)."""
+    return Reach(len(members), len({m.language for m in members}))
+
+
 def recipients(
     session: Session,
     kit: MailKit,

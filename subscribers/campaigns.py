@@ -134,6 +134,19 @@ def audience_size(session: Session, list_slug: str, segment: Segment | None = No
     return audience.count(session, lists.by_slug(session, list_slug), segment or Segment())
 
 
+def reach(session: Session, list_slug: str, segment: Segment | None = None) -> audience.Reach:
+    """The confirmation page's figures for an announcement or a digest to this list."""
+    return audience.reach(session, lists.by_slug(session, list_slug), segment or Segment())
+
+
+def announcement_reach(
+    session: Session, kit: MailKit, announcement: Announcement
+) -> audience.Reach:
+    """Check the announcement as ``create_announcement`` would, and say whom it would reach."""
+    mailing_list, _rendered = _render(session, kit, announcement)
+    return audience.reach(session, mailing_list, announcement.segment)
+
+
 # -- preview and test mail ---------------------------------------------------------------------
 
 

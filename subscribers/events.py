@@ -509,6 +509,15 @@ def invited_members(
 # -- invite ---------------------------------------------------------------------------------
 
 
+def invite_reach(session: Session, event_id: int, segment: Segment | None = None) -> audience.Reach:
+    """Who ``invite`` would mail now: the audience minus those invited already."""
+    event = locked(session, event_id)
+    mailing_list = session.get(MailingList, event.list_id)
+    assert mailing_list is not None
+    invited = select(Rsvp.member_id).where(Rsvp.event_id == event.id)
+    return audience.reach(session, mailing_list, segment or Segment(), leave_out=invited)
+
+
 def invite(
     session: Session,
     kit: MailKit,
@@ -598,6 +607,12 @@ def _invite_chunk(
 
 
 # -- cancel ---------------------------------------------------------------------------------
+
+
+def cancel_reach(session: Session, event_id: int) -> audience.Reach:
+    """Who ``cancel_event`` would tell now: everyone invited and still active."""
+    event = locked(session, event_id)
+    return audience.reach_of(invited_members(session, event))
 
 
 def cancel_event(

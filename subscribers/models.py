@@ -108,6 +108,21 @@ class Throttle(SQLModel, table=True):
     count: int = 0
 
 
+class SendConfirmation(SQLModel, table=True):
+    """A one-time token shown on a "confirm this mass send" page; spent by the send it confirms.
+
+    Kept in the database, not the session cookie: a replayed request (double click, back button,
+    a resent form) finds the token spent and sends nothing more.
+    """
+
+    __tablename__ = "send_confirmation"
+
+    token: str = Field(primary_key=True, max_length=64)
+    action: str = Field(max_length=100)  # what it confirms, e.g. "digest:practitioners"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class NewsItem(SQLModel, table=True):
     __tablename__ = "news_item"
     __table_args__ = (Index("ix_news_item_list_status", "list_id", "status"),)

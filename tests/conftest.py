@@ -8,6 +8,7 @@ and every table emptied after each test, because the outbox tests need real comm
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flask import Flask
@@ -241,3 +242,18 @@ def csrf_token(html: str) -> str:
     found = CSRF_FIELD.search(html) or re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "no CSRF token in page"
     return found.group(1)
+
+
+CONFIRM_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirm(client: FlaskClient, page: Any, **kwargs: Any) -> Any:
+    """Press the action button of a confirmation page (the second step of a mass send)."""
+    assert 'id="confirm-form"' in page.text, "expected the confirmation step"
+    form = page.text.split('id="confirm-form"', 1)[1].split("</form>", 1)[0]
+    action = re.search(r'action="([^"]+)"', page.text.split('id="confirm-form"', 1)[0][-300:])
+    assert action
+    data: dict[str, list[str]] = {}
+    for name, value in CONFIRM_INPUT.findall(form):
+        data.setdefault(name, []).append(html.unescape(value))
+    return client.post(html.unescape(action.group(1)), data=data, **kwargs)

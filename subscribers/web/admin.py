@@ -23,11 +23,11 @@ from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import dashboard, digests, growth, staff
+from subscribers import campaigns, confirmations, dashboard, digests, growth, lists, staff
 from subscribers.capture import neutralise
 from subscribers.db import transaction
-from subscribers.errors import NotFound, Throttled
-from subscribers.web import client_ip, db, runtime
+from subscribers.errors import Conflict, NotFound, Throttled
+from subscribers.web import client_ip, confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm, LoginForm
 from subscribers.web.staff_actions import record
@@ -164,17 +164,32 @@ def caught_html(name: str) -> Response:
 
 @bp.post("/lists/<slug>/digest")
 @role_required("editor")
-def send_digest_now(slug: str) -> BaseResponse:
+def send_digest_now(slug: str) -> str | BaseResponse:
     """Build and queue a list's digest now (the worker sends it within seconds)."""
     if not ButtonForm().validate_on_submit():
         abort(400)
     rt = runtime()
+    action = f"digest:{slug}"
+    token = confirm_step.token()
     try:
+        if token is None:
+            mailing_list = lists.by_slug(db(), slug)
+            question = _(
+                "Send to %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
+                **confirm_step.figures(campaigns.reach(db(), slug), list=mailing_list.name),
+            )
+            back = url_for("admin.home")
+            button = _("Send digest now")
+            return confirm_step.page(action=action, question=question, button=button, back=back)
         with transaction(db()) as s:
+            confirmations.spend(s, token, action, now=rt.clock())
             outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
             record(s, "digest.send", slug, outcome.describe())
     except NotFound:
         abort(404)
+    except Conflict as err:
+        flash(str(err))
+        return redirect(url_for("admin.home"))
     flash(digest_notice(outcome))
     return redirect(url_for("admin.home"))
 

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox, workers
 from mailer.compose import personalise
-from subscribers import campaigns, dashboard, digests, lists, news
+from subscribers import campaigns, confirmations, dashboard, digests, lists, news
 from subscribers.campaigns import Announcement
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -30,7 +30,7 @@ from subscribers.multilingual import Text
 from subscribers.staff import role_allows
 from subscribers.templating import available_languages, supported_language
 from subscribers.validation import LANGUAGES
-from subscribers.web import db, runtime
+from subscribers.web import confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import (
@@ -367,6 +367,8 @@ def announce() -> View:
         show_errors(form, err)
     except NotFound:
         form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
+    except Conflict as err:  # a replayed confirmation
+        form.form_errors.append(str(err))
     else:
         form.form_errors.append(_("Please use one of the buttons below the form."))
     return _announce_page(form)
@@ -383,7 +385,7 @@ def _send_test(form: AnnounceForm, *, now: datetime) -> str:
     return _announce_page(form, notice=notice, test_campaign=campaign)
 
 
-def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
+def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseResponse:
     announcement = _announcement(form, now=now)
     if action == "schedule" and announcement.send_after is None:
         raise InvalidInput(_("Please choose when to send it."), field="send_after")
@@ -391,13 +393,26 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
         raise InvalidInput(
             _("To send now, leave this empty (or use “Schedule”)."), field="send_after"
         )
+    token = confirm_step.token()
+    if action == "send" and token is None:
+        reach = campaigns.announcement_reach(db(), runtime().kit, announcement)
+        if reach.members == 0:
+            raise _nobody_matches()
+        mailing_list = lists.by_slug(db(), announcement.list_slug)
+        question = _(
+            "Send to %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
+            **confirm_step.figures(reach, list=mailing_list.name),
+        )
+        back = url_for(".announce", list=announcement.list_slug)
+        return confirm_step.page(
+            action="announce", question=question, button=_("Send now"), back=back
+        )
     with transaction(db()) as s:
+        if action == "send":
+            confirmations.spend(s, token or "", "announce", now=now)
         campaign, count = campaigns.create_announcement(s, runtime().kit, announcement, now=now)
         if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
-            raise InvalidInput(
-                _("Nobody on this list matches this audience; nothing was sent."),
-                field="list_slug",
-            )
+            raise _nobody_matches()
         detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
         if announcement.send_after:
             detail += f"; send after {announcement.send_after.isoformat()}"
@@ -407,6 +422,12 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> BaseResponse:
     else:
         flash(ngettext("Queued for %(num)d member.", "Queued for %(num)d members.", count))
     return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+def _nobody_matches() -> InvalidInput:
+    return InvalidInput(
+        _("Nobody on this list matches this audience; nothing was sent."), field="list_slug"
+    )
 
 
 @bp.get("/announce/count")

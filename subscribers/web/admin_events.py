@@ -15,12 +15,12 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import events, lists, rsvp
+from subscribers import confirmations, events, lists, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import Event, MailingList
-from subscribers.web import db, runtime
+from subscribers.web import confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, list_choices
@@ -171,15 +171,19 @@ def edit(event_id: int) -> str | BaseResponse:
 
 @bp.post("/events/<int:event_id>/invite")
 @role_required("editor")
-def invite(event_id: int) -> BaseResponse:
+def invite(event_id: int) -> str | BaseResponse:
     _event_or_404(event_id)
     form = InviteForm()
     if not form.validate_on_submit():
         abort(400)
     rt = runtime()
+    action, token = f"invite:{event_id}", confirm_step.token()
     try:
         segment = Segment.parse(form.segment.data)
+        if token is None:
+            return _confirm_invite(event_id, segment)
         with transaction(db()):
+            confirmations.spend(db(), token, action, now=rt.clock())
             campaign, count = events.invite(
                 db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
@@ -200,16 +204,55 @@ def invite(event_id: int) -> BaseResponse:
     return redirect(url_for("admin_events.detail", event_id=event_id))
 
 
+def _confirm_invite(event_id: int, segment: Segment) -> str:
+    with transaction(db()):
+        reach = events.invite_reach(db(), event_id, segment)
+    event = _event_or_404(event_id)
+    mailing_list = db().get(MailingList, event.list_id)
+    assert mailing_list is not None
+    question = _(
+        "Invite %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
+        **confirm_step.figures(reach, list=mailing_list.name),
+    )
+    return confirm_step.page(
+        action=f"invite:{event_id}",
+        question=question,
+        button=_("Send invitations"),
+        back=url_for("admin_events.detail", event_id=event_id),
+    )
+
+
+def _confirm_cancel(event_id: int) -> str:
+    with transaction(db()):
+        reach = events.cancel_reach(db(), event_id)
+    question = _(
+        "Cancel “%(event)s” and mail %(count)s invited member(s), in %(languages)s "
+        "language(s)? This cannot be undone.",
+        **confirm_step.figures(reach, event=_event_or_404(event_id).title),
+    )
+    return confirm_step.page(
+        action=f"cancel:{event_id}",
+        question=question,
+        button=_("Cancel the event"),
+        back=url_for("admin_events.detail", event_id=event_id),
+        danger=True,
+    )
+
+
 @bp.post("/events/<int:event_id>/cancel")
 @role_required("editor")
-def cancel(event_id: int) -> BaseResponse:
+def cancel(event_id: int) -> str | BaseResponse:
     _event_or_404(event_id)
     form = CancelForm()
     if not form.validate_on_submit():
         abort(400)
     rt = runtime()
+    action, token = f"cancel:{event_id}", confirm_step.token()
     try:
+        if token is None:
+            return _confirm_cancel(event_id)
         with transaction(db()):
+            confirmations.spend(db(), token, action, now=rt.clock())
             _event, count = events.cancel_event(
                 db(),
                 rt.kit,

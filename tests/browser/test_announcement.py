@@ -62,6 +62,11 @@ def test_write_preview_send_and_follow_an_announcement(
     a11y["announce, preview"] = axe_violations(page)
 
     page.get_by_role("button", name="Send now").click()
+    # Nothing goes out before the confirmation step says, in numbers, what will happen.
+    expect(page.locator("#confirm-question")).to_contain_text("Send to 3 member(s) of")
+    assert rt.sender.drain().sent == 0
+    a11y["announce, confirm"] = axe_violations(page)
+    page.get_by_role("button", name="Send now").click()
     expect(page).to_have_url(re.compile(r"/admin/campaigns/\d+$"))
     expect(page.get_by_role("heading", level=1, name=SUBJECT)).to_be_visible()
     expect(page.get_by_role("status").first).to_have_text("Queued for 3 members.")

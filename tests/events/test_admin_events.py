@@ -15,7 +15,7 @@ from subscribers import staff
 from subscribers.db import transaction
 from subscribers.models import AuditEntry
 from subscribers.runtime import Runtime
-from tests.conftest import csrf_token
+from tests.conftest import confirm, csrf_token
 from tests.events.helpers import (
     JOIN_URL,
     answer,
@@ -79,7 +79,9 @@ def test_staff_create_an_event_invite_the_list_and_read_the_answers(
 
     detail = client.get(f"/admin/events/{event_id}")
     assert "Workshop &lt;b&gt;on prevention&lt;/b&gt;" in detail.text  # escaped
-    invited = submit(client, f"/admin/events/{event_id}/invite", f"/admin/events/{event_id}")
+    invited = confirm(
+        client, submit(client, f"/admin/events/{event_id}/invite", f"/admin/events/{event_id}")
+    )
     assert invited.status_code == 302
     assert sorted(recipients_of(rt, "invitation")) == [
         "ana@example.org",
@@ -194,12 +196,13 @@ def test_edit_mails_an_update_and_cancel_mails_everyone(
     assert "nobody was mailed" in client.get(again.location).text
     assert event_row(rt, event_id).sequence == 1
 
-    cancelled = submit(
+    asked = submit(
         client,
         f"/admin/events/{event_id}/cancel",
         f"/admin/events/{event_id}",
         reason="The room is flooded.",
     )
+    cancelled = confirm(client, asked)
     assert cancelled.status_code == 302
     assert event_row(rt, event_id).status == "cancelled"
     assert len(recipients_of(rt, "event_cancel")) == 3

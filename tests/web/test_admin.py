@@ -14,7 +14,7 @@ from subscribers import news, staff
 from subscribers.db import transaction
 from subscribers.models import AuditEntry
 from subscribers.runtime import Runtime
-from tests.conftest import csrf_token
+from tests.conftest import confirm, csrf_token
 from tests.factories import make_list, make_member
 
 PASSWORD = "correct horse battery"
@@ -121,11 +121,14 @@ def test_send_digest_now_from_the_workspace(client: FlaskClient, rt: Runtime, se
     login(client, make_staff(rt, "editor"))
     home = client.get("/admin/")
     assert "Send digest now" in home.text and "Mon 30 Nov 2026 09:00" in home.text
-    done = client.post(
-        "/admin/lists/practitioners/digest",
-        data={"csrf_token": csrf_token(home.text)},
-        follow_redirects=True,
+    asked = client.post(
+        "/admin/lists/practitioners/digest", data={"csrf_token": csrf_token(home.text)}
     )
+    assert (
+        "Send to 1 member(s) of Frontline Practitioners Network, in 1 language(s), now?"
+        in asked.text
+    )
+    done = confirm(client, asked, follow_redirects=True)
     assert "Digest queued for 1 member with 1 item." in done.text
     with rt.new_session() as s:
         assert s.execute(select(Campaign.kind)).scalars().all() == ["digest"]

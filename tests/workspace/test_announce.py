@@ -15,6 +15,7 @@ from sqlmodel import Session
 from mailer.outbox import Campaign, Delivery
 from subscribers.models import Subscription
 from subscribers.runtime import Runtime
+from tests.conftest import confirm
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
 from tests.workspace.conftest import audit_actions, post_form
@@ -73,7 +74,10 @@ def members(session: Session, rt: Runtime) -> None:
 
 def announce(client: FlaskClient, action: str, **extra: object):  # type: ignore[no-untyped-def]
     data = {"list_slug": "practitioners", "subject": SUBJECT, "body": BODY, "action": action}
-    return post_form(client, "/admin/announce", {**data, **extra})
+    page = post_form(client, "/admin/announce", {**data, **extra})
+    if 'id="confirm-form"' in page.text:  # "Send now" asks first; these tests confirm
+        return confirm(client, page)
+    return page
 
 
 def shown_count(page_html: str) -> int:

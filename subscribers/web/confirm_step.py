@@ -1,0 +1,57 @@
+"""The "are you sure?" step before a mass or irreversible send, shared by every such view.
+
+The first POST renders the figures and a one-time token with the same form fields; the second
+POST (the button naming the action) carries the token, which the send spends in its own
+transaction (subscribers/confirmations.py), so a replay sends nothing.
+"""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_babel import format_number
+from flask_babel import gettext as _
+
+from subscribers import confirmations
+from subscribers.audience import Reach
+from subscribers.db import transaction
+from subscribers.web import db, runtime
+from subscribers.web.auth import current_staff
+
+FIELD = "confirm_token"
+
+
+def token() -> str | None:
+    """The confirmation token of this POST, or None on the first (unconfirmed) POST."""
+    return request.form.get(FIELD) or None
+
+
+def figures(reach: Reach, **names: str) -> dict[str, str]:
+    """Placeholders for the question: numbers formatted for the staff member's language."""
+    return {
+        "count": format_number(reach.members),
+        "languages": format_number(reach.languages),
+        **names,
+    }
+
+
+def page(*, action: str, question: str, button: str, back: str, danger: bool = False) -> str:
+    """The confirmation page: ``question`` in numbers, the same fields, a fresh token."""
+    with transaction(db()) as s:
+        new_token = confirmations.issue(s, action, now=runtime().clock())
+    fields = [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name not in ("csrf_token", FIELD)
+    ]
+    return render_template(
+        "admin/confirm.html",
+        user=current_staff(),
+        question=question,
+        button=button,
+        back=back,
+        danger=danger,
+        fields=fields,
+        token=new_token,
+        token_field=FIELD,
+        title=_("Please confirm"),
+    )
