@@ -854,6 +854,25 @@ def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: P
         click.echo(f"{name}: {described}")
 
 
+# -- check-domain --------------------------------------------------------------------------
+
+
+@main.command("check-domain")
+@click.option("--resolver", help="DNS server to ask, IP[:PORT] (default: the system's).")
+@friendly
+def check_domain_command(resolver: str | None) -> None:
+    """Check SPF, DKIM, DMARC and MX of the sending domain; exit 1 unless all are right."""
+    from subscribers import domain_check
+    from subscribers.settings import load
+
+    server = domain_check.parse_resolver(resolver) if resolver is not None else None
+    verdicts = domain_check.check_domain(load(), resolver=server)
+    for verdict in verdicts:
+        click.echo(verdict.line())
+    if not all(v.ok for v in verdicts):
+        sys.exit(1)
+
+
 # -- demo ----------------------------------------------------------------------------------
 
 
