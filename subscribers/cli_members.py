@@ -10,7 +10,7 @@ from datetime import datetime
 
 import click
 
-from subscribers import audit, members
+from subscribers import audit, members, suppressions
 from subscribers.cli_support import cli_actor, friendly, runtime
 from subscribers.db import transaction
 from subscribers.members import History, MemberQuery
@@ -66,7 +66,10 @@ def members_find(query: str, list_slug: str | None, status: str | None, limit: i
 def _history_lines(history: History) -> list[str]:
     m = history.member
     lines = [f"member {m.id}: {members.label(m)}"]
-    for key in ("status", "name", "organisation", "country", "sector", "language"):
+    lines.append(f"  status: {suppressions.shown_status(m, history.suppressed)}")
+    if history.suppressed is not None:
+        lines.append(f"  suppressed: {history.suppressed.describe()}")
+    for key in ("name", "organisation", "country", "sector", "language"):
         lines.append(f"  {key}: {getattr(m, key) or '-'}")
     for key in ("created_at", "confirmed_at", "unsubscribed_at", "erased_at"):
         lines.append(f"  {key}: {_iso(getattr(m, key))}")
@@ -165,6 +168,18 @@ def members_erase(email: str) -> None:
         member = members.find(session, email)
         members.erase(session, rt.kit, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"erased member {member.id}; the address is kept only as a suppressed hash")
+
+
+@members_group.command("unsuppress")
+@click.argument("email")
+@friendly
+def members_unsuppress(email: str) -> None:
+    """Mail a suppressed address again (after a bounce or complaint was cleared); audited."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        member = members.find(session, email)
+        lifted = suppressions.lift(session, member, actor=cli_actor(), now=rt.clock())
+    click.echo(f"member {member.id}: suppression lifted (was {lifted.describe()})")
 
 
 @click.command("audit")

@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers import lists, webhooks
+from subscribers import lists, suppressions, webhooks
 from subscribers.csv_export import csv_text
 from subscribers.errors import Conflict, InvalidInput
 from subscribers.models import (
@@ -461,19 +461,30 @@ def export_members(session: Session, list_slug: str) -> str:
         .where(Subscription.list_id == mailing_list.id, Member.status != ERASED)
         .order_by(Member.id)
     )
+    rows = session.execute(stmt).all()
+    blocked = suppressions.of_addresses(session, [m.email for m, _sub in rows if m.email])
     return csv_text(
-        [*COLUMNS, "status", "subscribed_at"],
+        [*COLUMNS, "status", "subscribed_at", "suppressed_at", "suppression"],
         (
-            (
-                member.email or "",
-                member.name,
-                member.organisation,
-                member.country,
-                member.sector,
-                member.language,
-                sub.status,
-                sub.created_at.isoformat(),
-            )
-            for member, sub in session.execute(stmt)
+            _export_row(member, sub, blocked.get((member.email or "").strip().lower()))
+            for member, sub in rows
         ),
+    )
+
+
+def _export_row(
+    member: Member, sub: Subscription, suppressed: suppressions.Suppressed | None
+) -> tuple[str, ...]:
+    active = sub.status == SUB_ACTIVE
+    return (
+        member.email or "",
+        member.name,
+        member.organisation,
+        member.country,
+        member.sector,
+        member.language,
+        suppressed.state if suppressed is not None and active else sub.status,
+        sub.created_at.isoformat(),
+        suppressed.since.isoformat() if suppressed is not None else "",
+        f"{suppressed.reason}: {suppressed.detail}".rstrip(": ") if suppressed is not None else "",
     )

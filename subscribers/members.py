@@ -18,7 +18,7 @@ from sqlmodel import Session
 from mailer import bounce_log, outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Campaign, Delivery
-from subscribers import audit, lists, preferences
+from subscribers import audit, lists, preferences, suppressions
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.mails import MailKit
 from subscribers.models import (
@@ -32,6 +32,7 @@ from subscribers.models import (
     Subscription,
 )
 from subscribers.paging import Page, paginate
+from subscribers.suppressions import Suppressed
 from subscribers.validation import bounded
 
 STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, ERASED)
@@ -76,6 +77,7 @@ class History:
     consents: list[ConsentRow] = field(default_factory=list)
     deliveries: list[DeliveryRow] = field(default_factory=list)
     bounces: list[Bounce] = field(default_factory=list)
+    suppressed: Suppressed | None = None
 
 
 def label(member: Member) -> str:
@@ -168,6 +170,7 @@ def history(session: Session, member: Member, *, limit: int = HISTORY_LIMIT) -> 
         consents=[ConsentRow(event, name or "") for event, name in consents],
         deliveries=[DeliveryRow(d, subject, kind) for d, subject, kind in deliveries],
         bounces=bounce_log.of_recipient(session, member.email, member.id or 0, limit=limit),
+        suppressed=suppressions.of_member(session, member),
     )
 
 
