@@ -300,7 +300,7 @@ def test_lists_create_and_show(migrated: Cli) -> None:
     )
     assert out.startswith("created list practitioners (id ")
     shown = migrated.ok("lists", "show").splitlines()
-    assert shown == ["practitioners\tFrontline\tactive 0, pending 0, unsubscribed 0"]
+    assert shown == ["practitioners\tFrontline\tactive 0, pending 0, unsubscribed 0, suppressed 0"]
     assert migrated.ok("lists", "show", "practitioners").splitlines() == shown
     assert "no list 'nope'" in migrated.fails("lists", "show", "nope")
     engine = migrated.engine()
@@ -337,7 +337,7 @@ def test_lists_show_counts_members_by_status(migrated: Cli) -> None:
     finally:
         engine.dispose()
     assert migrated.ok("lists", "show").strip() == (
-        "practitioners\tFrontline\tactive 2, pending 1, unsubscribed 1"
+        "practitioners\tFrontline\tactive 2, pending 1, unsubscribed 1, suppressed 0"
     )
 
 
