@@ -31,20 +31,21 @@ lint: $(STAMP)
 # English is the source language; each other language has one .po a native speaker reviews.
 # Add a language in one command: `make messages ADD=hr` creates its .po beside the others.
 CATALOGUE := subscribers/translations
+FIXED_DATE := "POT-Creation-Date: 2026-12-01 00:00+0000\\n"
 LANGUAGES := $(sort en $(ADD) $(patsubst $(CATALOGUE)/%/LC_MESSAGES/messages.po,%,\
 	$(wildcard $(CATALOGUE)/*/LC_MESSAGES/messages.po)))
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-output --no-location \
 		--project network-newsletter -o $(CATALOGUE)/messages.pot .
-	# No creation date and no line numbers: the catalogues change only when a text does,
-	# so two branches that each add a sentence merge without conflicts.
-	sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE)/messages.pot
+	# A fixed creation date and no line numbers: the catalogues (and the compiled .mo files)
+	# change only when a text does, so two branches that each add a sentence merge cleanly.
+	sed -i 's/^"POT-Creation-Date: .*/$(FIXED_DATE)/' $(CATALOGUE)/messages.pot
 	for lang in $(LANGUAGES); do \
 		test -f $(CATALOGUE)/$$lang/LC_MESSAGES/messages.po \
 			|| $(BIN)/pybabel init -i $(CATALOGUE)/messages.pot -d $(CATALOGUE) -l $$lang || exit 1; \
 		$(BIN)/pybabel update --no-fuzzy-matching -i $(CATALOGUE)/messages.pot \
 			-d $(CATALOGUE) -l $$lang || exit 1; \
-		sed -i '/^"POT-Creation-Date: /d' $(CATALOGUE)/$$lang/LC_MESSAGES/messages.po; \
+		sed -i 's/^"POT-Creation-Date: .*/$(FIXED_DATE)/' $(CATALOGUE)/$$lang/LC_MESSAGES/messages.po; \
 	done
 	$(BIN)/pybabel compile --statistics -d $(CATALOGUE)
 
