@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 @pytest.fixture
 def romanian(browser: Browser, live_server: str):  # type: ignore[no-untyped-def]
     """A browser profile set to Romanian (its Accept-Language is ro-RO)."""
-    ctx = browser.new_context(base_url=live_server, locale="ro-RO")
+    # bypass_csp as the other pages' fixture: axe-core is injected as a script of the test's own.
+    ctx = browser.new_context(base_url=live_server, locale="ro-RO", bypass_csp=True)
     yield ctx.new_page()
     ctx.close()
 

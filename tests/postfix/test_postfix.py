@@ -98,6 +98,31 @@ def _unavailable() -> str | None:
     return f"{PIPE_USER} can run neither {NEWSLETTER} nor {SYSTEM_PYTHON} (the pipe's user)"
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def _checkout_reachable_by_pipe_user() -> Iterator[None]:
+    """Let the pipe's user walk down to the checkout and its .venv for this test, then undo it.
+
+    A clone made in `mktemp -d` sits below a directory only root may enter (mode 0700), and
+    the pipe, which Postfix never runs as root, could then not read the installed app: every
+    bounce would fail. Only the search bit (o+x) is added, on the parents that lack it, and
+    each mode is put back afterwards.
+    """
+    changed: list[tuple[Path, int]] = []
+    try:
+        for parent in [CHECKOUT, *CHECKOUT.parents]:
+            mode = parent.stat().st_mode & 0o7777
+            if not mode & 0o001:
+                parent.chmod(mode | 0o001)
+                changed.append((parent, mode))
+        yield
+    finally:
+        for parent, mode in reversed(changed):
+            parent.chmod(mode)
+
+
 def _pipe_command(root: Path) -> str:
     """The app's command as the pipe's user can run it (see LAUNCHER)."""
     if _runs_as_pipe_user(str(NEWSLETTER)):
@@ -225,7 +250,7 @@ def _deploy_readme(text: str, root: Path, command: str) -> str:
 
 
 @pytest.fixture
-def postfix(smtp: ScriptedSMTP) -> Iterator[PrivatePostfix]:
+def postfix(smtp: ScriptedSMTP, _checkout_reachable_by_pipe_user: None) -> Iterator[PrivatePostfix]:
     # Not under pytest's tmp dir: its parents are private to root, and the pipe runs as nobody.
     root = Path(tempfile.mkdtemp(prefix="newsletter-postfix-"))
     root.chmod(0o755)
