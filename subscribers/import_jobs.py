@@ -17,11 +17,12 @@ from itertools import islice
 from pathlib import Path
 
 from flask_babel import gettext as _
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from mailer.clock import Clock
 from subscribers import audit, lists, uploads
-from subscribers.db import transaction
+from subscribers.db import refresh_statistics, transaction
 from subscribers.errors import InvalidInput, NotFound
 from subscribers.imports import (
     MAX_BYTES,
@@ -32,7 +33,15 @@ from subscribers.imports import (
     decode_file,
     rows,
 )
-from subscribers.models import IMPORT_DONE, IMPORT_RUNNING, ImportJob, MailingList
+from subscribers.models import (
+    IMPORT_DONE,
+    IMPORT_RUNNING,
+    ConsentEvent,
+    ImportJob,
+    MailingList,
+    Member,
+    Subscription,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,12 @@ BATCH_LINES = 100  # lines checked and written between two looks at the time
 # Between chunks the job lets go of the database for longer than SQLite's busy handler waits
 # between two tries (100 ms at most), so a waiting registration always gets its turn.
 PAUSE_SECONDS = 0.15
+# The tables an import makes grow, whose planner statistics it refreshes as it goes.
+GROWING_TABLES = (
+    Member.__tablename__,
+    Subscription.__tablename__,
+    ConsentEvent.__tablename__,
+)
 STALLED = timedelta(minutes=1)  # a running job that has not moved for this long can be resumed
 
 
@@ -88,6 +103,32 @@ def get(session: Session, job_id: int) -> ImportJob:
     return job
 
 
+def forget(session: Session, address: str) -> None:
+    """Erasure: a skipped line whose reason quotes the address keeps its number, not the reason.
+
+    A refused line's reason may name its address ("duplicate of an earlier line (…)"); the
+    report stays useful to staff without it.
+    """
+    jobs = (
+        session.execute(
+            select(ImportJob).where(
+                func.lower(ImportJob.skipped_lines).contains(address.lower(), autoescape=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    needle = address.lower()
+    for job in jobs:
+        kept = []
+        for entry in job.skipped_lines.splitlines():
+            line, _tab, reason = entry.partition("\t")
+            kept.append(f"{line}\t{_('(erased)') if needle in reason.lower() else reason}\n")
+        job.skipped_lines = "".join(kept)
+        session.add(job)
+    session.flush()
+
+
 def stalled(job: ImportJob, *, now: datetime) -> bool:
     """Still running, but nothing has moved for a while: its process has gone."""
     return job.status == IMPORT_RUNNING and now - job.updated_at >= STALLED
@@ -123,14 +164,17 @@ def run(
     # Lines already done are read again only to know their addresses (duplicates).
     for _line, row in islice(lines, job.done):
         _check_line(row, seen)
-    position = job.done
+    position, chunks = job.done, 0
     while job.status == IMPORT_RUNNING:
         with new_session() as session, transaction(session):
             job = session.get(ImportJob, job_id, with_for_update=True) or job
             if job.status != IMPORT_RUNNING or job.done != position:
                 return job
             taken = _chunk(session, job, lines, seen, now=clock())
-            position = job.done
+            position, chunks = job.done, chunks + 1
+        if chunks & (chunks - 1) == 0:  # after chunks 1, 2, 4, 8...: as the tables double
+            with new_session() as session, transaction(session):
+                refresh_statistics(session, *GROWING_TABLES)
         if on_progress is not None:
             on_progress(job)
         if job.status == IMPORT_RUNNING and taken:

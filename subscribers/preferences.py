@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
-from subscribers import rsvp, throttle, webhooks
+from subscribers import import_jobs, rsvp, throttle, webhooks
 from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
 from subscribers.models import (
@@ -317,6 +317,7 @@ def erase(
     throttle.forget(session, ips)
     bounce_log.forget(session, member.email, member.id)
     if member.email:
+        import_jobs.forget(session, member.email)
         outbox.suppress(session, member.email, reason="erased", now=now)
         outbox.forget_detail(session, member.email)
     outbox.forget_recipients(session, [member.id])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from mailer import bounce_log
 from mailer.bounces import BounceReport
 from mailer.outbox import Delivery
-from subscribers import members, throttle
+from subscribers import import_jobs, members, throttle, uploads
 from subscribers.db import metadata, transaction
 from subscribers.models import Member, Rsvp, Throttle
 from subscribers.runtime import Runtime
@@ -78,11 +79,31 @@ def _every_record(client: FlaskClient, rt: Runtime, smtp: ScriptedSMTP, session)
         # Staff edited the member: an audit entry.
         changed = {"organisation": f"{ORGANISATION} (Zetowo)"}
         members.update_details(s, member, changed, actor="editor@network.test", now=rt.clock())
+    # An import that refused a line quoting the address (the same address twice).
+    _import(rt, f"email,name\n{EMAIL},{NAME}\n{EMAIL.upper()},{NAME}\n".encode())
     with rt.new_session() as s:
         texts = _all_text(s)
     assert EMAIL in texts and NAME in texts and ORGANISATION in texts and IP in texts
     assert f"{NAME}: no such user" in texts and "mailbox full" in texts
+    assert f"duplicate of an earlier line ({EMAIL})" in texts
     return manage_path
+
+
+def _import(rt: Runtime, raw: bytes) -> None:
+    upload = uploads.store(Path(rt.settings.instance_path) / "imports", raw, now=rt.clock())
+    with rt.new_session() as s, transaction(s):
+        job = import_jobs.start(
+            s,
+            "practitioners",
+            raw,
+            upload=upload,
+            filename="directory.csv",
+            consent_note="They signed up at the Lisbon workshop.",
+            actor="editor@network.test",
+            now=rt.clock(),
+        )
+    assert job.id is not None
+    assert import_jobs.run(rt.new_session, job.id, raw, clock=rt.clock, pause=0).skipped
 
 
 def _all_text(session) -> str:  # type: ignore[no-untyped-def]
