@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from mailer import workers
 from subscribers import digests, registration, reminders, throttle, webhook_sender, webhooks
 from subscribers.db import transaction
 from subscribers.models import MailingList
@@ -77,6 +78,13 @@ def purge_throttle() -> int:
         return throttle.purge(session, now=rt.clock())
 
 
+def purge_workers() -> int:
+    """Forget worker processes gone for a week (each start of a worker records one)."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        return workers.purge(session, now=rt.clock())
+
+
 def send_event_reminders() -> int:
     """Queue the event reminders due now (each at most once, whatever runs it)."""
     rt = _rt()
@@ -134,6 +142,7 @@ FIXED_JOBS: tuple[tuple[str, dict[str, int], str, str], ...] = (
         "purge unconfirmed registrations",
     ),
     ("scheduler:purge_throttle", {"hours": 1}, "purge-throttle", "purge old rate-limit counters"),
+    ("scheduler:purge_workers", {"hours": 1}, "purge-workers", "forget workers gone for a week"),
     (
         "scheduler:sync_digest_jobs",
         {"minutes": 1},

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlmodel import Field, Session, SQLModel
 
 from mailer.dbtypes import UTCDateTime
@@ -25,6 +25,9 @@ from mailer.outbox import QUEUED, SENDING, Delivery
 # A live worker renews its leases every HEARTBEAT; a dead one's rows come back within LEASE.
 LEASE = timedelta(seconds=30)
 HEARTBEAT = LEASE / 3
+# Rows of workers gone this long go (every restart adds one); those still named by rows in
+# sending stay, so ``outbox status`` can always say whose rows they are.
+FORGET_AFTER = timedelta(days=7)
 
 
 class Worker(SQLModel, table=True):
@@ -125,6 +128,20 @@ def sign_off(session: Session, worker_id: int, *, now: datetime) -> None:
         .values(stopped_at=now, last_seen=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def purge(session: Session, *, now: datetime, after: timedelta = FORGET_AFTER) -> int:
+    """Delete workers not seen for ``after`` and holding no row; return how many."""
+    holding = select(Delivery.worker_id).where(
+        Delivery.state == SENDING,
+        Delivery.worker_id.is_not(None),  # type: ignore[union-attr]
+    )
+    result = session.execute(
+        delete(Worker)
+        .where(Worker.last_seen < now - after, Worker.id.not_in(holding))  # type: ignore[union-attr]
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,28 @@ def test_purge_job_removes_old_rate_limit_counters(rt: Runtime, session) -> None
     assert scheduler.purge_throttle() == 1
     with rt.new_session() as s:
         assert s.execute(select(Throttle)).first() is None
+
+
+def test_purge_job_forgets_workers_gone_for_a_week_unless_they_hold_rows(rt: Runtime) -> None:
+    from sqlalchemy import update
+
+    from mailer import outbox, workers
+    from tests.mailer.test_sender import queue
+
+    queue(rt.new_session, rt.clock, ["held@example.org"])
+    with transaction(rt.new_session()) as s:
+        gone = workers.register(s, now=rt.clock())
+        holding = workers.register(s, now=rt.clock())
+        # A row left in sending by a worker that died: it must still say whose it is.
+        s.execute(update(outbox.Delivery).values(state=outbox.SENDING, worker_id=holding.id))
+        gone_id, holding_id = gone.id, holding.id
+    scheduler.bind(rt)
+    rt.clock.advance(days=7)
+    assert scheduler.purge_workers() == 0  # a week to the second: not yet
+    with transaction(rt.new_session()) as s:
+        alive_id = workers.register(s, now=rt.clock()).id
+    rt.clock.advance(seconds=1)
+    assert scheduler.purge_workers() == 1
+    with rt.new_session() as s:
+        left = {w.id for w in s.execute(select(workers.Worker)).scalars()}
+    assert left == {holding_id, alive_id} and gone_id not in left

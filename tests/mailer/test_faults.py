@@ -293,7 +293,7 @@ def test_postgresql_server_stopped_and_started_again_mid_campaign(
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MB tmpfs mounted inside the test's temp dir, to fill up.
 
-    (Not read-only: a file system with a file open for writing cannot be remounted so.)
+    (Made read-only only while no file on it is open for writing: Linux refuses otherwise.)
     """
     if shutil.which("mount") is None:
         pytest.skip("no mount command")
@@ -361,4 +361,49 @@ def test_sqlite_disk_full_mid_campaign(
         engine.dispose()
     trouble = warnings_about(caplog, "database unavailable")
     assert len(trouble) == 1 and "database or disk is full" in trouble[0], trouble
+    assert "Traceback" not in caplog.text
+
+
+def remount(disk: Path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(disk)], check=True, capture_output=True)
+
+
+@pytest.mark.skipif(on_postgres(), reason="a SQLite file on a disk of its own")
+def test_sqlite_disk_read_only_when_the_worker_starts(
+    rt: Runtime,
+    small_disk: Path,
+    clock: FrozenClock,
+    smtp: ScriptedSMTP,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A disk made read-only (a full root file system remounted, a snapshot): the worker says so,
+    keeps trying, and sends everything once the disk is writable again.
+
+    Linux refuses to make a disk read-only while a file on it is open for writing, so the disk
+    goes read-only before the worker opens the database, not half-way through a batch.
+    """
+    engine = make_engine(f"sqlite:///{small_disk / 'newsletter.db'}")
+    metadata.create_all(engine)
+    new_session = session_factory(engine)
+    emails = addresses(MEMBERS)
+    queue(new_session, clock, emails)
+    engine.dispose()
+    remount(small_disk, "ro")
+    caplog.set_level(logging.INFO, logger="subscribers.worker")
+    try:
+        with SmtpTransport(smtp.host, smtp.port, connections=2, timeout=5) as transport:
+            sender = Sender(new_session, transport, clock, batch=10)
+            with worker_running(rt, sender, threads=2) as running:
+                wait_until(lambda: warnings_about(caplog, "database unavailable"), "the error")
+                assert running.is_alive() and received(smtp) == Counter()
+                remount(small_disk, "rw")
+                wait_until(lambda: sum(sent_rows(new_session).values()) == MEMBERS, "campaign")
+                assert running.is_alive()
+        assert_each_mailed_once(emails, received(smtp), new_session)
+    finally:
+        remount(small_disk, "rw")
+        engine.dispose()
+    trouble = warnings_about(caplog, "database unavailable")
+    # SQLite cannot create its journal next to the file: "unable to open database file".
+    assert len(trouble) == 1 and "unable to open database file" in trouble[0], trouble
     assert "Traceback" not in caplog.text
