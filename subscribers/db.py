@@ -12,7 +12,7 @@ import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
 import mailer.workers  # noqa: F401 - registers the worker table
 import subscribers.models  # noqa: F401 - registers the domain tables
-from mailer.engine import make_engine, readers
+from mailer.engine import is_postgres, make_engine, readers
 
 __all__ = ["make_engine", "session_factory", "transaction", "metadata", "refresh_statistics"]
 
@@ -52,5 +52,5 @@ def refresh_statistics(session: Session, *tables: str) -> None:
     autovacuum runs at all: 95,000 imported members took ten minutes instead of one. SQLite's
     planner needs no statistics to prefer an index, so there is nothing to do there.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(text("ANALYZE " + ", ".join(tables)))
