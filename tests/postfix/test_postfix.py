@@ -53,7 +53,9 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 BOUNCE_DOMAIN = "bounces.network.example.org"
 SELECTOR = "news2026"
-WAIT = 10.0  # seconds at most for anything Postfix does; each wait polls and returns early
+# Seconds at most for anything Postfix does; each wait polls and returns early. Generous: a bounce
+# starts a Python process through the pipe, which took over 10 s on a machine at load 20.
+WAIT = 30.0
 
 T = TypeVar("T")
 
