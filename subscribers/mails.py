@@ -17,6 +17,7 @@ from sqlmodel import Session
 from mailer import outbox
 from mailer.compose import RenderedMail, render
 from mailer.outbox import Campaign, Recipient
+from subscribers import skeletons
 from subscribers.models import MailingList, Member
 from subscribers.templating import mail_environments, mail_language
 from subscribers.tokens import Signer
@@ -182,7 +183,8 @@ def send_to_member(
     by a registration form, whose name anyone can type next to anyone's address.
     """
     assert member.id is not None and member.email is not None
-    rendered = kit.in_language(member.language).render(kind, dict(context or {}))
+    # The same for every member (personal values are markers): rendered once, then reused.
+    rendered = skeletons.rendered(kit.in_language(member.language), kind, dict(context or {}))
     campaign = outbox.create_campaign(
         session, rendered=rendered, sender=kit.default_sender, now=now, bulk=False
     )
