@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     update,
@@ -183,11 +184,13 @@ def create_campaign(
     calendar_method: str | None = None,
     created_by: str | None = None,
     translations: Sequence[RenderedMail] = (),
+    total: int = 0,
 ) -> Campaign:
     """Store a rendered campaign (not yet any recipients) in the caller's transaction.
 
     ``rendered`` is the campaign's own version; ``translations`` are the same mail rendered in
-    other languages, each read by the deliveries of that language.
+    other languages, each read by the deliveries of that language. ``total`` counts deliveries
+    the caller is about to add without ``enqueue`` (``create_single``).
     """
     campaign = Campaign(
         kind=rendered.kind,
@@ -206,10 +209,13 @@ def create_campaign(
         created_at=now,
         created_by=created_by,
         language=rendered.language,
+        total=total,
     )
     session.add(campaign)
     session.flush()
     assert campaign.id is not None
+    if not translations:
+        return campaign
     for version in translations:
         if version.language != rendered.language:
             session.add(
@@ -274,6 +280,46 @@ def enqueue(
     session.add(campaign)
     session.flush()
     return count
+
+
+def create_single(
+    session: Session, *, rendered: RenderedMail, sender: str, recipient: Recipient, now: datetime
+) -> Campaign:
+    """A transactional mail (not bulk) to one recipient: its campaign and delivery, or none.
+
+    Two statements, for mail sent on a request's path (a registration's confirmation): the
+    campaign is inserted counting its delivery, and the delivery is inserted unless the address
+    is suppressed, the suppression checked by the insert itself. A suppressed address (rare)
+    costs one more statement setting the count back to 0. The same rows as ``create_campaign``
+    followed by ``enqueue``.
+    """
+    campaign = create_campaign(
+        session, rendered=rendered, sender=sender, now=now, bulk=False, total=1
+    )
+    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    values = {
+        "campaign_id": campaign.id,
+        "recipient_id": recipient.id,
+        "address": recipient.email,
+        "name": recipient.name,
+        "personal": dict(recipient.personal),
+        "state": QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "language": recipient.language,
+    }
+    suppressed = select(Suppression.address_hash).where(
+        Suppression.address_hash == address_hash(recipient.email)
+    )
+    row = select(*(literal(value, delivery.c[name].type) for name, value in values.items()))
+    inserted = session.execute(
+        sa_insert(delivery).from_select(list(values), row.where(~suppressed.exists()))
+    )
+    if not inserted.rowcount:  # type: ignore[attr-defined]
+        campaign.total = 0
+        session.add(campaign)
+        session.flush()
+    return campaign
 
 
 def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:

@@ -185,9 +185,6 @@ def send_to_member(
     assert member.id is not None and member.email is not None
     # The same for every member (personal values are markers): rendered once, then reused.
     rendered = skeletons.rendered(kit.in_language(member.language), kind, dict(context or {}))
-    campaign = outbox.create_campaign(
-        session, rendered=rendered, sender=kit.default_sender, now=now, bulk=False
-    )
     name = member.name if by_name else ""
     values = {
         "name": member.display_name if by_name else "",
@@ -195,8 +192,9 @@ def send_to_member(
         **(personal or {}),
     }
     recipient = Recipient(member.id, member.email, name, values, rendered.language)
-    outbox.enqueue(session, campaign, [recipient], now=now)
-    return campaign
+    return outbox.create_single(
+        session, rendered=rendered, sender=kit.default_sender, recipient=recipient, now=now
+    )
 
 
 def queue_confirmation(

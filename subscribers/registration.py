@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
 
 from mailer import outbox
 from subscribers import throttle, webhooks
@@ -30,6 +32,7 @@ from subscribers.models import (
     MailingList,
     Member,
     Subscription,
+    new_nonce,
 )
 from subscribers.tokens import CONFIRM_MAX_AGE
 
@@ -70,21 +73,26 @@ def public_lists(session: Session) -> list[MailingList]:
     )  # type: ignore[call-overload]
 
 
-def _chosen_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
+def _chosen_lists(
+    session: Session, slugs: Sequence[str], offered: Sequence[MailingList] | None
+) -> list[MailingList]:
     if not slugs:
         raise InvalidInput(_("Please choose at least one list."), field="lists")
-    found = (
-        session.execute(
-            select(MailingList).where(
-                MailingList.slug.in_(list(slugs)), MailingList.public.is_(True)
+    if offered is None:
+        offered = (
+            session.execute(
+                select(MailingList).where(
+                    MailingList.slug.in_(list(slugs)), MailingList.public.is_(True)
+                )
             )
+            .scalars()
+            .all()
         )
-        .scalars()
-        .all()
-    )
-    if len(found) != len(set(slugs)):
+    wanted = set(slugs)
+    found = [lst for lst in offered if lst.public and lst.slug in wanted]
+    if len(found) != len(wanted):
         raise InvalidInput(_("Please choose lists from the form."), field="lists")
-    return list(found)
+    return found
 
 
 def _consent(
@@ -110,53 +118,110 @@ def _consent(
 
 
 def register(
-    session: Session, kit: MailKit, request: RegistrationRequest, *, now: datetime
+    session: Session,
+    kit: MailKit,
+    request: RegistrationRequest,
+    *,
+    now: datetime,
+    offered: Sequence[MailingList] | None = None,
 ) -> None:
-    """Record a registration and queue the right mail; the same outcome for every address."""
+    """Record a registration and queue the right mail; the same outcome for every address.
+
+    ``offered`` are the public lists the caller read in this transaction (the form's choices):
+    the chosen ones are taken from them instead of being read again.
+
+    A registration comes in bursts when a link is shared widely, so a new address costs as few
+    statements as the work needs: the rate limit counts in one upsert, the member is inserted
+    without a look first (a known address comes back empty and is then read), its subscriptions
+    and consent records are one insert each, and its confirmation comes from a skeleton rendered
+    once (subscribers.skeletons) as a campaign and a delivery.
+    """
     if not request.consent:
         raise InvalidInput(_("Please give your consent to receive our mail."), field="consent")
-    lists = _chosen_lists(session, request.list_slugs)
+    lists = _chosen_lists(session, request.list_slugs, offered)
     if request.ip and not throttle.hit(
         session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now
     ):
         raise Throttled(_("Too many registrations from your network. Please try again later."))
-    member = session.execute(
-        select(Member).where(Member.email == request.email).with_for_update()
-    ).scalar_one_or_none()
-    if member is None:
-        member = _new_member(session, request, now=now)
-    elif member.status == ACTIVE:
-        _notify(session, kit, member, now=now, already=True)
-        return
-    # Someone who left stays unsubscribed until they confirm again: anyone can type their
-    # address, and only the link in their mailbox brings them back.
-    for lst in lists:
-        _subscribe_pending(session, member, lst, now=now)
-        session.add(_consent(member, lst, request, action="given", now=now))
+    member = _new_member(session, request, now=now)
+    new = member is not None
+    if member is not None:
+        _insert_rows(session, [_pending_row(member, lst, now=now) for lst in lists], Subscription)
+    else:
+        member = session.execute(
+            select(Member).where(Member.email == request.email).with_for_update()
+        ).scalar_one()
+        if member.status == ACTIVE:
+            _notify(session, kit, member, now=now, already=True)
+            return
+        # Someone who left stays unsubscribed until they confirm again: anyone can type their
+        # address, and only the link in their mailbox brings them back.
+        for lst in lists:
+            _subscribe_pending(session, member, lst, now=now)
+    _insert_rows(
+        session, [_consent_row(member, lst, request, now=now) for lst in lists], ConsentEvent
+    )
     webhooks.emit(
         session,
         "member.subscribed",
         webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
         now=now,
     )
-    _notify(session, kit, member, now=now, already=False)
+    _notify(session, kit, member, now=now, already=False, noted=new)
 
 
-def _new_member(session: Session, request: RegistrationRequest, *, now: datetime) -> Member:
-    # An erased member left only a hash on the suppression list; registering afresh lifts it.
-    outbox.unsuppress(session, request.email, reasons=("erased",))
-    member = Member(
-        email=request.email,
-        name=request.name,
-        organisation=request.organisation,
-        country=request.country,
-        sector=request.sector,
-        language=request.language or "en",
-        status=PENDING,
-        created_at=now,
-    )
-    session.add(member)
-    session.flush()
+def _insert_rows(session: Session, rows: list[dict[str, Any]], model: type[SQLModel]) -> None:
+    """Rows of one table in one multi-row INSERT (no objects, no flush per row)."""
+    if rows:
+        session.execute(insert(model), rows)
+
+
+def _consent_row(
+    member: Member, lst: MailingList, request: RegistrationRequest, *, now: datetime
+) -> dict[str, Any]:
+    consent = _consent(member, lst, request, action="given", now=now)
+    return consent.model_dump(exclude={"id"})
+
+
+def _pending_row(member: Member, lst: MailingList, *, now: datetime) -> dict[str, Any]:
+    return {
+        "member_id": member.id,
+        "list_id": lst.id,
+        "status": SUB_PENDING,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _new_member(session: Session, request: RegistrationRequest, *, now: datetime) -> Member | None:
+    """Insert the member if the address is new (and return it), else None; one statement.
+
+    The insert does nothing for a known address instead of failing, so two registrations of
+    one new address at once make one member, the second going on as a repeat. A new member is
+    mailed at once (``_notify``), so the time of that notice is recorded with the insert.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    values = {
+        "email": request.email,
+        "name": request.name,
+        "organisation": request.organisation,
+        "country": request.country,
+        "sector": request.sector,
+        "language": request.language or "en",
+        "status": PENDING,
+        "nonce": new_nonce(),
+        "created_at": now,
+        "last_notice_at": now,
+    }
+    member = session.scalars(
+        dialect.insert(Member)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Member)
+    ).one_or_none()
+    if member is not None:
+        # An erased member left only a hash on the suppression list; registering afresh lifts it.
+        outbox.unsuppress(session, request.email, reasons=("erased",))
     return member
 
 
@@ -186,13 +251,23 @@ def _subscribe_pending(
 
 
 def _notify(
-    session: Session, kit: MailKit, member: Member, *, now: datetime, already: bool
+    session: Session,
+    kit: MailKit,
+    member: Member,
+    *,
+    now: datetime,
+    already: bool,
+    noted: bool = False,
 ) -> None:
-    """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes."""
-    if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
-        return
-    member.last_notice_at = now
-    session.add(member)
+    """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes.
+
+    ``noted``: the member was inserted just now with this notice's time (``_new_member``).
+    """
+    if not noted:
+        if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
+            return
+        member.last_notice_at = now
+        session.add(member)
     if already:
         queue_already_member(session, kit, member, now=now)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -13,23 +13,33 @@ from subscribers.models import Throttle
 
 
 def hit(session: Session, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
-    """Count one attempt under ``key``; False once more than ``limit`` fall in one window."""
+    """Count one attempt under ``key``; False once more than ``limit`` fall in one window.
+
+    One statement: insert the counter, or (it exists) start a new window if the last one is
+    over and count one more, returning the count. The row lock the update takes serialises two
+    processes counting the same key, and nothing else is read on the registration path.
+    """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # Insert-or-nothing first, so two processes counting a new key at once cannot collide.
-    session.execute(
-        dialect.insert(Throttle)
-        .values(key=key, window_start=now, count=0)
-        .on_conflict_do_nothing(index_elements=["key"])
+    table = Throttle.__table__  # type: ignore[attr-defined]
+    over = table.c.window_start <= now - window
+    statement = (
+        dialect.insert(table)
+        .values(key=key, window_start=now, count=1)
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "window_start": case((over, now), else_=table.c.window_start),
+                "count": case((over, 1), else_=table.c.count + 1),
+            },
+        )
+        .returning(table.c.count)
     )
-    row = session.execute(
-        select(Throttle).where(Throttle.key == key).with_for_update()
-    ).scalar_one()
-    if now - row.window_start >= window:
-        row.window_start, row.count = now, 0
-    row.count += 1
-    session.add(row)
-    session.flush()
-    return row.count <= limit
+    count = session.execute(statement).scalar_one()
+    # The ORM may hold this counter from an earlier read; it must not write its stale copy.
+    cached = session.identity_map.get(session.identity_key(Throttle, (key,)))  # type: ignore[arg-type]
+    if cached is not None:
+        session.expire(cached)
+    return int(count) <= limit
 
 
 # Longer than any window a limit uses: a row older than this counts nothing any more.

@@ -1,0 +1,95 @@
+"""What one registration costs the database: statements counted as they go to the driver.
+
+At 50 sign-ups a second (a registration link shared widely) every round trip to PostgreSQL is
+paid 50 times a second while a campaign may be draining (issue 19). ``bench/
+serve_while_draining.py`` prints the same count beside its latencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, func, select
+
+from mailer.outbox import Delivery
+from subscribers.db import transaction
+from subscribers.models import ConsentEvent, Member, Subscription
+from subscribers.runtime import Runtime
+from tests.conftest import csrf_token
+from tests.factories import make_list
+
+# The work of a new address: read the offered lists, count the address's attempt, insert the
+# member, lift an erasure's suppression, insert its subscriptions and consent records, ask which
+# webhooks want the event, insert the confirmation's campaign and delivery. BEGIN and COMMIT
+# are not counted (every transaction has them). It was 17 before issue 19.
+NEW_ADDRESS_STATEMENTS = 9
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if not statement.lstrip().upper().startswith(TRANSACTION_CONTROL):
+            seen.append(" ".join(statement.split())[:100])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def form(token: str, email: str, lists: str = "practitioners") -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "email": email,
+        "name": "Ana Sousa",
+        "country": "PT",
+        "sector": "police",
+        "language": "en",
+        "lists": lists,
+        "consent": "y",
+    }
+
+
+@pytest.fixture
+def token(rt: Runtime, client: FlaskClient) -> str:
+    with transaction(rt.new_session()) as s:
+        make_list(s, rt.clock())
+        make_list(s, rt.clock(), slug="researchers", name="Researchers")
+    return csrf_token(client.get("/register").text)
+
+
+@pytest.mark.parametrize("lists", ["practitioners", "researchers"])
+def test_a_new_address_registers_in_a_handful_of_statements(
+    rt: Runtime, client: FlaskClient, engine: Engine, token: str, lists: str
+) -> None:
+    with statements(engine) as seen:
+        answer = client.post(
+            "/register", data=form(token, "ana@example.org", lists), environ_base=REMOTE
+        )
+    assert answer.status_code == 200 and "inbox" in answer.text
+    assert len(seen) <= NEW_ADDRESS_STATEMENTS, seen
+    with rt.new_session() as s:
+        for model in (Member, Subscription, ConsentEvent, Delivery):
+            assert s.execute(select(func.count()).select_from(model)).scalar_one() == 1
+
+
+def test_two_lists_cost_no_more_than_one(
+    rt: Runtime, client: FlaskClient, engine: Engine, token: str
+) -> None:
+    data = form(token, "ana@example.org") | {"lists": ["practitioners", "researchers"]}
+    with statements(engine) as seen:
+        assert client.post("/register", data=data, environ_base=REMOTE).status_code == 200
+    assert len(seen) <= NEW_ADDRESS_STATEMENTS, seen
+    with rt.new_session() as s:
+        assert s.execute(select(func.count()).select_from(Subscription)).scalar_one() == 2
+        assert s.execute(select(func.count()).select_from(ConsentEvent)).scalar_one() == 2
+
+
+REMOTE = {"REMOTE_ADDR": "198.51.100.9"}
