@@ -43,7 +43,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from mailer import outbox, workers
+from mailer import outbox, priority, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser, RenderedMail
@@ -738,6 +738,7 @@ def _drain_child(
     """Body of one drain process: build its own sender (engine, transport), drain, report."""
     # The parent owns Ctrl-C: it asks every process to stop after the messages in flight.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    priority.lower_priority()  # this process only sends: requests on this machine come first
     report = DrainReport()
     try:
         sender = make_sender()

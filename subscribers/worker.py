@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import text
 
+from mailer import priority
 from mailer.sender import DATABASE_ERRORS, database_trouble
 from subscribers.runtime import Runtime
 
@@ -131,7 +132,12 @@ def start_background(rt: Runtime) -> tuple[list[threading.Thread], threading.Eve
 
 
 def run_foreground(rt: Runtime, *, ready: Callable[[], None] | None = None) -> None:
-    """``newsletter worker``: run until SIGTERM or SIGINT, then stop cleanly."""
+    """``newsletter worker``: run until SIGTERM or SIGINT, then stop cleanly.
+
+    The process sends (and schedules) in the background, so its threads yield the CPU to the
+    web app and anything else on the machine (``mailer.priority``).
+    """
+    priority.lower_priority()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
