@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import FileSystemLoader
 
 from mailer.compose import RenderedMail
 
@@ -61,15 +61,17 @@ def clear() -> None:
 
 def template_version(kit: MailKit) -> tuple[Hashable, ...]:
     """What the mail templates of ``kit`` are right now: each file's name, size and mtime."""
-    return tuple(_folder_version(env) for env in (kit.html_env, kit.text_env))
+    roots: list[str] = []
+    for env in (kit.html_env, kit.text_env):
+        if not isinstance(env.loader, FileSystemLoader):
+            return (id(env.loader),)  # not files: that environment's own templates, as they are
+        roots.extend(root for root in env.loader.searchpath if root not in roots)
+    return (_files_version(roots),)
 
 
-def _folder_version(env: Environment) -> Hashable:
-    loader = env.loader
-    if not isinstance(loader, FileSystemLoader):
-        return id(loader)  # not files: only that environment's own templates, as they are
+def _files_version(roots: list[str]) -> Hashable:
     found: list[tuple[str, int, int]] = []
-    for root in loader.searchpath:
+    for root in roots:
         try:
             entries = list(os.scandir(os.path.join(root, "email")))
         except OSError:

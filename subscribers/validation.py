@@ -9,6 +9,7 @@ from pathlib import Path
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from subscribers.errors import InvalidInput
 
@@ -159,13 +160,16 @@ def check_details(raw: Mapping[str, str | None]) -> dict[str, str]:
 _DETAIL_CHOICES = {"country": COUNTRIES, "sector": SECTORS, "language": LANGUAGES}
 
 
+# Lazy: translated only when a message names the detail (an error), not for every check.
+_DETAIL_LABELS = {
+    "name": _l("Name"),
+    "organisation": _l("Organisation"),
+    "country": _l("Country"),
+    "sector": _l("Sector"),
+    "language": _l("Language"),
+}
+
+
 def _detail_label(key: str) -> str:
-    """How a detail is named in a message, in the reader's language."""
-    labels = {
-        "name": _("Name"),
-        "organisation": _("Organisation"),
-        "country": _("Country"),
-        "sector": _("Sector"),
-        "language": _("Language"),
-    }
-    return labels[key]
+    """How a detail is named in a message, in the reader's language (when it is shown)."""
+    return _DETAIL_LABELS[key]  # type: ignore[return-value]
