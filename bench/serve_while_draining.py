@@ -75,6 +75,7 @@ TARGET_STATEMENTS = 6
 TARGET_CPU_MS = 5.0
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 REGISTRATIONS_PER_CLIENT = 10  # well under the limit of 20 an hour per address
+DRAIN_SESSIONS_SECONDS = 120
 
 
 @dataclass
@@ -402,15 +403,17 @@ def main(argv: list[str] | None = None) -> int:
         wait_for_http(web_port, web)
         web_cpu = CpuClock(web.pid)
 
-        # Enough sessions for the whole run (each registers at most 10 times, half the limit).
-        seconds = args.cpu_seconds + args.idle_seconds + 90
-        needed = int(args.rate * seconds / REGISTRATIONS_PER_CLIENT) + 1
+        # Sessions for each phase, each registering 10 times a pass (the limit is 20 an hour):
+        # the drain's last two minutes or more before any client registers a third time.
+        per_phase = [args.cpu_seconds, args.idle_seconds, DRAIN_SESSIONS_SECONDS]
+        sizes = [int(args.rate * s / REGISTRATIONS_PER_CLIENT) + 1 for s in per_phase]
+        needed = sum(sizes)
         registrants = [Client(loopback(n)) for n in range(needed)]
         print(f"{args.members} members; opening {needed} registration sessions ...")
         with ThreadPoolExecutor(max_workers=16) as pool:
             list(pool.map(lambda c: open_session(web_port, c), registrants))
         paths = unsubscribe_paths(rt, 5000)
-        thirds = [registrants[i::3] for i in range(3)]
+        thirds = [registrants[sum(sizes[:i]) : sum(sizes[: i + 1])] for i in range(len(sizes))]
 
         seen = count_statements(environ, engine, Client(loopback(needed + 1)))
         verdict = "MET" if len(seen) <= TARGET_STATEMENTS else "MISS"
