@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import random
 import signal
@@ -43,13 +44,14 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from mailer import outbox, priority, workers
+from mailer import outbox, pacing, priority, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser, RenderedMail
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
 from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
+from mailer.pacing import Pacer, domain_of
 from mailer.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ class DrainReport:
     failed: int = 0
     skipped: int = 0
     released: int = 0
+    # Rows put back for later because their domain is paused or at its pace (mailer.pacing).
+    deferred: int = 0
     # Why the SMTP server could not be reached, when it could not: the drain stopped there.
     unreachable: str = ""
     errors: list[str] = field(default_factory=list)
@@ -83,6 +87,7 @@ class DrainReport:
         self.failed += other.failed
         self.skipped += other.skipped
         self.released += other.released
+        self.deferred += other.deferred
         self.unreachable = self.unreachable or other.unreachable
         self.errors.extend(other.errors[:20])
 
@@ -91,6 +96,8 @@ class DrainReport:
             f"sent {self.sent}, retried {self.retried}, failed {self.failed}, "
             f"skipped {self.skipped}"
         )
+        if self.deferred:
+            described += f", deferred {self.deferred} (domain paced or paused)"
         if self.unreachable:
             described += f"; the SMTP server could not be reached ({self.unreachable})"
         return described
@@ -182,6 +189,7 @@ class Sender:
         batch: int = 100,
         signer: Signer | None = None,
         rng: random.Random | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.transport = transport
@@ -198,6 +206,7 @@ class Sender:
         self.batch = batch
         self.signer = signer
         self.rng = rng or random.Random()
+        self.pacer = pacer
         self._prepared: dict[int, _Versions] = {}
         self._lock = threading.Lock()
         # The envelope sender, parsed once: with VERP only the token changes per message.
@@ -477,7 +486,12 @@ class Sender:
             for index, row in enumerate(rows):
                 # batch.lease_until moves on with each heartbeat that renews these rows.
                 nearly_up = self.clock() >= batch.lease_until - self.lease_margin
-                if stop.is_set() or nearly_up or not self._start_sending(row.id):
+                stopping = stop.is_set() or nearly_up
+                if not stopping and self._held_back(session, row, report):
+                    continue  # its domain is paused or at its pace: deferred, others go on
+                if stopping or not self._start_sending(row.id):
+                    if not stopping and self.pacer is not None:
+                        self.pacer.done(domain_of(row.address))  # the slot it was given
                     # Stopping, or the lease is nearly up: hand the rest back (still ours, so
                     # nobody else has them) rather than race another worker for them.
                     self._release(session, _rest(batch, number, index), report)
@@ -488,6 +502,8 @@ class Sender:
                 finally:
                     with self._state:
                         self._in_flight.discard(row.id)
+                    if self.pacer is not None:
+                        self.pacer.done(domain_of(row.address))
                 if report.unreachable:
                     # Not this message's fault: it and the rest wait for the server, no attempt
                     # counted, and the drain ends so that the worker can back off.
@@ -495,6 +511,39 @@ class Sender:
                     session.commit()
                     return report
         return report
+
+    def _held_back(self, session: Session, row: Claimed, report: DrainReport) -> bool:
+        """Defer ``row`` (committed) when its domain is paused or at its pace; else False."""
+        if self.pacer is None:
+            return False
+        now = self.clock()
+        domain = domain_of(row.address)
+        until = self.pacer.paused_until(domain, now)
+        if until is None:
+            wait = self.pacer.slot(domain)
+            if not wait:
+                return False
+            until = now + timedelta(seconds=wait)
+        self._defer(session, [row.id], until, report)
+        session.commit()
+        return True
+
+    def _defer(
+        self, session: Session, ids: list[int], until: datetime, report: DrainReport
+    ) -> None:
+        """Put claimed rows back in the queue until ``until``, no attempt counted; the caller
+        commits."""
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids),  # type: ignore[union-attr]
+                Delivery.state == outbox.SENDING,
+                Delivery.worker_id == self._worker_id,
+            )
+            .values(state=outbox.QUEUED, lease_until=None, next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
+        report.deferred += len(ids)
 
     def _start_sending(self, delivery_id: int) -> bool:
         """Mark a row as on the wire, unless everything not yet started is being handed back."""
@@ -531,6 +580,8 @@ class Sender:
             dropped = [r.id for r in rows if r.id not in kept]
             outbox.mark_skipped(session, dropped, reason="recipient left or is suppressed")
             report.skipped += len(dropped)
+        if self.pacer is not None and keep:
+            keep = self._without_paused(session, keep, report)
         by_version: dict[int, tuple[_Prepared | _Broken, list[Claimed]]] = {}
         for row in keep:
             version = versions.for_language(row.language)
@@ -540,6 +591,25 @@ class Sender:
                 self._cannot_build(session, version_rows, prepared.error, report)
             else:
                 batch.work.append((prepared, version_rows))
+
+    def _without_paused(
+        self, session: Session, rows: list[Claimed], report: DrainReport
+    ) -> list[Claimed]:
+        """Defer the rows whose domain another worker (or this one) paused; return the rest."""
+        assert self.pacer is not None
+        now = self.clock()
+        self.pacer.know_pauses({p.domain: p.until for p in pacing.active_pauses(session, now)})
+        waiting: dict[datetime, list[int]] = defaultdict(list)
+        going = []
+        for row in rows:
+            until = self.pacer.paused_until(domain_of(row.address), now)
+            if until is None:
+                going.append(row)
+            else:
+                waiting[until].append(row.id)
+        for until, ids in waiting.items():
+            self._defer(session, ids, until, report)
+        return going
 
     def _cannot_build(
         self, session: Session, rows: Sequence[Claimed], error: str, report: DrainReport
@@ -625,6 +695,8 @@ class Sender:
             report.failed += 1
             report.errors.append(f"{row.address}: {result.code} {result.detail}")
         else:
+            if self.pacer is not None and pacing.throttled(result.code, result.detail):
+                self._pause_domain(session, row, result.code, result.detail, now)
             state = outbox.mark_retry(
                 session,
                 row.id,
@@ -639,6 +711,16 @@ class Sender:
             else:
                 report.retried += 1
         session.commit()
+
+    def _pause_domain(
+        self, session: Session, row: Claimed, code: int | None, detail: str, now: datetime
+    ) -> None:
+        """The recipient's domain said "later": pause it alone (in the caller's transaction)."""
+        assert self.pacer is not None
+        domain = domain_of(row.address)
+        until = pacing.pause(session, domain, now=now, code=code, detail=detail)
+        self.pacer.know_pauses({domain: until})
+        log.warning("%s: paused until %s after %s %s", domain, until, code, detail[:200])
 
     def _fast_commit(self, session: Session) -> None:
         # On PostgreSQL, skip waiting for the WAL flush of the mark-sent commit: a database
@@ -749,6 +831,16 @@ def _drain_child(
     except BaseException as err:  # noqa: BLE001 - handed to the parent, not lost
         report.errors.append(f"drain process {index}: {type(err).__name__}: {err}")
     results.put((index, report))
+
+
+def default_parallelism(cores: int | None = None) -> tuple[int, int]:
+    """Processes and SMTP connections per process for a machine with ``cores`` cores.
+
+    A process tops out near one core, so one per core; two connections each keep a process busy
+    while one waits for the server's reply (more only add contention for the database).
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores), 2
 
 
 def drain_processes(

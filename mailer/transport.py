@@ -322,10 +322,17 @@ def send_transaction(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> 
     message (line endings, dot-stuffing): about 300 µs per 30 KB message, as much as everything
     else the sender does. Our messages are built with CRLF line endings, so only the dots need
     stuffing, which ``bytes.replace`` does in a few µs; anything else goes the slow, safe way.
+
+    When the server offers PIPELINING (RFC 2920) the three commands go out in one write and
+    their replies are read together: two round trips per message instead of four, which on a
+    fast link is most of what a message costs both ends.
     """
     for address in (envelope.mail_from, envelope.rcpt_to):
         if _UNSAFE_ADDRESS.search(address):
             raise smtplib.SMTPRecipientsRefused({envelope.rcpt_to: (553, b"unsafe address")})
+    if conn.does_esmtp and "pipelining" in conn.esmtp_features:
+        _pipelined(conn, envelope, message)
+        return
     # On a refusal the caller resets the transaction, or drops the connection after 421.
     try:
         code, reply = conn.docmd("mail", f"FROM:<{envelope.mail_from}>")
@@ -339,6 +346,51 @@ def send_transaction(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> 
     code, reply = conn.docmd("data")
     if code != 354:
         raise smtplib.SMTPDataError(code, reply)
+    _send_data(conn, message)
+
+
+def _pipelined(conn: smtplib.SMTP, envelope: Envelope, message: bytes) -> None:
+    """MAIL, RCPT and DATA in one write, then the message once DATA was accepted.
+
+    Nothing of the message leaves before the server answered all three, so any failure up to
+    then is ``NotHandedOver`` (the caller may retry on a fresh connection) unless the server
+    refused one of the commands first, which is then the answer.
+    """
+    commands = f"MAIL FROM:<{envelope.mail_from}>\r\nRCPT TO:<{envelope.rcpt_to}>\r\nDATA\r\n"
+    wire = commands.encode("ascii")  # UnicodeEncodeError as with docmd: not ASCII, no SMTPUTF8
+    replies: list[tuple[int, bytes]] = []
+    try:
+        conn.send(wire)  # closes the connection and raises SMTPServerDisconnected on failure
+        while len(replies) < 3:
+            replies.append(conn.getreply())
+            if replies[-1][0] == 421:
+                break  # the server is closing the connection: no more replies will come
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        if all(code in (250, 251) for code, _ in replies):
+            raise NotHandedOver(_describe(exc)) from exc
+        # A refusal came first and explains the rest (e.g. a server that hung up after it).
+    (mail_code, mail_reply), *rest = replies
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, envelope.mail_from)
+    rcpt_code, rcpt_reply = rest[0]
+    if rcpt_code not in (250, 251):
+        if len(rest) > 1 and rest[1][0] == 354:
+            # A server that accepted DATA without a recipient gets an empty message, which it
+            # must refuse (RFC 2920, 3.1): the connection is then ready for the next one.
+            try:
+                conn.send(b".\r\n")
+                conn.getreply()
+            except smtplib.SMTPServerDisconnected:
+                pass
+        raise smtplib.SMTPRecipientsRefused({envelope.rcpt_to: (rcpt_code, rcpt_reply)})
+    data_code, data_reply = rest[1]
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    _send_data(conn, message)
+
+
+def _send_data(conn: smtplib.SMTP, message: bytes) -> None:
+    """The message and its end-of-data line, after a 354; raises unless the server took it."""
     conn.send(_data_block(message))
     code, reply = conn.getreply()
     if code != 250:

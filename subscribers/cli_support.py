@@ -16,6 +16,7 @@ import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from mailer import pacing
 from mailer.sender import Sender
 from subscribers.errors import NewsletterError
 from subscribers.multilingual import Text
@@ -132,12 +133,17 @@ def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime |
 def sender_for_process(share: int) -> Sender:
     """What each of ``outbox drain --processes N`` runs: a sender built from the environment.
 
-    The send rate is one limit for all of them, so each process gets its ``1/share`` of it.
+    The send rate is one limit for all of them, so each process gets its ``1/share`` of it (and
+    of each domain's limits).
     Module-level (and given through ``functools.partial``) so that a spawned process can
     unpickle it.
     """
     settings = load()
-    settings = dataclasses.replace(settings, send_rate=settings.send_rate / share)
+    settings = dataclasses.replace(
+        settings,
+        send_rate=settings.send_rate / share,
+        domain_limits=pacing.share(settings.domain_limits, share),
+    )
     return Runtime.build(settings).sender
 
 

@@ -10,6 +10,7 @@ from sqlmodel import Session, SQLModel
 
 import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
+import mailer.pacing  # noqa: F401 - registers the domain_pause table
 import mailer.workers  # noqa: F401 - registers the worker table
 import subscribers.models  # noqa: F401 - registers the domain tables
 from mailer.engine import is_postgres, make_engine, readers

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from mailer.clock import Clock, system_clock
 from mailer.message import Address
+from mailer.pacing import Pacer
 from mailer.sender import Sender
 from mailer.sender import Signer as MessageSigner
 from mailer.transport import CaptureTransport, Transport, transport_from_url
@@ -97,6 +98,7 @@ class Runtime:
                 bounce_address=self.settings.bounce_address,
                 verp_key=self.settings.secret_key.encode(),
                 signer=self.dkim,
+                pacer=Pacer(self.settings.domain_limits) if self.settings.domain_limits else None,
             )
         return self._sender
 

@@ -8,13 +8,14 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from mailer.message import Address, HeaderInjection
+from mailer.pacing import DEFAULT_LIMITS, DomainLimit, parse_limits
 from mailer.zones import known_zone
 
 
@@ -41,6 +42,8 @@ class Settings:
     trusted_proxies: int = 0
     # Webhook targets on loopback, private or link-local addresses (SSRF): refused unless set.
     webhook_allow_private: bool = False
+    # Per recipient domain: messages on the wire at once and a minute (mailer.pacing).
+    domain_limits: Mapping[str, DomainLimit] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
     @property
     def production(self) -> bool:
@@ -243,6 +246,13 @@ def _dkim(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     return key_file, selector
 
 
+def _domain_limits(environ: Mapping[str, str]) -> dict[str, DomainLimit]:
+    try:
+        return parse_limits(_get(environ, "NEWSLETTER_DOMAIN_LIMITS"))
+    except ValueError as err:
+        raise SettingsError(f"NEWSLETTER_DOMAIN_LIMITS: {err}") from None
+
+
 def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env") -> Settings:
     """Read every setting; raise SettingsError naming the first bad variable."""
     env: dict[str, str] = {}
@@ -271,6 +281,7 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         instance_path=str(instance),
         trusted_proxies=_whole_number(env, "NEWSLETTER_TRUSTED_PROXIES", 0, least=0, most=5),
         webhook_allow_private=_bool(env, "NEWSLETTER_WEBHOOK_ALLOW_PRIVATE", False),
+        domain_limits=_domain_limits(env),
     )
     if settings.production:
         _production_checks(env, settings)

@@ -4,7 +4,8 @@
 records what it accepts and can be told to answer the next MAIL/RCPT/DATA with an error, to
 reject a recipient for good, or to hang up in the middle of a command. Optional modes: AUTH
 (``auth={"user": "password"}``), STARTTLS (``tls_context=``) and implicit TLS
-(``ssl_context=``); ``make_tls_contexts()`` makes a throwaway CA and server certificate.
+(``ssl_context=``); it offers PIPELINING unless ``pipelining=False``. ``make_tls_contexts()``
+makes a throwaway CA and server certificate.
 
 Fixtures: ``smtp`` (a plain server per test) and ``tls_contexts`` (one certificate pair per
 session).
@@ -253,6 +254,21 @@ class _Handler:
         )
         return "250 2.0.0 OK: queued"
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self._owner.pipelining:
+            # aiosmtpd reads pipelined commands correctly but does not say so; real servers
+            # (Postfix, Exim, smtp-sink) do, and the transport pipelines only when told.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # Counted before the reply goes out, so a client's quit() returning means it is seen.
         self._owner._count_quit()
@@ -275,10 +291,12 @@ class ScriptedSMTP:
         tls_context: ssl.SSLContext | None = None,
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
+        pipelining: bool = True,
     ) -> None:
         if tls_context is not None and ssl_context is not None:
             raise ValueError("use tls_context (STARTTLS) or ssl_context (implicit TLS), not both")
         self.auth = auth
+        self.pipelining = pipelining
         self.host = "127.0.0.1"
         self.port = 0
         self._implicit_tls = ssl_context is not None
@@ -291,6 +309,8 @@ class ScriptedSMTP:
         self._replies: dict[str, deque[str]] = {command: deque() for command in _COMMANDS}
         self._drops: dict[str, int] = dict.fromkeys(_COMMANDS, 0)
         self._rejected: dict[str, str] = {}
+        self._domains: dict[str, str] = {}
+        self._refusals = 0
         self._live: set[_ScriptedProtocol] = set()
         self._running = False
         smtp_options: dict[str, Any] = {
@@ -379,6 +399,22 @@ class ScriptedSMTP:
         with self._lock:
             self._rejected[address.lower()] = f"{code} {text or _default_text(code)}"
 
+    def answer_domain(self, domain: str, code: int, text: str = "") -> None:
+        """Answer every RCPT to an address at ``domain`` with ``code`` (as a provider that
+        throttles us would), until ``lift_domain``."""
+        with self._lock:
+            self._domains[domain.lower()] = f"{code} {text or _default_text(code)}"
+
+    def lift_domain(self, domain: str) -> None:
+        with self._lock:
+            self._domains.pop(domain.lower(), None)
+
+    @property
+    def refusals(self) -> int:
+        """How many commands were answered by the script (not counting hang-ups)."""
+        with self._lock:
+            return self._refusals
+
     def drop_next(self, command: str = "DATA", times: int = 1) -> None:
         """Hang up without a reply at the next ``command`` (DATA: after the content arrived)."""
         command = _check_command(command)
@@ -406,6 +442,8 @@ class ScriptedSMTP:
                 reply = None
             elif address is not None and address.lower() in self._rejected:
                 reply = self._rejected[address.lower()]
+            elif command == "RCPT" and _domain(address) in self._domains:
+                reply = self._domains[_domain(address)]
             elif self._replies[command]:
                 reply = self._replies[command].popleft()
             else:
@@ -418,6 +456,8 @@ class ScriptedSMTP:
             transport.abort()
             await asyncio.Event().wait()
         assert reply is not None
+        with self._lock:
+            self._refusals += 1
         if reply.startswith("421"):
             # A 421 means the server is closing the channel; close it after the reply is
             # written (close() flushes what is buffered first).
@@ -455,6 +495,10 @@ class ScriptedSMTP:
         # handled=False: let aiosmtpd send the 535 itself when the credentials are wrong.
         ok = self.auth.get(login) == password
         return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
+
+
+def _domain(address: str | None) -> str:
+    return (address or "").lower().rpartition("@")[2]
 
 
 def _check_command(command: str) -> str:

@@ -19,7 +19,7 @@ from flask_babel import format_timedelta, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from mailer import outbox, workers
+from mailer import outbox, pacing, workers
 from mailer.compose import personalise
 from subscribers import campaigns, confirmations, dashboard, digests, lists, news
 from subscribers.campaigns import Announcement
@@ -476,6 +476,7 @@ def campaign(campaign_id: int) -> str:
         mailing_list=db().get(MailingList, list_id) if list_id else None,
         problems=campaigns.problems(db(), campaign_id),
         holders=workers.holders(db(), now=now, campaign_ids=[campaign_id]),
+        pauses=pacing.active_pauses(db(), now),
         since=lambda when: format_timedelta(when - now, add_direction=True),
         now=now,
     )

@@ -34,6 +34,14 @@ def build(rcpt: str, subject: str = "Hello") -> tuple[Envelope, bytes]:
     return Envelope(mail_from=BOUNCES, rcpt_to=rcpt), msg.as_bytes()
 
 
+@pytest.fixture(params=[True, False], ids=["pipelining", "serial"])
+def smtp(request: pytest.FixtureRequest) -> Iterator[ScriptedSMTP]:
+    """Every test of a plain server runs twice: against a server offering PIPELINING (the
+    commands of a message go out in one write) and one that does not (one at a time)."""
+    with ScriptedSMTP(pipelining=request.param) as server:
+        yield server
+
+
 @pytest.fixture
 def transport(smtp: ScriptedSMTP) -> Iterator[SmtpTransport]:
     """A one-connection transport to the ``smtp`` server."""
@@ -532,3 +540,70 @@ def test_transport_repr_does_not_show_the_password() -> None:
 
     assert "secret" not in repr(transport)
     assert "mail.example.org:587" in repr(transport)
+
+
+# -- PIPELINING (RFC 2920) -----------------------------------------------------------------------
+
+
+class _StrictPipeliningServer:
+    """A one-connection SMTP server that answers MAIL only once RCPT and DATA have arrived too.
+
+    A client that waits for each reply before the next command never gets one (it times out):
+    only a pipelining client can deliver through it.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            conn.sendall(b"220 strict ESMTP\r\n")
+            reader.readline()  # EHLO
+            conn.sendall(b"250-strict\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            while True:
+                line = reader.readline()
+                if not line or line.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                group = [line, reader.readline(), reader.readline()]  # MAIL, RCPT, DATA
+                assert group[2].upper() == b"DATA\r\n", group
+                conn.sendall(b"250 sender ok\r\n250 rcpt ok\r\n354 go ahead\r\n")
+                body = b"".join(iter(reader.readline, b".\r\n"))
+                self.received.append(body)
+                conn.sendall(b"250 queued\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def test_pipelining_sends_mail_rcpt_and_data_without_waiting_between_them() -> None:
+    server = _StrictPipeliningServer()
+    try:
+        with SmtpTransport("127.0.0.1", server.port, connections=1, timeout=3) as transport:
+            for rcpt in ("ana@example.org", "rui@example.org"):
+                envelope, data = build(rcpt)
+                assert transport.send(envelope, data) == SENT
+    finally:
+        server.close()
+    assert len(server.received) == 2
+    assert b"rui@example.org" in server.received[1]
+
+
+@pytest.mark.parametrize("command", ["MAIL", "RCPT", "DATA"])
+def test_a_pipelined_refusal_leaves_the_connection_usable(
+    smtp: ScriptedSMTP, transport: SmtpTransport, command: str
+) -> None:
+    smtp.answer_next(command, 451)
+    first = transport.send(*build("ana@example.org"))
+    second = transport.send(*build("rui@example.org"))
+
+    assert (first.outcome, first.code) == ("retry", 451)
+    assert second == SENT
+    assert [m.rcpt_tos for m in smtp.messages] == [["rui@example.org"]]
+    assert smtp.connections == 1

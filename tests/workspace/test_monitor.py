@@ -139,3 +139,18 @@ def test_bounces_are_counted(viewer: FlaskClient, rt: Runtime, session, smtp) ->
 def test_an_unknown_campaign_is_404(viewer: FlaskClient) -> None:
     assert viewer.get("/admin/campaigns/42").status_code == 404
     assert viewer.get("/admin/campaigns/42/progress").status_code == 404
+
+
+def test_the_monitor_names_paused_domains(  # type: ignore[no-untyped-def]
+    viewer: FlaskClient, rt: Runtime, session, smtp: ScriptedSMTP
+) -> None:
+    three_members(session, rt)
+    cid = queue_announcement(rt)
+    page = viewer.get(f"/admin/campaigns/{cid}")
+    assert 'id="pauses"' not in page.text
+    smtp.answer_domain("example.org", 421)
+    rt.sender.drain()
+
+    page = viewer.get(f"/admin/campaigns/{cid}")
+    assert "example.org: paused 5 min after 421" in page.text
+    assert "in 5 minutes" in page.text
