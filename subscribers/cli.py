@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from flask_babel import ngettext
 
 from mailer import outbox, workers
 from mailer.sender import drain_processes
@@ -734,7 +735,8 @@ def announce(
         if html_file is not None:
             html_file.write_text(shown.html, encoding="utf-8")
         sample = f", shown as {shown.sample_name} gets it" if shown.sample_name else ""
-        click.echo(f"{shown.recipients} recipient(s){sample}\nSubject: {shown.subject}\n")
+        counted = ngettext("%(num)d recipient", "%(num)d recipients", shown.recipients)
+        click.echo(f"{counted}{sample}\nSubject: {shown.subject}\n")
         click.echo(shown.text)
         return
     with transaction(rt.new_session()) as session:
@@ -754,7 +756,12 @@ def announce(
             action = "announce.schedule" if when else "announce.send"
             detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
             record(session, rt, action, f"campaign:{campaign.id}", detail)
-            message = f"campaign {campaign.id} queued for {count} member(s)"
+            message = ngettext(
+                "campaign %(id)d queued for %(num)d member",
+                "campaign %(id)d queued for %(num)d members",
+                count,
+                id=campaign.id,
+            )
             message += f" for {when.isoformat()}" if when else ""
     click.echo(message)
     if drain:

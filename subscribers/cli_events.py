@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from flask_babel import ngettext
 
 from subscribers import events, rsvp
 from subscribers.audience import Segment
@@ -122,7 +123,14 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
     if campaign is None:
         click.echo("nobody new to invite: everyone in this audience is invited already")
         return
-    click.echo(f"invitation campaign {campaign.id} queued for {count} member(s)")
+    click.echo(
+        ngettext(
+            "invitation campaign %(id)d queued for %(num)d member",
+            "invitation campaign %(id)d queued for %(num)d members",
+            count,
+            id=campaign.id,
+        )
+    )
     if drain:
         drain_now(rt)
 
@@ -154,7 +162,14 @@ def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     with transaction(rt.new_session()) as session:
         event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
         record(session, rt, "event.cancel", event_id, f"{count} member(s) told")
-    click.echo(f"event {event.id} cancelled; {count} member(s) will be told")
+    click.echo(
+        ngettext(
+            "event %(id)d cancelled; %(num)d member will be told",
+            "event %(id)d cancelled; %(num)d members will be told",
+            count,
+            id=event.id,
+        )
+    )
     if drain:
         drain_now(rt)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
+from flask_babel import ngettext
 
 from subscribers import audit, members, suppressions
 from subscribers.cli_support import cli_actor, friendly, runtime
@@ -60,7 +61,8 @@ def members_find(query: str, list_slug: str | None, status: str | None, limit: i
             )
         )
     shown = f" (first {len(page.items)} shown; use --limit)" if page.total > len(page.items) else ""
-    click.echo(f"{page.total} member(s){shown}", err=True)
+    counted = ngettext("%(num)d member", "%(num)d members", page.total)
+    click.echo(f"{counted}{shown}", err=True)
 
 
 def _history_lines(history: History) -> list[str]:

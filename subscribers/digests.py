@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -40,9 +41,13 @@ class DigestOutcome:
     def describe(self) -> str:
         if self.campaign_id is None:
             return f"{self.list_slug}: no digest ({self.reason})"
-        return (
-            f"{self.list_slug}: digest {self.campaign_id} with {self.items} item(s) "
-            f"queued for {self.recipients} member(s)"
+        return ngettext(
+            "%(list)s: digest %(id)d with %(items)s queued for %(num)d member",
+            "%(list)s: digest %(id)d with %(items)s queued for %(num)d members",
+            self.recipients,
+            list=self.list_slug,
+            id=self.campaign_id,
+            items=ngettext("%(num)d news item", "%(num)d news items", self.items),
         )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
@@ -356,9 +357,12 @@ class UpdateOutcome:
     def describe(self) -> str:
         if not self.changes:
             return f"event {self.event.id} saved; no change to time or place, nobody mailed"
-        return (
-            f"event {self.event.id} updated (sequence {self.event.sequence}); "
-            f"update queued for {self.mailed} member(s)"
+        return ngettext(
+            "event %(id)d updated (sequence %(sequence)d); update queued for %(num)d member",
+            "event %(id)d updated (sequence %(sequence)d); update queued for %(num)d members",
+            self.mailed,
+            id=self.event.id,
+            sequence=self.event.sequence,
         )
 
 

@@ -75,7 +75,7 @@ def test_three_missed_slots_give_one_digest(rt: Runtime, session) -> None:
     rt.clock.set(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))
     queue_item(rt, "Workshop report")
     rt.clock.set(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))  # three Mondays later
-    assert "1 item(s)" in scheduler.send_digest("practitioners")
+    assert "with 1 news item queued" in scheduler.send_digest("practitioners")
     assert "already sent" in scheduler.send_digest("practitioners")  # a second run, same slot
     sent = digests_sent(rt)
     assert len(sent) == 1 and sent[0].ref.endswith("2026-11-23T09:00:00+00:00")
@@ -90,7 +90,7 @@ def test_an_empty_week_sends_nothing_and_late_items_wait_for_the_next(rt: Runtim
     assert "already" not in scheduler.send_digest("practitioners")  # same slot, now has news
     rt.clock.set(datetime(2026, 11, 30, 9, 0, 5, tzinfo=UTC))
     queue_item(rt, "Next week's news")
-    assert "1 item(s)" in scheduler.send_digest("practitioners")
+    assert "with 1 news item queued" in scheduler.send_digest("practitioners")
     with rt.new_session() as s:
         items = s.execute(select(NewsItem).order_by(NewsItem.id)).scalars().all()
     assert [i.status for i in items] == ["sent", "sent"]

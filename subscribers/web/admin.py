@@ -18,8 +18,8 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
@@ -174,10 +174,15 @@ def send_digest_now(slug: str) -> str | BaseResponse:
     try:
         if token is None:
             mailing_list = lists.by_slug(db(), slug)
-            question = _(
-                "Send to %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
-                **confirm_step.figures(campaigns.reach(db(), slug), list=mailing_list.name),
+            reach = campaigns.reach(db(), slug)
+            asked = ngettext(
+                "Send to %(count)s member of %(list)s now?",
+                "Send to %(count)s members of %(list)s now?",
+                reach.members,
+                count=format_number(reach.members),
+                list=mailing_list.name,
             )
+            question = confirm_step.question(asked, reach)
             back = url_for("admin.home")
             button = _("Send digest now")
             return confirm_step.page(action=action, question=question, button=button, back=back)

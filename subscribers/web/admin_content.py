@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_timedelta, ngettext
+from flask_babel import format_number, format_timedelta, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -51,15 +51,11 @@ View = str | tuple[str, int] | BaseResponse
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     user = current_staff()
-    zone = ZoneInfo(runtime().settings.timezone)
-
-    def local_time(when: datetime | None) -> str:
-        return when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if when else "—"
 
     def can(role: str) -> bool:
         return user is not None and role_allows(user.role, role)
 
-    return {"user": user, "local_time": local_time, "can": can, "buttons": ButtonForm()}
+    return {"user": user, "can": can, "buttons": ButtonForm()}
 
 
 def _button_pressed() -> None:
@@ -399,10 +395,14 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
         if reach.members == 0:
             raise _nobody_matches()
         mailing_list = lists.by_slug(db(), announcement.list_slug)
-        question = _(
-            "Send to %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
-            **confirm_step.figures(reach, list=mailing_list.name),
+        asked = ngettext(
+            "Send to %(count)s member of %(list)s now?",
+            "Send to %(count)s members of %(list)s now?",
+            reach.members,
+            count=format_number(reach.members),
+            list=mailing_list.name,
         )
+        question = confirm_step.question(asked, reach)
         back = url_for(".announce", list=announcement.list_slug)
         return confirm_step.page(
             action="announce", question=question, button=_("Send now"), back=back

@@ -7,12 +7,9 @@ the audit log in the same transaction, and render.
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers import confirmations, events, lists, rsvp
@@ -27,12 +24,6 @@ from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
-
-
-@bp.app_template_filter("event_time")
-def event_time(value: datetime, zone: str) -> str:
-    """A stored (UTC) time as staff read it: in the event's zone, with the zone's abbreviation."""
-    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M %Z")
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -210,10 +201,14 @@ def _confirm_invite(event_id: int, segment: Segment) -> str:
     event = _event_or_404(event_id)
     mailing_list = db().get(MailingList, event.list_id)
     assert mailing_list is not None
-    question = _(
-        "Invite %(count)s member(s) of %(list)s, in %(languages)s language(s), now?",
-        **confirm_step.figures(reach, list=mailing_list.name),
+    asked = ngettext(
+        "Invite %(count)s member of %(list)s now?",
+        "Invite %(count)s members of %(list)s now?",
+        reach.members,
+        count=format_number(reach.members),
+        list=mailing_list.name,
     )
+    question = confirm_step.question(asked, reach)
     return confirm_step.page(
         action=f"invite:{event_id}",
         question=question,
@@ -225,11 +220,14 @@ def _confirm_invite(event_id: int, segment: Segment) -> str:
 def _confirm_cancel(event_id: int) -> str:
     with transaction(db()):
         reach = events.cancel_reach(db(), event_id)
-    question = _(
-        "Cancel “%(event)s” and mail %(count)s invited member(s), in %(languages)s "
-        "language(s)? This cannot be undone.",
-        **confirm_step.figures(reach, event=_event_or_404(event_id).title),
+    asked = ngettext(
+        "Cancel “%(event)s” and mail %(count)s invited member?",
+        "Cancel “%(event)s” and mail %(count)s invited members?",
+        reach.members,
+        count=format_number(reach.members),
+        event=_event_or_404(event_id).title,
     )
+    question = confirm_step.question(asked, reach, _("This cannot be undone."))
     return confirm_step.page(
         action=f"cancel:{event_id}",
         question=question,

@@ -8,7 +8,7 @@ transaction (subscribers/confirmations.py), so a replay sends nothing.
 from __future__ import annotations
 
 from flask import render_template, request
-from flask_babel import format_number
+from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 
 from subscribers import confirmations
@@ -25,13 +25,17 @@ def token() -> str | None:
     return request.form.get(FIELD) or None
 
 
-def figures(reach: Reach, **names: str) -> dict[str, str]:
-    """Placeholders for the question: numbers formatted for the staff member's language."""
-    return {
-        "count": format_number(reach.members),
-        "languages": format_number(reach.languages),
-        **names,
-    }
+def question(asked: str, reach: Reach, *after: str) -> str:
+    """The question (an ngettext on ``reach.members``, its ``count`` given as ``format_number``
+    shows it), then how many languages the mail goes out in (a sentence of its own, so
+    that each count has its own plural form), then any warning."""
+    languages = ngettext(
+        "The mail goes out in %(count)s language.",
+        "The mail goes out in %(count)s languages.",
+        reach.languages,
+        count=format_number(reach.languages),
+    )
+    return " ".join([asked, languages, *after])
 
 
 def page(*, action: str, question: str, button: str, back: str, danger: bool = False) -> str:

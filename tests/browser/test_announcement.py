@@ -63,7 +63,7 @@ def test_write_preview_send_and_follow_an_announcement(
 
     page.get_by_role("button", name="Send now").click()
     # Nothing goes out before the confirmation step says, in numbers, what will happen.
-    expect(page.locator("#confirm-question")).to_contain_text("Send to 3 member(s) of")
+    expect(page.locator("#confirm-question")).to_contain_text("Send to 3 members of")
     assert rt.sender.drain().sent == 0
     a11y["announce, confirm"] = axe_violations(page)
     page.get_by_role("button", name="Send now").click()

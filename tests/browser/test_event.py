@@ -83,7 +83,7 @@ def test_create_invite_answer_wait_and_take_the_freed_seat(
     expect(page.get_by_role("heading", level=1, name=TITLE)).to_be_visible()
     a11y["event page"] = axe_violations(page)
     page.get_by_role("button", name="Send invitations").click()
-    expect(page.locator("#confirm-question")).to_contain_text("Invite 2 member(s) of")
+    expect(page.locator("#confirm-question")).to_contain_text("Invite 2 members of")
     assert rt.sender.drain().sent == 0  # nothing queued before the confirmation
     page.get_by_role("button", name="Send invitations").click()
     expect(page.get_by_role("status").first).to_contain_text("Invitation queued for 2")

@@ -50,7 +50,7 @@ def test_find(env: dict[str, str]) -> None:
     assert result.stdout.splitlines() == [
         "2\tmaria@example.es\tMaría Núñez\t-\tPT\tpolice\ten\tunsubscribed"
     ]
-    assert "1 member(s)" in result.stderr
+    assert "1 member\n" in result.stderr
     assert run(env, "members", "find", "example", "--list", "practitioners").stdout.startswith(
         "1\tana@example.org"
     )

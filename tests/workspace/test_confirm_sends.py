@@ -80,7 +80,7 @@ def test_send_digest_now_asks_then_sends_once(editor: FlaskClient, rt: Runtime, 
         editor,
         rt,
         lambda: post_form(editor, "/admin/lists/practitioners/digest", {}, page="/admin/"),
-        "Send to 4 member(s) of Practitioners, in 3 language(s), now?",
+        "Send to 4 members of Practitioners now? The mail goes out in 3 languages.",
         "Send digest now",
     )
     assert made == (1, 4)
@@ -99,7 +99,7 @@ def test_announce_send_now_asks_then_sends_once(editor: FlaskClient, rt: Runtime
         editor,
         rt,
         lambda: post_form(editor, "/admin/announce", data),
-        "Send to 2 member(s) of Practitioners, in 1 language(s), now?",
+        "Send to 2 members of Practitioners now? The mail goes out in 1 language.",
         "Send now",
     )
     assert made == (1, 2)
@@ -113,13 +113,13 @@ def test_send_invitations_asks_then_sends_once(editor: FlaskClient, rt: Runtime,
         editor,
         rt,
         lambda: post_form(editor, url, {"segment": "language=pt|ro"}, page=url[:-7]),
-        "Invite 3 member(s) of Practitioners, in 2 language(s), now?",
+        "Invite 3 members of Practitioners now? The mail goes out in 2 languages.",
         "Send invitations",
     )
     assert made == (1, 3)
     # Those invited already are not counted again.
     asked = post_form(editor, url, {"segment": ""}, page=url[:-7])
-    assert "Invite 1 member(s) of Practitioners, in 1 language(s), now?" in asked.text
+    assert "Invite 1 member of Practitioners now? The mail goes out in 1 language." in asked.text
 
 
 def test_cancel_the_event_asks_then_mails_once(editor: FlaskClient, rt: Runtime, session) -> None:  # type: ignore[no-untyped-def]
@@ -131,8 +131,8 @@ def test_cancel_the_event_asks_then_mails_once(editor: FlaskClient, rt: Runtime,
         editor,
         rt,
         lambda: post_form(editor, url, {"reason": "Flooded."}, page=url[:-7]),
-        "Cancel “Transnational workshop” and mail 4 invited member(s), in 3 language(s)? "
-        "This cannot be undone.",
+        "Cancel “Transnational workshop” and mail 4 invited members? "
+        "The mail goes out in 3 languages. This cannot be undone.",
         "Cancel the event",
     )
     assert made == (1, 4)
