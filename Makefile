@@ -35,7 +35,7 @@ FIXED_DATE := "POT-Creation-Date: 2026-12-01 00:00+0000\\n"
 LANGUAGES := $(sort en $(ADD) $(patsubst $(CATALOGUE)/%/LC_MESSAGES/messages.po,%,\
 	$(wildcard $(CATALOGUE)/*/LC_MESSAGES/messages.po)))
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --sort-output --no-location \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 --sort-output --no-location \
 		--project network-newsletter -o $(CATALOGUE)/messages.pot .
 	# A fixed creation date and no line numbers: the catalogues (and the compiled .mo files)
 	# change only when a text does, so two branches that each add a sentence merge cleanly.

@@ -25,7 +25,7 @@ from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.mails import MailKit, brand, list_campaign
 from subscribers.models import MailingList, StaffUser
 from subscribers.multilingual import Text, Written
-from subscribers.validation import clean_text
+from subscribers.validation import LANGUAGES, clean_text
 
 MAX_BODY = 200_000
 
@@ -55,9 +55,28 @@ def _written(mailing_list: MailingList, announcement: Announcement) -> Written:
     language = multilingual.language_code(announcement.language or mailing_list.language)
     translations = {}
     for text in announcement.translations:
-        checked = multilingual.checked(text, body_limit=MAX_BODY)
+        try:
+            checked = multilingual.checked(text, body_limit=MAX_BODY)
+        except InvalidInput as err:  # which of the translations: name its language
+            raise InvalidInput(
+                _("%(language)s: %(problem)s", language=language_name(text.language), problem=err),
+            ) from None  # no field: shown above the form, as the CLI prints it
+        if checked.language == language:
+            raise InvalidInput(
+                _(
+                    "%(language)s is the language of the subject and text; a translation must "
+                    "be in another one.",
+                    language=language_name(language),
+                ),
+                field="text_language",
+            )
         translations[checked.language] = checked
     return Written(Text(language, subject, body.strip()), translations)
+
+
+def language_name(code: str) -> str:
+    """A language as its own speakers name it ("Polski"), or the code as given."""
+    return LANGUAGES.get(code, code)
 
 
 def _render(

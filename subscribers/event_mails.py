@@ -24,6 +24,7 @@ from mailer.calendar import (
     invitation_ics,
     outlook_calendar_link,
 )
+from mailer.compose import RenderedMail
 from mailer.content import markdown_to_html, markdown_to_text
 from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
@@ -278,13 +279,48 @@ def event_ref(event: Event, what: str) -> str:
     return f"event:{event.id}:{what}:{secrets.token_hex(4)}"
 
 
+Context = Mapping[str, Any] | Callable[[MailKit], Mapping[str, Any]]
+
+
+def _contexts(
+    session: Session, event: Event, mailing_list: MailingList, context: Context
+) -> Callable[[MailKit], dict[str, Any]]:
+    """The full template context of an event mail for the kit of each language: the brand, the
+    event's facts in that language's words (its translation where written) and ``context``."""
+    texts = written(session, event)
+
+    def full_context(language_kit: MailKit) -> dict[str, Any]:
+        extra = context(language_kit) if callable(context) else context
+        reading = texts.for_reader(language_kit.language)
+        facts = event_facts(language_kit, event, reading)
+        return {"brand": brand(mailing_list), "event": facts, **extra}
+
+    return full_context
+
+
+def preview(
+    session: Session,
+    kit: MailKit,
+    event: Event,
+    mailing_list: MailingList,
+    kind: str,
+    context: Context,
+    language: str,
+) -> RenderedMail:
+    """An event mail as a member reading ``language`` gets it, rendered as a campaign is."""
+    (rendered,) = kit.render_each(
+        kind, [language], _contexts(session, event, mailing_list, context)
+    )
+    return rendered
+
+
 def create_campaign(
     session: Session,
     kit: MailKit,
     event: Event,
     mailing_list: MailingList,
     kind: str,
-    context: Mapping[str, Any] | Callable[[MailKit], Mapping[str, Any]],
+    context: Context,
     *,
     languages: Iterable[str],
     now: datetime,
@@ -298,15 +334,7 @@ def create_campaign(
     Recipients are enqueued next. ``context`` is the kind's own context, or a function giving
     it for the kit of each language (when it holds phrases computed in Python).
     """
-    texts = written(session, event)
-
-    def full_context(language_kit: MailKit) -> dict[str, Any]:
-        extra = context(language_kit) if callable(context) else context
-        reading = texts.for_reader(language_kit.language)
-        facts = event_facts(language_kit, event, reading)
-        return {"brand": brand(mailing_list), "event": facts, **extra}
-
-    versions = kit.render_each(kind, languages, full_context)
+    versions = kit.render_each(kind, languages, _contexts(session, event, mailing_list, context))
     calendar = ics(kit, event, mailing_list, method=method, now=now) if method else None
     return list_campaign(
         session,

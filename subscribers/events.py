@@ -21,9 +21,10 @@ from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
 from mailer import outbox
+from mailer.compose import RenderedMail
 from mailer.outbox import Campaign, Recipient
 from mailer.zones import UnknownZone, known_zone
-from subscribers import audience, lists, multilingual
+from subscribers import audience, event_mails, lists, multilingual
 from subscribers.audience import Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.event_mails import (
@@ -332,6 +333,19 @@ def translate(session: Session, event_id: int, text: Text) -> Event:
     assert event.id is not None
     multilingual.save(session, EVENT, event.id, checked)
     return event
+
+
+def written_languages(session: Session, event: Event) -> list[str]:
+    """The languages the event's title and description are written in, its own first."""
+    return event_mails.written(session, event).languages
+
+
+def preview_invitation(session: Session, kit: MailKit, event: Event, language: str) -> RenderedMail:
+    """The invitation as a member reading ``language`` gets it (before personal values)."""
+    mailing_list = session.get(MailingList, event.list_id)
+    assert mailing_list is not None
+    context = {"calendar_links": make_calendar_links(kit, event, mailing_list)}
+    return event_mails.preview(session, kit, event, mailing_list, "invitation", context, language)
 
 
 def _apply(event: Event, spec: EventSpec) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -73,7 +74,7 @@ class ListChange:
 
 def check_name(raw: str) -> str:
     """A list's name: one line, not empty."""
-    name = clean_text(raw, field="name", label=_("Name"))
+    name = clean_text(raw, field="name", label=pgettext("of a list or token", "Name"))
     if not name:
         raise InvalidInput(_("Name: must not be empty."), field="name")
     return name

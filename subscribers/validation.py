@@ -10,6 +10,7 @@ from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 
 from subscribers.errors import InvalidInput
 
@@ -162,7 +163,7 @@ _DETAIL_CHOICES = {"country": COUNTRIES, "sector": SECTORS, "language": LANGUAGE
 
 # Lazy: translated only when a message names the detail (an error), not for every check.
 _DETAIL_LABELS = {
-    "name": _l("Name"),
+    "name": _lp("of a person", "Name"),
     "organisation": _l("Organisation"),
     "country": _l("Country"),
     "sector": _l("Sector"),

@@ -41,6 +41,7 @@ from subscribers.web.forms_content import (
     NewsForm,
     TranslationForm,
 )
+from subscribers.web.language import page_language
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin")
@@ -227,8 +228,7 @@ def news_item(item_id: int, translation: TranslationForm | None = None) -> str:
         written=written.languages,
         preview_language=mail.language,
         preview_languages=available_languages(),
-        preview_mail=personalise(mail, values),
-        preview_mail_subject=mail.subject,
+        preview_mail={"subject": mail.subject, "html": personalise(mail, values).html},
         translation=translation or TranslationForm(language=_first_unwritten(written.languages)),
     )
 
@@ -314,8 +314,15 @@ def news_withdraw(item_id: int) -> BaseResponse:
 
 
 def _announce_page(form: AnnounceForm, **extra: Any) -> str:
+    # Which languages the form holds: the original's, then each translation filled in.
+    original = form.text_language.data or ""
+    written = [original, *(t.language for t in form.translated() if t.language != original)]
     return render_template(
-        "admin/announce.html", form=form, zone=runtime().settings.timezone, **extra
+        "admin/announce.html",
+        form=form,
+        zone=runtime().settings.timezone,
+        written=[code for code in written if code in LANGUAGES],
+        **extra,
     )
 
 
@@ -327,6 +334,8 @@ def _announcement(form: AnnounceForm, *, now: datetime) -> Announcement:
         segment=form.segment(),
         send_after=form.send_time(runtime().settings.timezone, now),
         created_by=staff_actor(),
+        language=form.text_language.data or None,
+        translations=form.translated(),
     )
 
 
@@ -338,6 +347,12 @@ def announce() -> View:
     form.list_slug.choices = list_choices(lists.all_lists(db()), with_slug=True)
     if request.method == "GET":
         form.list_slug.data = request.args.get("list")
+        # The list's language is the likely one of the text; staff change it if not.
+        chosen = next(
+            (lst for lst in lists.all_lists(db()) if lst.slug == form.list_slug.data), None
+        )
+        form.text_language.data = chosen.language if chosen else page_language()
+        form.preview_language.data = form.text_language.data
         return _announce_page(form)
     if not form.validate_on_submit():
         return _announce_page(form)
@@ -349,7 +364,9 @@ def announce() -> View:
             count = campaigns.audience_size(db(), form.list_slug.data or "", form.segment())
             return _announce_page(form, count=count)
         if action == "preview":
-            preview = campaigns.preview_announcement(db(), rt.kit, _announcement(form, now=now))
+            preview = campaigns.preview_announcement(
+                db(), rt.kit, _announcement(form, now=now), form.preview_language.data or None
+            )
             # Links in the sandboxed frame open in a new tab (as in the caught-mail view).
             html = preview.html.replace("<head>", '<head><base target="_blank">', 1)
             return _announce_page(

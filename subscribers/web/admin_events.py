@@ -12,15 +12,20 @@ from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import confirmations, events, lists, rsvp
+from mailer.compose import personalise
+from subscribers import campaigns, confirmations, events, lists, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import Event, MailingList
+from subscribers.multilingual import Text
+from subscribers.templating import available_languages, supported_language
+from subscribers.validation import LANGUAGES
 from subscribers.web import confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, list_choices
+from subscribers.web.forms_content import TranslationForm
 from subscribers.web.staff_actions import record, show_errors, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
@@ -49,9 +54,18 @@ def index() -> str:
 
 @bp.get("/events/<int:event_id>")
 @role_required("viewer")
-def detail(event_id: int) -> str:
+def detail(event_id: int, translation: TranslationForm | None = None) -> str:
+    """The event, its answers, the languages it is written in and the invitation as a reader
+    of one of them (``?preview=pl``) gets it."""
     event = _event_or_404(event_id)
     mailing_list = db().get(MailingList, event.list_id)
+    assert mailing_list is not None
+    rt = runtime()
+    written = events.written_languages(db(), event)
+    language = supported_language(request.args.get("preview")) or event.language
+    mail = events.preview_invitation(db(), rt.kit, event, language)
+    values = campaigns.neutral_values(rt.kit, mailing_list, "…")
+    unwritten = next((code for code in LANGUAGES if code not in written), written[0])
     return render_template(
         "admin/events_detail.html",
         user=current_staff(),
@@ -62,8 +76,36 @@ def detail(event_id: int) -> str:
         invite_form=InviteForm(),
         cancel_form=CancelForm(),
         buttons=ButtonForm(),
-        now=runtime().clock(),
+        now=rt.clock(),
+        written=written,
+        translation=translation or TranslationForm(language=unwritten),
+        preview_language=mail.language,
+        preview_languages=available_languages(),
+        preview_mail={"subject": mail.subject, "html": personalise(mail, values).html},
     )
+
+
+@bp.post("/events/<int:event_id>/translation")
+@role_required("editor")
+def translate(event_id: int) -> str | tuple[str, int] | BaseResponse:
+    """Write (or rewrite) the event's title and description in one more language."""
+    _event_or_404(event_id)
+    form = TranslationForm()
+    if not form.validate_on_submit():
+        return detail(event_id, form), 400
+    text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
+    try:
+        with transaction(db()) as s:
+            events.translate(s, event_id, text)
+            record(s, "event.translate", event_id, text.language)
+    except InvalidInput as err:
+        show_errors(form, err)
+        return detail(event_id, form), 400
+    except Conflict as err:
+        flash(str(err))
+        return redirect(url_for("admin_events.detail", event_id=event_id))
+    flash(_("Translation saved: %(title)s", title=text.title))
+    return redirect(url_for("admin_events.detail", event_id=event_id, preview=text.language))
 
 
 @bp.get("/events/<int:event_id>/rsvps.csv")

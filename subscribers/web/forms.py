@@ -7,6 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import (
@@ -59,7 +60,7 @@ def _options(mapping: dict[str, str], blank: str | None = None) -> list[SelectCh
 
 
 class DetailsMixin:
-    name = StringField(_l("Name"))
+    name = StringField(_lp("of a person", "Name"))
     organisation = StringField(_l("Organisation"))
     country = SelectField(_l("Country"), choices=_options(COUNTRIES, "—"), validate_choice=False)
     sector = SelectField(_l("Sector"), choices=_options(SECTORS, "—"), validate_choice=False)

@@ -11,14 +11,16 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, TextAreaField
-from wtforms.fields import ColorField, SelectField, URLField
+from wtforms import BooleanField, Form, StringField, TextAreaField
+from wtforms.fields import ColorField, FormField, SelectField, URLField
 
 from subscribers.audience import Segment
 from subscribers.errors import InvalidInput
 from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
 from subscribers.models import MailingList
+from subscribers.multilingual import Text
 from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS, clean_text
 from subscribers.web.forms import MultiCheckboxField, choices
 
@@ -32,7 +34,7 @@ def _hint(field_id: str) -> dict[str, str]:
 
 class ListForm(FlaskForm):
     slug = StringField(_l("Short name in addresses (slug)"), render_kw=_hint("slug"))
-    name = StringField(_l("Name"))
+    name = StringField(_lp("of a list or token", "Name"))
     description = TextAreaField(_l("Description (shown on the public archive)"))
     from_address = StringField(_l("Sender"), render_kw=_hint("from_address"))
     reply_to = StringField(_l("Reply-to address"), render_kw=_hint("reply_to"))
@@ -140,13 +142,56 @@ class AudienceQuery(AudienceFields, FlaskForm):
         csrf = False
 
 
+class AnnouncementTranslation(Form):
+    """The subject and text in one more language (part of the announce form: no CSRF of its
+    own)."""
+
+    # Labels of their own: "Subject" and "Text (Markdown)" name the original's fields alone.
+    subject = StringField(_l("Subject in this language"))
+    body = TextAreaField(_l("Text in this language (Markdown)"), render_kw={"rows": 8})
+
+
+class TranslatedTexts(Form):
+    """One ``AnnouncementTranslation`` per language of the network, named by its code
+    (``translations-pt-subject``), so a posted field always says which language it is."""
+
+
+for _code in LANGUAGES:
+    setattr(TranslatedTexts, _code, FormField(AnnouncementTranslation))
+
+
 class AnnounceForm(AudienceFields, FlaskForm):
     subject = StringField(_l("Subject"))
     body = TextAreaField(_l("Text (Markdown)"), render_kw={"rows": 14, **_hint("body")})
+    # "language" is the audience's segment; this is the language subject and text are in.
+    text_language = SelectField(
+        _l("Language of the subject and text"),
+        choices=choices(list(LANGUAGES.items())),
+        validate_choice=False,
+    )
+    translations = FormField(TranslatedTexts)
+    preview_language = SelectField(
+        _l("Preview as a member reading"),
+        choices=choices(list(LANGUAGES.items())),
+        validate_choice=False,
+    )
     send_after = StringField(
         _l("Send at (leave empty to send now)"),
         render_kw={"type": "datetime-local", **_hint("send_after")},
     )
+
+    def translation_entries(self) -> list[tuple[str, AnnouncementTranslation]]:
+        """(language, entry) for each language of the network, in the network's order."""
+        texts = self.translations.form
+        return [(code, getattr(texts, code).form) for code in LANGUAGES]
+
+    def translated(self) -> tuple[Text, ...]:
+        """The translations staff wrote (an entry left empty is a language not written)."""
+        return tuple(
+            Text(code, entry.subject.data or "", entry.body.data or "")
+            for code, entry in self.translation_entries()
+            if (entry.subject.data or "").strip() or (entry.body.data or "").strip()
+        )
 
     def send_time(self, zone: str, now: datetime) -> datetime | None:
         """The scheduled time (a time without offset is in ``zone``); must lie ahead."""

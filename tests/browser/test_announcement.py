@@ -48,8 +48,8 @@ def test_write_preview_send_and_follow_an_announcement(
     a11y["announce, with errors"] = axe_violations(page)
     assert rt.sender.drain().sent == 0 and not smtp.messages
 
-    page.get_by_label("Subject").fill(SUBJECT)
-    page.get_by_label("Text (Markdown)").fill(BODY)
+    page.get_by_label("Subject", exact=True).fill(SUBJECT)
+    page.get_by_label("Text (Markdown)", exact=True).fill(BODY)
     page.get_by_role("button", name="Preview").click()
     preview = page.locator("#preview")
     expect(preview).to_be_visible()
@@ -58,7 +58,9 @@ def test_write_preview_send_and_follow_an_announcement(
     expect(page.locator("#preview-text")).to_contain_text("6 November")
     mail_html = page.frame_locator("#preview-html")
     expect(mail_html.locator("strong", has_text="6 November")).to_be_visible()
-    expect(page.get_by_label("Subject")).to_have_value(SUBJECT)  # the form keeps what was typed
+    expect(page.get_by_label("Subject", exact=True)).to_have_value(
+        SUBJECT
+    )  # the form keeps what was typed
     a11y["announce, preview"] = axe_violations(page)
 
     page.get_by_role("button", name="Send now").click()

@@ -100,8 +100,12 @@ def test_the_scanner_catches_bare_text(tmp_path: Path) -> None:
     assert unmarked_words(page) == ["Bare", "words", "logo"]
 
 
-def extracted_messages() -> set[str]:
-    """What `make messages` extracts, by the rules of babel.cfg."""
+# The keywords `make messages` passes to pybabel on top of Babel's defaults (pgettext among them).
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
+
+
+def extracted_messages() -> set[tuple[str | None, str]]:
+    """What `make messages` extracts, by the rules of babel.cfg: (context, msgid) pairs."""
     method_map = [
         ("mailer/**.py", "python"),
         ("subscribers/**.py", "python"),
@@ -110,22 +114,23 @@ def extracted_messages() -> set[str]:
     ]
     options = {"templates/**": {"extensions": "jinja2.ext.i18n"}}
     return {
-        message if isinstance(message, str) else message[0]
-        for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, options_map=options, keywords={**DEFAULT_KEYWORDS, "_l": None}
+        (context, message if isinstance(message, str) else message[0])
+        for _file, _line, message, _comments, context in extract_from_dir(
+            str(ROOT), method_map, options_map=options, keywords=KEYWORDS
         )
     }
 
 
 def test_babel_extracts_texts_from_python_and_templates() -> None:
     messages = extracted_messages()
-    assert {"Unsubscribe", "Google Calendar"} <= messages
+    assert {(None, "Google Calendar"), ("button or link", "Unsubscribe")} <= messages
     assert len(messages) > 150
 
 
 def test_the_committed_catalogue_holds_every_marked_text() -> None:
     with (ROOT / "subscribers/translations/messages.pot").open("rb") as pot:
-        catalogue = {message.id for message in read_po(pot) if message.id}
-    catalogue = {m if isinstance(m, str) else m[0] for m in catalogue}
+        catalogue = {
+            (m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in read_po(pot) if m.id
+        }
     missing = sorted(extracted_messages() - catalogue)
     assert missing == [], "run `make messages` and commit the catalogue"

@@ -168,7 +168,7 @@ def test_preview_shows_a_sample_member_and_both_parts(editor: FlaskClient, rt, s
         re.search(r'<pre class="text" id="preview-text">(.*?)</pre>', page.text, re.S).group(1)
     )
     assert "Hello Jan Nowak," in text and "We meet in **Warsaw** on 3 March." in text
-    assert f'<span id="preview-subject">{SUBJECT}</span>' in page.text
+    assert f'<span id="preview-subject" lang="en">{SUBJECT}</span>' in page.text
     with rt.new_session() as s:
         assert s.execute(select(Campaign)).first() is None  # a preview queues nothing
 
@@ -230,7 +230,7 @@ def test_schedule_then_cancel(editor: FlaskClient, rt: Runtime, session, smtp) -
         campaign = s.get(Campaign, cid)
         assert campaign.send_after == local.replace(second=0, microsecond=0)
     page = editor.get(scheduled.location)
-    assert "Scheduled for 4 members." in page.text and "Scheduled for 2026-11-26" in page.text
+    assert "Scheduled for 4 members." in page.text and "Scheduled for Nov 26, 2026, " in page.text
     assert rt.sender.drain().sent == 0  # not yet due
     cancelled = post_form(editor, f"/admin/campaigns/{cid}/cancel", {}, page=scheduled.location)
     assert cancelled.status_code == 302
