@@ -34,7 +34,6 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
-    literal,
     or_,
     select,
     update,
@@ -282,6 +281,31 @@ def enqueue(
     return count
 
 
+def _single_delivery() -> Any:
+    """INSERT one delivery (its values as parameters) unless its address is suppressed."""
+    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    names = [
+        "campaign_id",
+        "recipient_id",
+        "address",
+        "name",
+        "personal",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "language",
+    ]
+    suppressed = select(Suppression.address_hash).where(
+        Suppression.address_hash == bindparam("address_hash")
+    )
+    row = select(*(bindparam(name, type_=delivery.c[name].type) for name in names))
+    return sa_insert(delivery).from_select(names, row.where(~suppressed.exists()))
+
+
+# Built once: every registration runs it.
+_SINGLE_DELIVERY = _single_delivery()
+
+
 def create_single(
     session: Session, *, rendered: RenderedMail, sender: str, recipient: Recipient, now: datetime
 ) -> Campaign:
@@ -296,7 +320,6 @@ def create_single(
     campaign = create_campaign(
         session, rendered=rendered, sender=sender, now=now, bulk=False, total=1
     )
-    delivery = Delivery.__table__  # type: ignore[attr-defined]
     values = {
         "campaign_id": campaign.id,
         "recipient_id": recipient.id,
@@ -307,14 +330,9 @@ def create_single(
         "attempts": 0,
         "next_attempt_at": now,
         "language": recipient.language,
+        "address_hash": address_hash(recipient.email),
     }
-    suppressed = select(Suppression.address_hash).where(
-        Suppression.address_hash == address_hash(recipient.email)
-    )
-    row = select(*(literal(value, delivery.c[name].type) for name, value in values.items()))
-    inserted = session.execute(
-        sa_insert(delivery).from_select(list(values), row.where(~suppressed.exists()))
-    )
+    inserted = session.execute(_SINGLE_DELIVERY, values)
     if not inserted.rowcount:  # type: ignore[attr-defined]
         campaign.total = 0
         session.add(campaign)

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -65,12 +65,14 @@ class RegistrationRequest:
     source: str = "web"
 
 
+_PUBLIC_LISTS = (
+    select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name)  # type: ignore[attr-defined]
+)
+
+
 def public_lists(session: Session) -> list[MailingList]:
-    return list(
-        session.exec(
-            select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name)
-        ).scalars()
-    )  # type: ignore[call-overload]
+    """The lists anyone may register for, by name (the registration form's choices)."""
+    return list(session.execute(_PUBLIC_LISTS).scalars())
 
 
 def _chosen_lists(
@@ -193,6 +195,33 @@ def _pending_row(member: Member, lst: MailingList, *, now: datetime) -> dict[str
     }
 
 
+def _insert_member(dialect: Any) -> Any:
+    """INSERT a member (its values as parameters) unless the address is known; RETURNING it."""
+    table = Member.__table__  # type: ignore[attr-defined]
+    names = (
+        "email",
+        "name",
+        "organisation",
+        "country",
+        "sector",
+        "language",
+        "status",
+        "nonce",
+        "created_at",
+        "last_notice_at",
+    )
+    return (
+        dialect.insert(Member)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in names})
+        .on_conflict_do_nothing(index_elements=["email"])
+        .returning(Member)
+    )
+
+
+# Built once: a registration burst runs it tens of times a second.
+_INSERT_MEMBER = {"postgresql": _insert_member(postgresql), "sqlite": _insert_member(sqlite)}
+
+
 def _new_member(session: Session, request: RegistrationRequest, *, now: datetime) -> Member | None:
     """Insert the member if the address is new (and return it), else None; one statement.
 
@@ -200,7 +229,6 @@ def _new_member(session: Session, request: RegistrationRequest, *, now: datetime
     one new address at once make one member, the second going on as a repeat. A new member is
     mailed at once (``_notify``), so the time of that notice is recorded with the insert.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
         "email": request.email,
         "name": request.name,
@@ -213,12 +241,8 @@ def _new_member(session: Session, request: RegistrationRequest, *, now: datetime
         "created_at": now,
         "last_notice_at": now,
     }
-    member = session.scalars(
-        dialect.insert(Member)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["email"])
-        .returning(Member)
-    ).one_or_none()
+    statement = _INSERT_MEMBER[session.get_bind().dialect.name]
+    member = session.scalars(statement, values).one_or_none()
     if member is not None:
         # An erased member left only a hash on the suppression list; registering afresh lifts it.
         outbox.unsuppress(session, request.email, reasons=("erased",))

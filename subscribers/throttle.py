@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, delete, or_, select
+from sqlalchemy import bindparam, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from subscribers.models import Throttle
 
 
-def hit(session: Session, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
-    """Count one attempt under ``key``; False once more than ``limit`` fall in one window.
-
-    One statement: insert the counter, or (it exists) start a new window if the last one is
-    over and count one more, returning the count. The row lock the update takes serialises two
-    processes counting the same key, and nothing else is read on the registration path.
-    """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+def _upsert(dialect: Any) -> Any:
+    """INSERT the counter, or count one more in its window (a new window once it is over)."""
     table = Throttle.__table__  # type: ignore[attr-defined]
-    over = table.c.window_start <= now - window
-    statement = (
+    now = bindparam("now", type_=table.c.window_start.type)
+    over = table.c.window_start <= bindparam("window_ended", type_=table.c.window_start.type)
+    return (
         dialect.insert(table)
-        .values(key=key, window_start=now, count=1)
+        .values(key=bindparam("key"), window_start=now, count=1)
         .on_conflict_do_update(
             index_elements=["key"],
             set_={
@@ -34,9 +30,24 @@ def hit(session: Session, key: str, *, limit: int, window: timedelta, now: datet
         )
         .returning(table.c.count)
     )
-    count = session.execute(statement).scalar_one()
+
+
+# Built once: a registration burst runs it tens of times a second.
+_UPSERTS = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
+
+
+def hit(session: Session, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
+    """Count one attempt under ``key``; False once more than ``limit`` fall in one window.
+
+    One statement: insert the counter, or (it exists) start a new window if the last one is
+    over and count one more, returning the count. The row lock the update takes serialises two
+    processes counting the same key, and nothing else is read on the registration path.
+    """
+    statement = _UPSERTS[session.get_bind().dialect.name]
+    params = {"key": key, "now": now, "window_ended": now - window}
+    count = session.execute(statement, params).scalar_one()
     # The ORM may hold this counter from an earlier read; it must not write its stale copy.
-    cached = session.identity_map.get(session.identity_key(Throttle, (key,)))  # type: ignore[arg-type]
+    cached = session.identity_map.get(session.identity_key(Throttle, key))
     if cached is not None:
         session.expire(cached)
     return int(count) <= limit

@@ -152,15 +152,17 @@ def add(
     return endpoint, secret
 
 
+# Built once: every registration and confirmation asks (``emit``).
+_ENDPOINTS = (
+    select(WebhookEndpoint)
+    .where(WebhookEndpoint.removed_at.is_(None))  # type: ignore[union-attr]
+    .order_by(WebhookEndpoint.id)
+)
+
+
 def endpoints(session: Session) -> list[WebhookEndpoint]:
     """Every endpoint still registered, oldest first."""
-    return list(
-        session.execute(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.removed_at.is_(None))  # type: ignore[union-attr]
-            .order_by(WebhookEndpoint.id)
-        ).scalars()
-    )
+    return list(session.execute(_ENDPOINTS).scalars())
 
 
 def get(session: Session, endpoint_id: int) -> WebhookEndpoint:
