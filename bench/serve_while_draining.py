@@ -36,6 +36,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -370,6 +371,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM (``timeout``, CI) ends the run through ``finally``: no server or worker is left.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     newsletter = Path(sys.executable).with_name("newsletter")
     work = Path(tempfile.mkdtemp(prefix="serve-drain-"))
     processes: list[subprocess.Popen[bytes]] = []
