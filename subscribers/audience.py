@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 from sqlmodel import Session
 
 from mailer.outbox import Campaign, Claimed, Recipient
-from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
 from subscribers.models import (
     ACTIVE,
@@ -21,59 +19,13 @@ from subscribers.models import (
     StaffUser,
     Subscription,
 )
+from subscribers.segments import Segment
 from subscribers.templating import mail_language
-from subscribers.validation import bounded
 
 # Campaign kind of a test mail sent to a staff user: its recipient ids are staff ids.
 STAFF_TEST = "test"
-
-MAX_SEGMENT = 1000  # room for every country and sector at once, nothing near a novel
-SEGMENT_FIELDS = {
-    "country": Member.country,
-    "sector": Member.sector,
-    "language": Member.language,
-    "organisation": Member.organisation,
-}
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Conditions on member fields: each field matches any of its values (``country=PT|PL``)."""
-
-    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str | None) -> Segment:
-        """Parse ``country=PT,sector=police``; InvalidInput names what is wrong."""
-        text = bounded(text, field="segment", label=_("Segment"), limit=MAX_SEGMENT)
-        if not text:
-            return cls()
-        conditions = []
-        for part in text.split(","):
-            key, sep, value = part.partition("=")
-            key, value = key.strip().lower(), value.strip()
-            if not sep or key not in SEGMENT_FIELDS or not value:
-                raise InvalidInput(
-                    _(
-                        "segment: expected field=value with field one of %(fields)s, got %(part)s",
-                        fields=", ".join(SEGMENT_FIELDS),
-                        part=repr(part.strip()),
-                    ),
-                    field="segment",
-                )
-            values = tuple(v.strip() for v in value.split("|") if v.strip())
-            if key == "country":
-                values = tuple(v.upper() for v in values)
-            conditions.append((key, values))
-        return cls(tuple(conditions))
-
-    def __str__(self) -> str:
-        return ",".join(f"{k}={'|'.join(v)}" for k, v in self.conditions)
-
-    def apply(self, stmt: Select) -> Select:  # type: ignore[type-arg]
-        for key, values in self.conditions:
-            stmt = stmt.where(SEGMENT_FIELDS[key].in_(values))
-        return stmt
+# The whole list: the segment with no conditions.
+EVERYONE = Segment()
 
 
 def _members_of(mailing_list: MailingList, segment: Segment) -> Select:  # type: ignore[type-arg]
@@ -90,14 +42,14 @@ def _members_of(mailing_list: MailingList, segment: Segment) -> Select:  # type:
     return segment.apply(stmt)
 
 
-def count(session: Session, mailing_list: MailingList, segment: Segment = Segment()) -> int:
+def count(session: Session, mailing_list: MailingList, segment: Segment = EVERYONE) -> int:
     """How many members a campaign to this list and segment would reach now."""
     sub = _members_of(mailing_list, segment).with_only_columns(Member.id).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
 def languages(
-    session: Session, mailing_list: MailingList, segment: Segment = Segment()
+    session: Session, mailing_list: MailingList, segment: Segment = EVERYONE
 ) -> list[str]:
     """The languages a campaign to this audience is rendered in: the list's own first.
 
@@ -123,7 +75,7 @@ class Reach:
 def reach(
     session: Session,
     mailing_list: MailingList,
-    segment: Segment = Segment(),
+    segment: Segment = EVERYONE,
     *,
     leave_out: Select | None = None,  # type: ignore[type-arg]
 ) -> Reach:
@@ -147,7 +99,7 @@ def recipients(
     session: Session,
     kit: MailKit,
     mailing_list: MailingList,
-    segment: Segment = Segment(),
+    segment: Segment = EVERYONE,
     *,
     extra: dict[str, str] | None = None,
 ) -> Iterator[Recipient]:
@@ -185,3 +137,15 @@ def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) 
             )
         )
     return set(session.execute(stmt).scalars())
+
+
+def organisations(session: Session, limit: int = 500) -> list[str]:
+    """The organisations members gave, for the audience builder's suggestions (from the data)."""
+    stmt = (
+        select(Member.organisation)
+        .where(Member.status == ACTIVE, Member.organisation != "")
+        .distinct()
+        .order_by(Member.organisation)
+        .limit(limit)
+    )
+    return [name for name in session.execute(stmt).scalars() if name]

@@ -528,8 +528,12 @@ def invited_members(
 
 
 def invite_reach(session: Session, event_id: int, segment: Segment | None = None) -> audience.Reach:
-    """Who ``invite`` would mail now: the audience minus those invited already."""
-    event = locked(session, event_id)
+    """Who ``invite`` would mail now: the audience minus those invited already.
+
+    A figure to show (the live count, the confirmation page), so it reads without locking the
+    event: ``invite`` itself counts again under the lock.
+    """
+    event = get(session, event_id)
     mailing_list = session.get(MailingList, event.list_id)
     assert mailing_list is not None
     invited = select(Rsvp.member_id).where(Rsvp.event_id == event.id)

@@ -21,7 +21,16 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox, pacing, workers
 from mailer.compose import personalise
-from subscribers import campaigns, confirmations, dashboard, digests, lists, news
+from subscribers import (
+    audience,
+    campaigns,
+    confirmations,
+    dashboard,
+    digests,
+    events,
+    lists,
+    news,
+)
 from subscribers.campaigns import Announcement
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -322,6 +331,7 @@ def _announce_page(form: AnnounceForm, **extra: Any) -> str:
         form=form,
         zone=runtime().settings.timezone,
         written=[code for code in written if code in LANGUAGES],
+        organisations=audience.organisations(db()),
         **extra,
     )
 
@@ -450,10 +460,21 @@ def _nobody_matches() -> InvalidInput:
 @bp.get("/announce/count")
 @role_required("viewer")
 def announce_count() -> tuple[BaseResponse, int] | BaseResponse:
-    """The live number of recipients for a list and segment (JSON, for the announce form)."""
+    """The live number of recipients (JSON) for the audience builder of every send form.
+
+    ``list_slug`` and the segment fields for an announcement; with ``event=ID`` instead, the
+    members of the event's list the invitation would reach (those not invited yet).
+    """
     form = AudienceQuery(formdata=request.args)
+    event_id = request.args.get("event", "")
     try:
-        count = campaigns.audience_size(db(), form.list_slug.data or "", form.segment())
+        segment = form.segment()
+        if event_id:
+            if not event_id.isdigit():
+                raise NotFound(_("no event %(id)s", id=event_id))
+            count = events.invite_reach(db(), int(event_id), segment).members
+        else:
+            count = campaigns.audience_size(db(), form.list_slug.data or "", segment)
     except NotFound as err:
         return jsonify(error=str(err)), 404
     except InvalidInput as err:

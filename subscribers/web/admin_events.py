@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.compose import personalise
-from subscribers import campaigns, confirmations, events, lists, rsvp
+from subscribers import audience, campaigns, confirmations, events, lists, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -73,7 +73,8 @@ def detail(event_id: int, translation: TranslationForm | None = None) -> str:
         mailing_list=mailing_list,
         counts=rsvp.counts(db(), event_id),
         answers=rsvp.answers(db(), event_id),
-        invite_form=InviteForm(),
+        invite_form=InviteForm(formdata=None),
+        organisations=audience.organisations(db()),
         cancel_form=CancelForm(),
         buttons=ButtonForm(),
         now=rt.clock(),
@@ -212,7 +213,7 @@ def invite(event_id: int) -> str | BaseResponse:
     rt = runtime()
     action, token = f"invite:{event_id}", confirm_step.token()
     try:
-        segment = Segment.parse(form.segment.data)
+        segment = form.segment()
         if token is None:
             return _confirm_invite(event_id, segment)
         with transaction(db()):
@@ -225,7 +226,7 @@ def invite(event_id: int) -> str | BaseResponse:
         flash(str(err))
     else:
         if campaign is None:
-            flash(_("Nobody new to invite: everyone in this audience is invited already."))
+            flash(_nobody_to_invite(_event_or_404(event_id), segment))
         else:
             flash(
                 ngettext(
@@ -237,10 +238,13 @@ def invite(event_id: int) -> str | BaseResponse:
     return redirect(url_for("admin_events.detail", event_id=event_id))
 
 
-def _confirm_invite(event_id: int, segment: Segment) -> str:
+def _confirm_invite(event_id: int, segment: Segment) -> str | BaseResponse:
     with transaction(db()):
         reach = events.invite_reach(db(), event_id, segment)
     event = _event_or_404(event_id)
+    if reach.members == 0:  # nothing to confirm: say why nobody would be invited
+        flash(_nobody_to_invite(event, segment))
+        return redirect(url_for("admin_events.detail", event_id=event_id))
     mailing_list = db().get(MailingList, event.list_id)
     assert mailing_list is not None
     asked = ngettext(
@@ -257,6 +261,14 @@ def _confirm_invite(event_id: int, segment: Segment) -> str:
         button=_("Send invitations"),
         back=url_for("admin_events.detail", event_id=event_id),
     )
+
+
+def _nobody_to_invite(event: Event, segment: Segment) -> str:
+    mailing_list = db().get(MailingList, event.list_id)
+    assert mailing_list is not None
+    if audience.count(db(), mailing_list, segment) == 0:
+        return _("Nobody on this list matches this audience; nobody was invited.")
+    return _("Nobody new to invite: everyone in this audience is invited already.")
 
 
 def _confirm_cancel(event_id: int) -> str:

@@ -11,6 +11,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from subscribers import events
 from subscribers.errors import InvalidInput
 from subscribers.events import EventSpec
+from subscribers.web.forms_content import SegmentFields
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
 _WHEN = {"type": "datetime-local"}
@@ -83,8 +84,8 @@ class EventForm(FlaskForm):
         return int(text) or None
 
 
-class InviteForm(FlaskForm):
-    segment = StringField(_l("Only members matching (optional), e.g. country=PT,sector=police"))
+class InviteForm(SegmentFields, FlaskForm):
+    """Who an invitation goes to: the audience builder of the announce form, the list fixed."""
 
 
 class CancelForm(FlaskForm):

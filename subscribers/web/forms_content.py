@@ -16,12 +16,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
-from subscribers.audience import Segment
 from subscribers.errors import InvalidInput
 from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
 from subscribers.models import MailingList
 from subscribers.multilingual import Text
-from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS, clean_text
+from subscribers.segments import Segment
+from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS
 from subscribers.web.forms import MultiCheckboxField, choices
 
 
@@ -107,32 +107,34 @@ def _options(mapping: dict[str, str]) -> list[object]:
     return choices(list(mapping.items()))
 
 
-class AudienceFields:
-    """Who an announcement goes to: a list and, optionally, a segment of its members."""
+class SegmentFields:
+    """Which members of a list: the audience builder's fields (announce and invite alike).
 
-    list_slug = SelectField(_l("List"), choices=[], validate_choice=False)
+    The checkboxes store codes and show names; the service (segments.Segment.build) checks
+    every value, so a forged one gets the same message as a mistyped ``--segment``.
+    """
+
     country = MultiCheckboxField(_l("Country"), choices=_options(COUNTRIES), validate_choice=False)
     sector = MultiCheckboxField(_l("Sector"), choices=_options(SECTORS), validate_choice=False)
     language = MultiCheckboxField(
         _l("Language"), choices=_options(LANGUAGES), validate_choice=False
     )
-    organisation = StringField(_l("Organisation (exact name)"))
+    organisation = StringField(_l("Organisation (exact name)"), render_kw={"list": "organisations"})
 
     def segment(self) -> Segment:
-        """The chosen segment; InvalidInput for a value that is not one of the options."""
-        conditions: list[tuple[str, tuple[str, ...]]] = []
-        for key, options in (("country", COUNTRIES), ("sector", SECTORS), ("language", LANGUAGES)):
-            values = tuple(v for v in getattr(self, key).data or [] if isinstance(v, str))
-            if any(v not in options for v in values):
-                raise InvalidInput(_("Please choose from the options."), field=key)
-            if values:
-                conditions.append((key, values))
-        organisation = clean_text(
-            self.organisation.data, field="organisation", label=_("Organisation")
-        )
-        if organisation:
-            conditions.append(("organisation", (organisation,)))
-        return Segment(tuple(conditions))
+        """The chosen segment; InvalidInput names the field whose value is unknown."""
+        chosen: dict[str, list[str]] = {
+            key: [v for v in getattr(self, key).data or [] if isinstance(v, str)]
+            for key in ("country", "sector", "language")
+        }
+        chosen["organisation"] = [self.organisation.data or ""]
+        return Segment.build(chosen)
+
+
+class AudienceFields(SegmentFields):
+    """Who an announcement goes to: a list and, optionally, a segment of its members."""
+
+    list_slug = SelectField(_l("List"), choices=[], validate_choice=False)
 
 
 class AudienceQuery(AudienceFields, FlaskForm):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from subscribers.cli import main
 from subscribers.runtime import Runtime
-from tests.events.helpers import answer, campaigns, event_row, network, recipients_of
+from tests.events.helpers import answer, campaigns, create, event_row, network, recipients_of
 
 
 @pytest.fixture
@@ -115,3 +115,16 @@ def test_unknown_event_is_one_line(cli, rt: Runtime, session) -> None:  # type: 
     for command in ("invite", "cancel", "rsvps", "update"):
         result = cli("events", command, "999")
         assert result.exit_code == 1 and "no event 999" in result.output, command
+
+
+def test_cli_invites_by_country_name_and_refuses_an_unknown_one(cli, rt: Runtime, session) -> None:  # type: ignore[no-untyped-def]
+    network(session, rt)
+    event_id = create(rt, start=rt.clock() + timedelta(days=3650))
+    refused = cli("events", "invite", str(event_id), "--segment", "country=Polnd")
+    assert refused.exit_code != 0
+    assert "Did you mean Poland (PL)?" in refused.output
+    assert recipients_of(rt, "invitation") == []
+    invited = cli("events", "invite", str(event_id), "--segment", "country=Poland")
+    assert invited.exit_code == 0, invited.output
+    assert "queued for 1 member\n" in invited.output
+    assert recipients_of(rt, "invitation") == ["piotr@example.org"]

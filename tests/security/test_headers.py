@@ -88,7 +88,7 @@ def test_a_token_page_form_works_over_https_without_a_referer(
 
 
 def test_the_workspace_scripts_are_files(client: FlaskClient) -> None:
-    for name in ("announce.js", "campaign.js"):
+    for name in ("audience.js", "campaign.js"):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200 and response.mimetype == "text/javascript"
         assert Path(TEMPLATES / "web" / "static" / name).is_file()

@@ -249,7 +249,7 @@ def test_schedule_then_cancel(editor: FlaskClient, rt: Runtime, session, smtp) -
         ({"subject": "Line\nbreak"}, "single line"),
         ({"body": " "}, "body: must not be empty"),
         ({"list_slug": ""}, "Please choose a list."),
-        ({"country": ["XX"]}, "Please choose from the options."),
+        ({"country": ["XX"]}, "Country: there is no “XX”. Choose from: Portugal (PT)"),
         ({"send_after": "tomorrow"}, "Please give a date and time"),
         ({"send_after": "2020-01-01T09:00"}, "This time has passed"),
         ({"action": "schedule"}, "Please choose when to send it."),

@@ -112,13 +112,13 @@ def test_send_invitations_asks_then_sends_once(editor: FlaskClient, rt: Runtime,
     made, _ = ask_confirm_replay(
         editor,
         rt,
-        lambda: post_form(editor, url, {"segment": "language=pt|ro"}, page=url[:-7]),
+        lambda: post_form(editor, url, {"language": ["pt", "ro"]}, page=url[:-7]),
         "Invite 3 members of Practitioners now? The mail goes out in 2 languages.",
         "Send invitations",
     )
     assert made == (1, 3)
     # Those invited already are not counted again.
-    asked = post_form(editor, url, {"segment": ""}, page=url[:-7])
+    asked = post_form(editor, url, {}, page=url[:-7])
     assert "Invite 1 member of Practitioners now? The mail goes out in 1 language." in asked.text
 
 
