@@ -19,7 +19,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from mailer import workers
-from subscribers import digests, registration, reminders, throttle, webhook_sender, webhooks
+from subscribers import (
+    brakes,
+    clicks,
+    digests,
+    registration,
+    reminders,
+    throttle,
+    webhook_sender,
+    webhooks,
+)
 from subscribers.db import transaction
 from subscribers.models import MailingList
 from subscribers.runtime import Runtime
@@ -105,6 +114,23 @@ def deliver_webhooks() -> str:
     return report.describe()
 
 
+def apply_brakes() -> list[int]:
+    """Pause the recent campaigns whose hard-bounce or complaint rate passed its limit."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        paused = brakes.check_recent(session, brakes.Limits.of(rt.settings), now=rt.clock())
+    for campaign_id in paused:
+        log.warning("campaign %s paused itself (automatic brake, see the audit log)", campaign_id)
+    return paused
+
+
+def forget_click_keys() -> int:
+    """Destroy the clicker keys of campaigns sent 30 days ago: clicks can no longer be tied."""
+    rt = _rt()
+    with transaction(rt.new_session()) as session:
+        return clicks.forget_keys(session, now=rt.clock())
+
+
 def sync_digest_jobs() -> None:
     """Bring the digest jobs in line with the lists' schedules (lists change at run time)."""
     scheduler = _scheduler
@@ -154,6 +180,18 @@ FIXED_JOBS: tuple[tuple[str, dict[str, int], str, str], ...] = (
         {"minutes": 1},
         "event-reminders",
         "event reminders to those who said yes",
+    ),
+    (
+        "scheduler:apply_brakes",
+        {"minutes": 1},
+        "campaign-brakes",
+        "pause campaigns whose bounce or complaint rate is too high",
+    ),
+    (
+        "scheduler:forget_click_keys",
+        {"hours": 1},
+        "forget-click-keys",
+        "destroy click keys 30 days after the send",
     ),
     (
         "scheduler:deliver_webhooks",

@@ -242,10 +242,16 @@ _LIST_ITEM = re.compile(r"^(\s*(?:[-*•]|\d+\.)\s+|\s+)")
 # (the member's own time) are often empty: Personaliser wraps again when one is not.
 _LINK_WIDTH = TEXT_WIDTH + 1
 _NAME_WIDTH = 20
+# A reference appended to a link (``?r=@@click_ref@@``): short, of about this length.
+_REF_WIDTH = 20
 
 
 def _width_of(field: str) -> int:
-    return _LINK_WIDTH if field.endswith("url") else _NAME_WIDTH if field == "name" else 0
+    if field.endswith("url"):
+        return _LINK_WIDTH
+    if field.endswith("_ref"):
+        return _REF_WIDTH
+    return _NAME_WIDTH if field == "name" else 0
 
 
 def _stand_in(match: re.Match[str]) -> str:

@@ -19,11 +19,11 @@ from mailer.bounce_log import Bounce
 from mailer.compose import RenderedMail, personalise
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign, Delivery, Recipient
-from subscribers import audience, lists, multilingual
+from subscribers import audience, brakes, lists, multilingual
 from subscribers.audience import STAFF_TEST, Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.mails import MailKit, brand, list_campaign
-from subscribers.models import MailingList, StaffUser
+from subscribers.models import Complaint, MailingList, StaffUser
 from subscribers.multilingual import Text, Written
 from subscribers.validation import LANGUAGES, clean_text
 
@@ -260,11 +260,12 @@ def send_test(
 
 @dataclass(frozen=True)
 class Progress:
-    """A campaign with its deliveries counted by state, and the bounces it drew."""
+    """A campaign with its deliveries counted by state, and the bounces and complaints it drew."""
 
     campaign: Campaign
     counts: dict[str, int]
     bounced: int
+    complained: int = 0
 
     @property
     def total(self) -> int:
@@ -296,7 +297,7 @@ class Progress:
             "status": c.status,
             "send_after": c.send_after.isoformat() if c.send_after else None,
             "scheduled": self.scheduled(now),
-            "counts": {**self.counts, "bounced": self.bounced},
+            "counts": {**self.counts, "bounced": self.bounced, "complained": self.complained},
             "total": self.total,
             "done": self.done,
             "percent": self.percent,
@@ -305,12 +306,23 @@ class Progress:
 
 
 def _bounces(session: Session, campaign_ids: list[int]) -> dict[int, int]:
+    return _distinct_addresses(session, Bounce, campaign_ids)
+
+
+def _complaints(session: Session, campaign_ids: list[int]) -> dict[int, int]:
+    return _distinct_addresses(session, Complaint, campaign_ids)
+
+
+def _distinct_addresses(
+    session: Session, table: type[Bounce] | type[Complaint], campaign_ids: list[int]
+) -> dict[int, int]:
+    """Addresses per campaign in the bounce or complaint table (a repeat report counts once)."""
     if not campaign_ids:
         return {}
     rows = session.execute(
-        select(Bounce.campaign_id, func.count(func.distinct(Bounce.address_hash)))
-        .where(Bounce.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
-        .group_by(Bounce.campaign_id)
+        select(table.campaign_id, func.count(func.distinct(table.address_hash)))
+        .where(table.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
+        .group_by(table.campaign_id)
     )
     return {cid: n for cid, n in rows}
 
@@ -321,7 +333,12 @@ def progress(session: Session, campaign_id: int) -> Progress:
     if campaign is None:
         raise NotFound(_("no campaign %(id)s", id=campaign_id))
     counts = outbox.counts(session, campaign_id).get(campaign_id, dict.fromkeys(outbox.STATES, 0))
-    return Progress(campaign, counts, _bounces(session, [campaign_id]).get(campaign_id, 0))
+    return Progress(
+        campaign,
+        counts,
+        _bounces(session, [campaign_id]).get(campaign_id, 0),
+        _complaints(session, [campaign_id]).get(campaign_id, 0),
+    )
 
 
 def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> list[Progress]:
@@ -333,7 +350,11 @@ def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> 
     ids = [c.id for c in campaigns if c.id is not None]
     counts = outbox.counts(session, campaign_ids=ids)
     bounced = _bounces(session, ids)
-    return [Progress(c, counts[c.id or 0], bounced.get(c.id or 0, 0)) for c in campaigns]
+    complained = _complaints(session, ids)
+    return [
+        Progress(c, counts[c.id or 0], bounced.get(c.id or 0, 0), complained.get(c.id or 0, 0))
+        for c in campaigns
+    ]
 
 
 def problems(session: Session, campaign_id: int, *, limit: int = 200) -> list[Delivery]:
@@ -356,7 +377,9 @@ def problems(session: Session, campaign_id: int, *, limit: int = 200) -> list[De
 def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
     """Pause, resume or cancel; NotFound for an unknown campaign, Conflict if not possible."""
     try:
-        return outbox.set_status(session, campaign_id, status)
+        campaign = outbox.set_status(session, campaign_id, status)
+        brakes.overridden_on_resume(session, campaign)
+        return campaign
     except LookupError:
         raise NotFound(_("no campaign %(id)s", id=campaign_id)) from None
     except ValueError as err:

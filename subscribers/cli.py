@@ -292,6 +292,11 @@ def _list_options() -> Iterator[None]:
 @click.option("--timezone", help="Time zone of the schedule.")
 @click.option("--public/--private", default=None, help="Whether anyone may register.")
 @click.option("--language", help="Default language of its pages and content (en, pt, pl...).")
+@click.option(
+    "--record-clicks/--no-record-clicks",
+    default=None,
+    help="Record which member clicked which link (only where the list's consent says so).",
+)
 @friendly
 def lists_edit(slug: str, **options: str | bool | None) -> None:
     """Change a list's settings; options not given stay as they are."""
@@ -792,6 +797,7 @@ EX_TEMPFAIL = 75
 def bounces_process(files: tuple[Path, ...], recipient: str | None, env_file: Path | None) -> None:
     """Read bounce messages (files, or one on stdin), attribute them, suppress hard bounces.
 
+    Feedback-loop reports (ARF complaints) unsubscribe and suppress the member at once.
     A member's "unsubscribe" mail to the List-Unsubscribe mailto: address arrives here too.
     Run by the MTA, a failure that may pass (settings or database unreachable, a locked
     database, a full disk) exits 75 so the MTA keeps the message and tries again.
@@ -834,8 +840,10 @@ def _why(err: BaseException) -> str:
 
 
 def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: Path | None) -> None:
+    from mailer import arf
     from mailer.bounce_log import record
     from mailer.bounces import parse, unsubscribe_request
+    from subscribers import brakes, complaints
     from subscribers.runtime import Runtime
     from subscribers.settings import load
 
@@ -845,7 +853,15 @@ def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: P
     click.get_current_context().call_on_close(rt.engine.dispose)
     verp = {"verp_template": rt.settings.bounce_address, "key": rt.settings.secret_key.encode()}
     sources = [(str(f), f.read_bytes()) for f in files] or [("stdin", sys.stdin.buffer.read())]
+    limits, now = brakes.Limits.of(rt.settings), rt.clock()
     for name, raw in sources:
+        feedback = arf.parse(raw, recipient=recipient, **verp)
+        if feedback is not None:
+            with transaction(rt.new_session()) as session:
+                complained = complaints.record(session, feedback, now=rt.clock())
+                paused = brakes.check_delivery(session, complained.delivery_id, limits, now=now)
+            click.echo(f"{name}: {complained.describe()}{_paused(paused)}")
+            continue
         delivery_id = unsubscribe_request(raw, recipient=recipient, **verp)
         if delivery_id is not None:
             with transaction(rt.new_session()) as session:
@@ -858,7 +874,15 @@ def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: P
             outcome = record(session, report, now=rt.clock())
             webhooks.bounce_recorded(session, outcome, now=rt.clock())
             described = outcome.describe()
+            if report.kind == "hard":
+                described += _paused(
+                    brakes.check_delivery(session, report.delivery_id, limits, now=now)
+                )
         click.echo(f"{name}: {described}")
+
+
+def _paused(paused: bool) -> str:
+    return "; the campaign paused itself (too many bounces or complaints)" if paused else ""
 
 
 # -- check-domain --------------------------------------------------------------------------

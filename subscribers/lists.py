@@ -44,6 +44,8 @@ class ListSpec:
     footer: str = ""
     description: str = ""
     language: str = "en"
+    # Clicks recorded per member (subscribers.clicks): only where the consent text says so.
+    record_clicks: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class ListChange:
     timezone: str | None = None
     public: bool | None = None
     language: str | None = None
+    record_clicks: bool | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings to change, by name."""
@@ -188,6 +191,7 @@ _CHECKS = {
     "digest_cron": check_cron,
     "timezone": check_timezone,
     "public": bool,
+    "record_clicks": bool,
     "language": language_code,
 }
 

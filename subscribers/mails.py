@@ -17,7 +17,7 @@ from sqlmodel import Session
 from mailer import outbox
 from mailer.compose import RenderedMail, render
 from mailer.outbox import Campaign, Recipient
-from subscribers import skeletons
+from subscribers import clicks, skeletons
 from subscribers.models import MailingList, Member
 from subscribers.templating import mail_environments, mail_language
 from subscribers.tokens import Signer
@@ -79,6 +79,8 @@ class MailKit:
             "name": member.display_name,
             "manage_url": self.manage_url(member),
             "unsubscribe_url": self.unsubscribe_url(member, list_id),
+            # Behind ?r= of the click links (subscribers.clicks), for distinct clickers.
+            clicks.REF_FIELD: clicks.click_ref(self.signer, member.id),
         }
 
     # -- rendering ------------------------------------------------------------------------
@@ -153,7 +155,7 @@ def list_campaign(
     campaign's own first. ``options`` are the rest of ``outbox.create_campaign``'s (ref,
     send_after, calendar...).
     """
-    return outbox.create_campaign(
+    campaign = outbox.create_campaign(
         session,
         rendered=versions[0],
         translations=versions[1:],
@@ -164,6 +166,10 @@ def list_campaign(
         reply_to=mailing_list.reply_to,
         **options,
     )
+    if campaign.kind in clicks.TRACKED_KINDS:
+        # Its links lead through the click counter; rewritten once per language, not per member.
+        clicks.track(session, campaign, versions, base_url=kit.base_url, signer=kit.signer, now=now)
+    return campaign
 
 
 def send_to_member(

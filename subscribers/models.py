@@ -38,6 +38,9 @@ class MailingList(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     # Its pages' language when nothing else tells, and the language its content is written in.
     language: str = Field(default="en", max_length=8)
+    # Record which member clicked which link (subscribers.clicks): only where the list's
+    # consent text says so; otherwise clicks are counted without names.
+    record_clicks: bool = False
 
 
 class Member(SQLModel, table=True):
@@ -345,3 +348,64 @@ class WebhookAttempt(SQLModel, table=True):
     code: int | None = None
     error: str = Field(default="", max_length=500)
     duration_ms: int = 0
+
+
+class Complaint(SQLModel, table=True):
+    """A member reported one of our mails as spam (a feedback-loop report, mailer.arf).
+
+    The address is kept only as a hash, like bounces and suppressions; the delivery and campaign
+    say which mail it was about, so campaigns count their complaints.
+    """
+
+    __tablename__ = "complaint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address_hash: str = Field(default="", max_length=64, index=True)
+    delivery_id: int | None = Field(default=None)
+    campaign_id: int | None = Field(default=None, index=True)
+    feedback_type: str = Field(max_length=16)
+    user_agent: str = Field(default="", max_length=100)
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CampaignLink(SQLModel, table=True):
+    """A link of a campaign, numbered; the click redirect reads its target from here only."""
+
+    __tablename__ = "campaign_link"
+
+    # A plain id, as elsewhere in the statistics: an empty campaign may be deleted again.
+    campaign_id: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LinkClick(SQLModel, table=True):
+    """One click on a campaign's link. ``member_id`` only where the list records it (consent)."""
+
+    __tablename__ = "link_click"
+    __table_args__ = (Index("ix_link_click_campaign_idx", "campaign_id", "idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int
+    idx: int
+    at: datetime = Field(sa_type=UTCDateTime)
+    member_id: int | None = Field(default=None, index=True)
+
+
+class Clicker(SQLModel, table=True):
+    """A distinct clicker of a campaign: HMAC(campaign's ClickKey, member id), nothing else."""
+
+    __tablename__ = "clicker"
+
+    campaign_id: int = Field(primary_key=True)
+    hash: str = Field(primary_key=True, max_length=64)
+
+
+class ClickKey(SQLModel, table=True):
+    """The key behind a campaign's clicker hashes; deleted 30 days after the send."""
+
+    __tablename__ = "click_key"
+
+    campaign_id: int = Field(primary_key=True)
+    key: str = Field(max_length=64)
+    forget_after: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
-from subscribers import import_jobs, rsvp, throttle, webhooks
+from subscribers import clicks, import_jobs, rsvp, throttle, webhooks
 from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
 from subscribers.models import (
@@ -321,6 +321,7 @@ def erase(
         outbox.suppress(session, member.email, reason="erased", now=now)
         outbox.forget_detail(session, member.email)
     outbox.forget_recipients(session, [member.id])
+    clicks.forget_member(session, member.id)
     session.execute(
         update(ConsentEvent)
         .where(ConsentEvent.member_id == member.id)

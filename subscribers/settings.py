@@ -44,6 +44,11 @@ class Settings:
     webhook_allow_private: bool = False
     # Per recipient domain: messages on the wire at once and a minute (mailer.pacing).
     domain_limits: Mapping[str, DomainLimit] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    # A campaign pauses itself above these rates (percent of its sent mail), once it has sent
+    # brake_min_sent messages (subscribers.brakes).
+    brake_hard_bounce_rate: float = 5.0
+    brake_complaint_rate: float = 0.3
+    brake_min_sent: int = 100
 
     @property
     def production(self) -> bool:
@@ -83,6 +88,19 @@ def _whole_number(
     if not raw.isdigit() or not least <= int(raw) <= most:
         raise SettingsError(f"{name}: expected a whole number from {least} to {most}, got {raw!r}")
     return int(raw)
+
+
+def _percent(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = _get(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw.rstrip("%").strip())
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 100:
+        raise SettingsError(f"{name}: expected a percentage above 0 and at most 100, got {raw!r}")
+    return value
 
 
 def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -282,6 +300,9 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         trusted_proxies=_whole_number(env, "NEWSLETTER_TRUSTED_PROXIES", 0, least=0, most=5),
         webhook_allow_private=_bool(env, "NEWSLETTER_WEBHOOK_ALLOW_PRIVATE", False),
         domain_limits=_domain_limits(env),
+        brake_hard_bounce_rate=_percent(env, "NEWSLETTER_BRAKE_HARD_BOUNCE_RATE", 5.0),
+        brake_complaint_rate=_percent(env, "NEWSLETTER_BRAKE_COMPLAINT_RATE", 0.3),
+        brake_min_sent=_whole_number(env, "NEWSLETTER_BRAKE_MIN_SENT", 100, most=10_000_000),
     )
     if settings.production:
         _production_checks(env, settings)

@@ -23,9 +23,12 @@ from mailer import outbox, pacing, workers
 from mailer.compose import personalise
 from subscribers import (
     audience,
+    brakes,
     campaigns,
+    clicks,
     confirmations,
     dashboard,
+    deliverability,
     digests,
     events,
     lists,
@@ -495,6 +498,19 @@ def campaigns_index() -> str:
     )
 
 
+@bp.get("/deliverability")
+@role_required("viewer")
+def deliverability_figures() -> str:
+    """Hard and soft bounces, complaints and suppressions per campaign and per list."""
+    now = runtime().clock()
+    return render_template(
+        "admin/deliverability.html",
+        campaigns=deliverability.per_campaign(db(), now=now),
+        lists=deliverability.per_list(db(), now=now),
+        weeks=deliverability.week_starts(now),
+    )
+
+
 def _progress_or_404(campaign_id: int) -> campaigns.Progress:
     try:
         return campaigns.progress(db(), campaign_id)
@@ -513,6 +529,8 @@ def campaign(campaign_id: int) -> str:
         p=progress,
         mailing_list=db().get(MailingList, list_id) if list_id else None,
         problems=campaigns.problems(db(), campaign_id),
+        brake=brakes.explain(db(), progress.campaign, brakes.Limits.of(runtime().settings)),
+        clicks=clicks.figures(db(), campaign_id),
         holders=workers.holders(db(), now=now, campaign_ids=[campaign_id]),
         pauses=pacing.active_pauses(db(), now),
         since=lambda when: format_timedelta(when - now, add_direction=True),

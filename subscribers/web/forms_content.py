@@ -44,6 +44,9 @@ class ListForm(FlaskForm):
     digest_cron = StringField(_l("Digest schedule (cron)"), render_kw=_hint("digest_cron"))
     timezone = StringField(_l("Time zone"), render_kw={"list": "zones"})
     public = BooleanField(_l("Anyone can register for this list on the public page"))
+    record_clicks = BooleanField(
+        _l("Record which member clicked which link (only if this list's consent text says so)")
+    )
     # validate_choice off: the service says what is wrong, in the same words as the CLI.
     language = SelectField(
         _l("Default language"),
@@ -69,6 +72,7 @@ class ListForm(FlaskForm):
             digest_cron=self.digest_cron.data or "",
             timezone=self.timezone.data or "",
             public=bool(self.public.data),
+            record_clicks=bool(self.record_clicks.data),
             language=self.language.data or "",
         )
 

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import archive, preferences, registration
+from subscribers import archive, clicks, preferences, registration
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
 from subscribers.models import MailingList, Member
@@ -38,6 +38,20 @@ def healthz() -> tuple[Response, int]:
     except Exception:  # noqa: BLE001 - any database failure means "not healthy"
         return jsonify(status="error", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
+
+
+@bp.get("/c/<token>")
+def click(token: str) -> BaseResponse:
+    """A link in a campaign: count the click, then go where the link leads (only its own URLs)."""
+    rt = runtime()
+    # A write on a GET: its own session, not the request's read-only one.
+    with transaction(rt.new_session()) as session:
+        url = clicks.follow(
+            session, token, request.args.get("r"), signer=rt.kit.signer, now=rt.clock()
+        )
+    if url is None:
+        abort(404)
+    return redirect(url, code=302)
 
 
 @bp.get("/privacy")

@@ -53,6 +53,7 @@ def test_progress_goes_from_queued_to_100_percent(  # type: ignore[no-untyped-de
         "failed": 0,
         "skipped": 0,
         "bounced": 0,
+        "complained": 0,
     }
     assert (before["percent"], before["finished"], before["status"]) == (0, False, "active")
     page = viewer.get(f"/admin/campaigns/{cid}")
