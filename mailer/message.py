@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters that must be quoted in a display name (RFC 5322 "specials").
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
 class HeaderInjection(ValueError):
@@ -47,6 +49,15 @@ class Address:
     @property
     def domain(self) -> str:
         return self.email.rpartition("@")[2]
+
+    def as_text(self) -> str:
+        """``Name <addr>`` as ``parse`` reads it back: the name quoted when it holds specials."""
+        if not self.name:
+            return self.email
+        name = self.name
+        if _SPECIALS.search(name):
+            name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{name} <{self.email}>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ the join link (for those who said yes) and the event's time in the member's own 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -100,13 +101,56 @@ class Phrases:
         """``Sunday 28 March 2027, 09:00 (Lisbon time)``."""
         return self("event_time", self.wall(value.astimezone(ZoneInfo(zone))), self.place(zone))
 
-    def duration(self, minutes: int) -> str:
-        """``24 hours``, ``1 hour``, ``90 minutes``, ``2 days``."""
-        if minutes >= 2880 and minutes % 1440 == 0:
-            return self("days", minutes // 1440)
-        if minutes >= 60 and minutes % 60 == 0:
-            return self("hours", minutes // 60)
-        return self("minutes", minutes)
+    def lead(self, minutes: int) -> str:
+        """How long until the start, as a person says it: ``3 hours``, never ``181 minutes``."""
+        unit, count = lead_in_units(minutes)
+        return self(unit, count)
+
+    def where(self, event: Event, *, link_later: bool) -> str:
+        """``Rua Augusta 10, and online``; a venue that already says it is online is said once.
+
+        ``link_later``: the reader has not accepted yet, so the line says the link comes then.
+        """
+        place = event.location or ""
+        online = bool(event.online_url)
+        if online and place and says_online(place, self("online")):
+            return self("where_online_venue", place, link_later)
+        return self("where", place, online, link_later)
+
+
+# A reminder is due at its offset and the job runs every minute, so a few minutes' slack still
+# reads as the whole hour ("3 hours" for 181 minutes); a late one says what is really left.
+LEAD_SLACK = 5
+
+
+def lead_in_units(minutes: int) -> tuple[str, int]:
+    """``("hours", 3)`` for 181 minutes: the unit and count a person would write.
+
+    Whole hours (within ``LEAD_SLACK``) read as hours, or days from two days on; under an hour,
+    or under two hours and not near a whole one (90 minutes), as minutes; otherwise the nearest
+    hour, or day from two days on.
+    """
+    hours = (minutes + 30) // 60
+    days = (minutes + 720) // 1440
+    if minutes >= 2 * 1440 - LEAD_SLACK:
+        return "days", days
+    if hours >= 1 and abs(minutes - hours * 60) <= LEAD_SLACK:
+        return "hours", hours
+    if minutes < 120:
+        return "minutes", minutes
+    return "hours", hours
+
+
+# Words that make a venue an online one ("Online (Zoom)"), in the languages the network writes.
+_ONLINE_WORDS = re.compile(
+    r"\b(online|on-line|en l[ií]nea|em linha|virtual|zoom|teams|jitsi|webex|google meet|skype)\b",
+    re.IGNORECASE,
+)
+
+
+def says_online(place: str, online_word: str) -> bool:
+    """Whether a venue already says the event is online (``online_word``: the reader's word)."""
+    return bool(_ONLINE_WORDS.search(place)) or online_word.casefold() in place.casefold()
 
 
 def local_times(phrases: Phrases, event: Event, zone: str) -> dict[str, str]:
@@ -209,6 +253,8 @@ def event_facts(kit: MailKit, event: Event, reading: Reading | None = None) -> d
         "end_local": phrases.event_time(event.end_at, event.timezone),
         "timezone": event.timezone,
         "has_online": bool(event.online_url),
+        "where": phrases.where(event, link_later=False),
+        "where_invited": phrases.where(event, link_later=True),
         "capacity_note": phrases("capacity", event.capacity) if event.capacity else "",
         "rsvp_deadline": phrases.event_time(deadline, event.timezone) if deadline else "",
         "cancelled": event.status == "cancelled",

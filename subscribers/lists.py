@@ -25,8 +25,6 @@ from subscribers.validation import clean_text
 MAX_SLUG = 63
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # MAX_SLUG characters
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-# Characters that must be quoted in a display name (RFC 5322 "specials").
-_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 DEFAULT_ACCENT = "#1d4e89"
 
 
@@ -119,13 +117,10 @@ def check_address(raw: str | None, *, field: str) -> str | None:
         ) from None
     email = checked.ascii_email or checked.normalized
     name = clean_text(parsed.name, field=field, label=_("The name"))
-    if not name:
-        return email
-    if _SPECIALS.search(name):
-        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if len(name) + len(email) + 3 > 320:
+    text = Address(email, name).as_text()
+    if len(text) > 320:
         raise InvalidInput(_("The name is too long."), field=field)
-    return f"{name} <{email}>"
+    return text
 
 
 def check_colour(raw: str) -> str:

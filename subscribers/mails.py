@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from mailer.compose import RenderedMail, render
+from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
 from subscribers import clicks, skeletons
 from subscribers.models import MailingList, Member
@@ -86,7 +87,13 @@ class MailKit:
     # -- rendering ------------------------------------------------------------------------
 
     def render(self, kind: str, context: Mapping[str, Any]) -> RenderedMail:
-        full = {"base_url": self.base_url, "brand": None, **context}
+        # sender_name: the header of mail sent for no list shows the name its From shows.
+        full = {
+            "base_url": self.base_url,
+            "brand": None,
+            "sender_name": self.network_name,
+            **context,
+        }
         return render(
             self.html_env,
             self.text_env,
@@ -114,17 +121,36 @@ class MailKit:
         ]
 
     def sender_for(self, mailing_list: MailingList | None) -> str:
-        if mailing_list is not None and mailing_list.from_address:
-            return mailing_list.from_address
-        return self.default_sender
+        """The From of a list's mail: its own address, else the network's, under its name.
+
+        The name is the one the mail's header shows (``sender_name``), so a reader sees one
+        name, not the list's in the mail and the network's in the From.
+        """
+        if mailing_list is None:
+            return self.default_sender
+        address = Address.parse(mailing_list.from_address or self.default_sender).email
+        return Address(address, sender_name(mailing_list)).as_text()
+
+    @property
+    def network_name(self) -> str:
+        """The name in the From of mail sent for no list (a registration's confirmation...)."""
+        return Address.parse(self.default_sender).name
+
+
+def sender_name(mailing_list: MailingList) -> str:
+    """The name a list's mail is signed with: the one in its From address, else its own."""
+    if mailing_list.from_address:
+        return Address.parse(mailing_list.from_address).name or mailing_list.name
+    return mailing_list.name
 
 
 def brand(mailing_list: MailingList | None) -> dict[str, Any] | None:
-    """The list's look in mail: name, accent colour, logo and footer line."""
+    """The list's look in mail: name, the name it signs with, accent colour, logo and footer."""
     if mailing_list is None:
         return None
     return {
         "name": mailing_list.name,
+        "sender": sender_name(mailing_list),
         "accent": mailing_list.accent_color or "#1d4e89",
         "logo_url": mailing_list.logo_url,
         "footer": mailing_list.footer,

@@ -81,7 +81,7 @@ def _remind(session: Session, kit: MailKit, event: Event, minutes: int, now: dat
                 event,
                 mailing_list,
                 "reminder",
-                lambda language_kit: {"lead": Phrases(language_kit).duration(lead_minutes)},
+                lambda language_kit: {"lead": Phrases(language_kit).lead(lead_minutes)},
                 languages=languages_of(mailing_list, members),
                 now=now,
                 ref=ref,

@@ -69,7 +69,7 @@ def test_invitation_carries_a_calendar_part_with_the_fields(
     assert entry["SEQUENCE"] == 0
     assert entry.decoded("DTSTAMP") == rt.clock()
     assert "mailto:news@network.test" in str(entry["ORGANIZER"]).lower()
-    assert entry["ORGANIZER"].params["CN"] == "Frontline Network"
+    assert entry["ORGANIZER"].params["CN"] == "Frontline Practitioners Network"  # the list's name
     assert entry.decoded("DTSTART") == datetime(2026, 12, 10, 14, 0, tzinfo=LISBON)
     assert entry["DTSTART"].params["TZID"] == "Europe/Lisbon"
     assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Lisbon"]

@@ -81,6 +81,12 @@ def event_context(**overrides: Any) -> dict[str, Any]:
         "rsvp_deadline": "Friday 30 October 2026",
     }
     event.update(overrides)
+    # The "Where:" lines as subscribers.event_mails phrases them in English.
+    place, online = event["location"], event["has_online"]
+    later = " (the link is sent to those who accept)"
+    both = f"{place}, and online" if place and online else place or ("Online" if online else "")
+    event.setdefault("where", both)
+    event.setdefault("where_invited", both + later if online else both)
     return event
 
 
