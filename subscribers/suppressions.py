@@ -11,18 +11,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Suppression
 from subscribers import audit
-from subscribers.errors import InvalidInput
+from subscribers.errors import NotFound
 from subscribers.models import Member
+from subscribers.validation import clean_text
 
 # What each reason is called where staff look. "erased" never shows: the member is gone.
 STATES = {"hard_bounce": "bounced", "soft_bounces": "bounced", "complaint": "complained"}
 STAFF_LIFTABLE = ("hard_bounce", "soft_bounces", "complaint", "staff")
+MAX_REASON = 500  # as the API's SuppressionLift.reason
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,57 @@ def shown_status(member: Member, suppressed: Suppressed | None) -> str:
     )
 
 
-def lift(session: Session, member: Member, *, actor: str, now: datetime) -> Suppressed:
+def shown_statuses(session: Session, members: Iterable[Member]) -> dict[int, str]:
+    """``shown_status`` of each of these members (a page of them), by member id."""
+    rows = list(members)
+    found = of_addresses(session, [m.email for m in rows if m.email])
+    return {
+        m.id: shown_status(m, found.get((m.email or "").strip().lower()))
+        for m in rows
+        if m.id is not None
+    }
+
+
+def lift(
+    session: Session, member: Member, *, actor: str, now: datetime, reason: str = ""
+) -> Suppressed:
     """Mail this member's address again (e.g. they fixed their mailbox); audited."""
-    current = of_member(session, member)
-    if current is None or member.email is None:
-        raise InvalidInput(f"{member.email or 'this member'} is not suppressed", field="email")
-    outbox.unsuppress(session, member.email, reasons=STAFF_LIFTABLE)
+    if not member.email:
+        raise NotFound(_("This member has no address left to mail."))
+    return lift_address(
+        session, member.email, actor=actor, now=now, reason=reason, target=f"member {member.id}"
+    )
+
+
+def lift_address(
+    session: Session,
+    address: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str = "",
+    target: str = "",
+) -> Suppressed:
+    """Mail an address again: the one way staff lift a suppression (the member page,
+    ``members unsuppress`` and the API's /suppressions/lift all come here).
+
+    Audited with ``reason`` and what the suppression was. Only suppressions staff may lift:
+    an erased member's hash stays (they asked never to be mailed; registering again lifts it).
+    """
+    reason = clean_text(reason, field="reason", label=_("Reason"), limit=MAX_REASON)
+    key = outbox.address_hash(address)
+    row = session.get(Suppression, key)
+    if row is None or row.reason not in STAFF_LIFTABLE:
+        raise NotFound(_("%(email)s is not suppressed.", email=address.strip()))
+    current = Suppressed(row.reason, row.created_at, row.detail)
+    outbox.unsuppress(session, address, reasons=STAFF_LIFTABLE)
+    was = f"was {current.describe()}"
     audit.record(
         session,
         actor=actor,
         action="suppression.lift",
-        target=f"member {member.id}",
-        detail=current.describe(),
+        target=target or f"suppression {key[:12]}",
+        detail=f"{reason}; {was}" if reason else was,
         now=now,
     )
     return current

@@ -10,12 +10,11 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Suppression
-from subscribers import events, rsvp
+from subscribers import events, rsvp, suppressions
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged
 from subscribers.api.v1_lists import record
 from subscribers.audience import Segment
-from subscribers.errors import NotFound
 from subscribers.models import Event, MailingList
 from subscribers.validation import normalise_email
 from subscribers.web import db, runtime
@@ -162,10 +161,11 @@ def suppressions_index(call: Call) -> s.SuppressionList:
     summary="Let a suppressed address be mailed again, giving the reason (audited)",
 )  # fmt: skip
 def suppressions_lift(call: Call) -> s.Done:
-    address = normalise_email(call.body.email)
-    row = db().get(Suppression, outbox.address_hash(address))
-    if row is None:
-        raise NotFound(f"{address} is not suppressed")
-    outbox.unsuppress(db(), address, reasons=(row.reason,))
-    record(call, "suppression.lift", f"suppression {row.address_hash[:12]}", call.body.reason)
-    return s.Done(done=f"{row.reason} suppression lifted")
+    lifted = suppressions.lift_address(
+        db(),
+        normalise_email(call.body.email),
+        actor=call.actor,
+        now=runtime().clock(),
+        reason=call.body.reason,
+    )
+    return s.Done(done=f"{lifted.reason} suppression lifted")

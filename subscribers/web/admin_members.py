@@ -26,7 +26,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import audit, import_jobs, imports, lists, members, uploads
+from subscribers import audit, import_jobs, imports, lists, members, suppressions, uploads
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.members import MemberQuery
@@ -41,6 +41,7 @@ from subscribers.web.forms_members import (
     EraseMemberForm,
     ImportConfirmForm,
     ImportUploadForm,
+    LiftSuppressionForm,
     MemberEditForm,
     MemberSearchForm,
 )
@@ -100,22 +101,31 @@ def members_index() -> str:
         user=current_staff(),
         form=form,
         page=page,
+        status_of=suppressions.shown_statuses(db(), page.items),
         lists=all_lists,
         args=_other_args(),
         label=_label,
     )
 
 
-def _render_member(member: Member, *, erase: EraseMemberForm | None = None) -> str:
+def _render_member(
+    member: Member,
+    *,
+    erase: EraseMemberForm | None = None,
+    lift: LiftSuppressionForm | None = None,
+) -> str:
     user = current_staff()
+    history = members.history(db(), member)
     return render_template(
         "admin/member.html",
         user=user,
-        history=members.history(db(), member),
+        history=history,
+        status=suppressions.shown_status(member, history.suppressed),
         label=_label(member),
         can_edit=user is not None and role_allows(user.role, "editor"),
         buttons=ButtonForm(),
         erase=erase or EraseMemberForm(formdata=None),
+        lift=lift or LiftSuppressionForm(formdata=None),
     )
 
 
@@ -185,6 +195,32 @@ def member_erase(member_id: int) -> str | BaseResponse:
         flash(str(err))
     else:
         flash(_("Erased. Only a hash of the address is kept, so that it is never mailed again."))
+    return redirect(url_for(".member_page", member_id=member_id))
+
+
+@bp.post("/members/<int:member_id>/unsuppress")
+@role_required("editor")
+def member_unsuppress(member_id: int) -> str | BaseResponse:
+    """Lift a bounce or complaint suppression: a reason and a tick first, then audited."""
+    member = _member_or_404(member_id)
+    form = LiftSuppressionForm()
+    reason = (form.reason.data or "").strip()
+    if not reason:
+        form.reason.errors = [_("Say why this address may be mailed again.")]
+    if not form.sure.data:
+        form.sure.errors = [_("Tick the box to confirm that this address is to be mailed again.")]
+    if form.reason.errors or form.sure.errors:
+        return _render_member(member, lift=form)
+    try:
+        with transaction(db()) as s:
+            suppressions.lift(s, member, actor=staff_actor(), now=runtime().clock(), reason=reason)
+    except InvalidInput as err:
+        show_errors(form, err)
+        return _render_member(member, lift=form)
+    except NotFound as err:
+        flash(str(err))
+    else:
+        flash(_("The suppression is lifted: this address gets mail again. The audit log says why."))
     return redirect(url_for(".member_page", member_id=member_id))
 
 

@@ -1,4 +1,5 @@
-"""Forms of the members workspace: search, edit, erase, CSV import, audit filter."""
+"""Forms of the members workspace: search, edit, erase, lift a suppression, CSV import, audit
+filter."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ class MemberEditForm(DetailsMixin, FlaskForm):
 
 class EraseMemberForm(FlaskForm):
     sure = BooleanField(_l("Yes, erase this member's personal data for good"))
+
+
+class LiftSuppressionForm(FlaskForm):
+    """Mail a bounced or complained address again: why (for the audit log), and a tick."""
+
+    reason = StringField(_l("Why may this address be mailed again?"))
+    sure = BooleanField(_l("Yes, mail this address again"))
 
 
 class ImportUploadForm(FlaskForm):

@@ -97,7 +97,18 @@ def test_lift_a_suppression_with_a_reason(rt: Runtime, admin_api: Api, as_role) 
     assert as_role("editor").post("/api/v1/suppressions/lift", json=lift).status_code == 403
     assert admin_api.post("/api/v1/suppressions/lift", json=lift).status_code == 200
     assert admin_api.post("/api/v1/suppressions/lift", json=lift).status_code == 404
-    assert audit_of(rt, "suppression.lift") == [("api (admin tool)", lift["reason"])]
+    # The same service as the member page and the CLI: the reason, then what it was.
+    assert audit_of(rt, "suppression.lift") == [
+        (
+            "api (admin tool)",
+            f"{lift['reason']}; was bounced since 2026-11-25T09:00+00:00: hard_bounce",
+        )
+    ]
+    with transaction(rt.new_session()) as s:
+        outbox.suppress(s, "erased@example.org", reason="erased", now=rt.clock())
+    erased = {"email": "erased@example.org", "reason": "asked to come back"}
+    # An erased member asked never to be mailed: only registering again lifts that.
+    assert admin_api.post("/api/v1/suppressions/lift", json=erased).status_code == 404
 
 
 def test_lists_create_and_edit_for_admins(app: Flask, admin_api: Api) -> None:

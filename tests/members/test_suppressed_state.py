@@ -17,6 +17,7 @@ from subscribers import dashboard
 from subscribers.cli import main
 from subscribers.models import AuditEntry, Member
 from subscribers.runtime import Runtime
+from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
 from tests.members.helpers import signed_in
 
@@ -97,6 +98,64 @@ def test_the_member_page_and_the_workspace_show_the_bounce(
         ana = session.execute(select(Member).where(Member.email == "ana@example.org")).scalar_one()
     page = client.get(f"/admin/members/{ana.id}").get_data(as_text=True)
     assert "<dt>Bounced</dt>" in page and "hard_bounce (550 5.1.1)" in page
+    assert "<dt>Status</dt><dd>Bounced</dd>" in page  # not "Active"
+    assert "Lift the suppression" not in page  # a viewer cannot
+    listing = client.get("/admin/members").get_data(as_text=True)
+    rows = {row.split("</a>")[0]: row for row in listing.split('">')[1:] if "</td>" in row}
+    assert "<td>Bounced</td>" in rows["ana@example.org"]
+    assert "<td>Active</td>" in rows["bo@example.org"]
     home = client.get("/admin/").get_data(as_text=True)
     # Active, pending, unsubscribed, bounced: Ana counts as bounced, not active.
     assert "<td>1</td><td>0</td><td>0</td><td>1</td></tr>" in home
+
+
+def _ana_id(rt: Runtime) -> int:
+    with rt.new_session() as session:
+        ana = session.execute(select(Member).where(Member.email == "ana@example.org")).scalar_one()
+    assert ana.id is not None
+    return ana.id
+
+
+def _lift_entries(rt: Runtime) -> list[tuple[str, str, str]]:
+    with rt.new_session() as session:
+        rows = session.execute(
+            select(AuditEntry).where(AuditEntry.action == "suppression.lift")
+        ).scalars()
+        return [(e.actor, e.target, e.detail) for e in rows]
+
+
+def test_lifting_from_the_member_page_asks_why_and_a_tick_and_is_audited(
+    env: dict[str, str], app: Flask, rt: Runtime
+) -> None:
+    ana_id = _ana_id(rt)
+    url = f"/admin/members/{ana_id}/unsuppress"
+    lift = {"reason": "She wrote: the mailbox works again", "sure": "y"}
+    viewer = signed_in(app, rt, "viewer")
+    token = csrf_token(viewer.get(f"/admin/members/{ana_id}").text)
+    assert viewer.post(url, data={**lift, "csrf_token": token}).status_code == 403
+    editor = signed_in(app, rt, "editor")
+    page = editor.get(f"/admin/members/{ana_id}").text
+    assert "Lift the suppression" in page
+    assert editor.post(url, data=lift).status_code == 400  # no CSRF token
+    token = csrf_token(page)
+    for incomplete, complaint in (
+        ({"reason": "fixed"}, "Tick the box"),
+        ({"sure": "y", "reason": "  "}, "Say why this address may be mailed again."),
+        ({"sure": "y", "reason": "line\nbreak"}, "must be a single line of text"),
+    ):
+        answer = editor.post(url, data={**incomplete, "csrf_token": token})
+        assert answer.status_code == 200 and complaint in answer.text, incomplete
+    with rt.new_session() as session:
+        assert outbox.suppressed(session, ["ana@example.org"]) == {"ana@example.org"}
+    assert _lift_entries(rt) == []
+    done = editor.post(url, data={**lift, "csrf_token": token}, follow_redirects=True)
+    assert "The suppression is lifted" in done.text
+    assert "<dt>Status</dt><dd>Active</dd>" in done.text
+    with rt.new_session() as session:
+        assert not outbox.suppressed(session, ["ana@example.org"])
+    [(actor, target, detail)] = _lift_entries(rt)
+    assert (actor, target) == ("editor@example.org", f"member {ana_id}")
+    assert detail.startswith(lift["reason"] + "; was bounced since 2026-11-25T09:00")
+    assert "hard_bounce (550 5.1.1)" in detail
+    again = editor.post(url, data={**lift, "csrf_token": token}, follow_redirects=True)
+    assert "ana@example.org is not suppressed." in again.text and len(_lift_entries(rt)) == 1
