@@ -37,7 +37,15 @@ _lock = threading.Lock()
 def rendered(kit: MailKit, kind: str, context: Mapping[str, Any]) -> RenderedMail:
     """``kit.render(kind, context)``, from the cache when the same mail was rendered before."""
     try:
-        key = (kind, kit.language, kit.base_url, _frozen(context), template_version(kit))
+        # network_name: the header of a mail for no list shows the name its From shows.
+        key = (
+            kind,
+            kit.language,
+            kit.base_url,
+            kit.network_name,
+            _frozen(context),
+            template_version(kit),
+        )
     except TypeError:  # a context value that cannot be a key (none of today's mails)
         return kit.render(kind, context)
     with _lock:
