@@ -34,16 +34,35 @@ from subscribers.cli_support import (
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput
 from subscribers.models import ImportJob
+from subscribers.runtime import Runtime
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log what the worker does.")
-def main(verbose: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log what the worker does (-v); -vv also logs every scheduler run.",
+)
+def main(verbose: int) -> None:
     """Newsletter, digests and event invitations for a professional network."""
+    configure_logging(verbose)
+
+
+# Loggers that speak at INFO on every tick: APScheduler notes each job run (one a minute or
+# more), waitress repeats the address `serve` already printed. Quiet unless asked twice (-vv),
+# so the staff login line of `make run` stays on screen.
+CHATTY_LOGGERS = ("apscheduler", "waitress")
+
+
+def configure_logging(verbosity: int) -> None:
+    """WARNING by default; -v adds the worker's own INFO lines; -vv everything."""
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if verbosity else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbosity >= 2 else logging.WARNING)
 
 
 # -- db ------------------------------------------------------------------------------------
@@ -89,6 +108,9 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if not no_worker:
         start_background(rt)
     click.echo(f"serving on http://{host}:{port}/ (worker {'off' if no_worker else 'on'})")
+    login = demo_login_line(rt)
+    if login:
+        click.echo(login)  # again, last: `make run` printed it before the migrations' output
     waitress_serve(
         app,
         host=host,
@@ -918,9 +940,18 @@ def demo_seed() -> None:
     if login is not None:
         login_file.write_text(f"{login[0]}\n{login[1]}\n")
         login_file.chmod(0o600)
-    if login_file.exists():
-        email, password = login_file.read_text().split()[:2]
-        click.echo(f"staff login: {email} / {password}  (http://127.0.0.1:5000/admin/)")
+    line = demo_login_line(rt)
+    if line:
+        click.echo(line)
+
+
+def demo_login_line(rt: Runtime) -> str | None:
+    """The demo database's staff login, as `make run` prints it; None outside a demo."""
+    login_file = Path(rt.settings.instance_path) / "demo-login.txt"
+    if not login_file.exists():
+        return None
+    email, password = login_file.read_text().split()[:2]
+    return f"staff login: {email} / {password}  (http://127.0.0.1:5000/admin/)"
 
 
 main.add_command(events_group)
