@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-import re
 
 import nh3
 from markdown_it import MarkdownIt
+
+from mailer.plaintext import markdown_to_plain
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table")
@@ -27,6 +28,8 @@ _ALLOWED_TAGS = {
     "h2",
     "h3",
     "h4",
+    "h5",
+    "h6",
     "blockquote",
     "code",
     "pre",
@@ -42,9 +45,17 @@ _ALLOWED_TAGS = {
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}}
 
 
-def markdown_to_html(source: str) -> str:
-    """Render Markdown to HTML that is safe to put in a member's mail or a public page."""
-    html = _markdown.render(source)
+def markdown_to_html(source: str, *, top_heading: int = 1) -> str:
+    """Render Markdown to HTML that is safe to put in a member's mail or a public page.
+
+    ``top_heading`` is the level a ``#`` heading gets, the others following (capped at h6): a
+    body shown under a title of level n passes n + 1, so that none of its headings outranks it.
+    """
+    tokens = _markdown.parse(source)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + top_heading - 1, 6)}"
+    html = _markdown.renderer.render(tokens, _markdown.options, {})
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,
@@ -65,22 +76,7 @@ def summary(source: str, limit: int = 240) -> str:
     return text[:limit].rsplit(" ", 1)[0] + "…"
 
 
-_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
-_LIST_ITEM = re.compile(r"<li>\s*(?:<p>)?")
-_BLOCK_END = re.compile(r"(?:</(?:p|h[1-4]|blockquote|pre|ul|ol|table)>|<hr\s*/?>)\n?")
-_LINE_END = re.compile(r"(?:</(?:li|tr)>|<br\s*/?>)\n?")
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
 def markdown_to_text(source: str) -> str:
-    """Markdown as plain text, for places that show no markup (a calendar's DESCRIPTION).
-
-    Emphasis marks go, paragraphs and list items keep their line breaks, and a link keeps its
-    address after its words, since nobody can click a calendar description's words.
-    """
-    rendered = _markdown.render(source)
-    rendered = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", rendered)
-    rendered = _LIST_ITEM.sub("• ", rendered)
-    rendered = _LINE_END.sub("\n", _BLOCK_END.sub("\n\n", rendered))
-    text = html.unescape(nh3.clean(rendered, tags=set()))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    """Markdown as plain text with each link's address in brackets (a calendar's DESCRIPTION,
+    where nobody can click the words and a list of references at the end would be lost)."""
+    return markdown_to_plain(source, links="inline")

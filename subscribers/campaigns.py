@@ -19,6 +19,7 @@ from mailer.bounce_log import Bounce
 from mailer.compose import RenderedMail, personalise
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign, Delivery, Recipient
+from mailer.plaintext import markdown_to_plain
 from subscribers import audience, brakes, lists, multilingual
 from subscribers.audience import STAFF_TEST, Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -102,8 +103,8 @@ def _render(
         return {
             "brand": brand(mailing_list),
             "title": reading.text.title,
-            "body_html": markdown_to_html(body),
-            "body_text": body,
+            "body_html": markdown_to_html(body, top_heading=2),  # under the <h1> title
+            "body_text": markdown_to_plain(body),
             "teaser": summary(body),
             "text_language": reading.text.language,
             "untranslated_text": reading.untranslated,

@@ -24,6 +24,7 @@ from mailer import outbox
 from mailer.compose import RenderedMail
 from mailer.content import markdown_to_html, summary
 from mailer.outbox import Campaign
+from mailer.plaintext import markdown_to_plain
 from subscribers import audience, lists, news
 from subscribers.mails import MailKit, brand, list_campaign
 from subscribers.models import MailingList, NewsItem
@@ -142,8 +143,9 @@ def _digest_item(item: NewsItem, reading: Reading) -> dict[str, Any]:
         "title": text.title,
         "link": item.link,
         "summary": summary(text.body),
-        "body_html": markdown_to_html(text.body),
-        "body_text": text.body,
+        # digest.html titles each item with an <h2>: the item's own headings start below it.
+        "body_html": markdown_to_html(text.body, top_heading=3),
+        "body_text": markdown_to_plain(text.body),
         "language": text.language,
         "untranslated": reading.untranslated,
     }

@@ -29,6 +29,7 @@ from mailer.compose import RenderedMail
 from mailer.content import markdown_to_html, markdown_to_text
 from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
+from mailer.plaintext import markdown_to_plain
 from subscribers import multilingual
 from subscribers.mails import MailKit, brand, list_campaign
 from subscribers.models import EVENT, Event, MailingList, Member
@@ -246,8 +247,9 @@ def event_facts(kit: MailKit, event: Event, reading: Reading | None = None) -> d
         "title": reading.text.title,
         "text_language": reading.text.language,
         "untranslated": reading.untranslated,
-        "description_html": markdown_to_html(description) if description else "",
-        "description_text": description.strip(),
+        # Under the event's <h1> title: the description's headings start at <h2>.
+        "description_html": markdown_to_html(description, top_heading=2) if description else "",
+        "description_text": markdown_to_plain(description),
         "location": event.location,
         "start_local": phrases.event_time(event.start_at, event.timezone),
         "end_local": phrases.event_time(event.end_at, event.timezone),

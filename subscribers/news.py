@@ -175,5 +175,6 @@ def for_list(session: Session, list_slug: str | None = None, *, limit: int = 200
 
 
 def preview_html(body: str) -> str:
-    """The item's body as members will read it: Markdown rendered and sanitised."""
-    return markdown_to_html(body or "")
+    """The item's body as members will read it in a digest: rendered, sanitised, its headings
+    below the item's title (an <h2> there and on the preview page)."""
+    return markdown_to_html(body or "", top_heading=3)
