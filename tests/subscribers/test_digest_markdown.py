@@ -32,7 +32,8 @@ def test_digest_text_part_has_no_markdown_and_item_headings_rank_below_the_title
         digests.create_digest(s, rt.kit, "practitioners", now=rt.clock())
     digest = _campaign(rt, "digest")
     assert "##" not in digest.text and "**" not in digest.text and "](" not in digest.text
-    assert "the report [1]" in digest.text and "[1] https://network.test/report" in digest.text
+    # The address may be the click-counting redirect to it: a numbered reference either way.
+    assert "the report [1]" in digest.text and re.search(r"\n\[1\] http\S+", digest.text)
     # The item's title is an <h2>: its own "#" and "##" come below it, never above or beside.
     levels = [int(n) for n in re.findall(r"<h(\d)\b", digest.html)]
     title = levels[re.findall(r"<h\d\b[^>]*>([^<]*)", digest.html).index("Workshop report")]
@@ -48,5 +49,5 @@ def test_announcement_text_part_has_no_markdown(rt: Runtime, session) -> None:  
         )
     announcement = _campaign(rt, "announcement")
     assert "#" not in announcement.text and "**" not in announcement.text
-    assert "[1] https://network.test/report" in announcement.text
+    assert re.search(r"\n\[1\] http\S+", announcement.text)
     assert re.search(r"<h2\b[^>]*>Findings</h2>", announcement.html)
