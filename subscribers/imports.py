@@ -32,6 +32,7 @@ from subscribers.models import (
     MailingList,
     Member,
     Subscription,
+    member_search_text,
     new_nonce,
 )
 from subscribers.validation import (
@@ -376,6 +377,9 @@ def _upsert(
             [
                 {
                     **data,
+                    "search_text": member_search_text(
+                        data["email"], data["name"], data["organisation"]
+                    ),
                     "status": ACTIVE,
                     "nonce": new_nonce(),
                     "created_at": now,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from mailer.dbtypes import UTCDateTime
+from subscribers.textfold import fold
 
 # Member.status
 PENDING, ACTIVE, UNSUBSCRIBED, ERASED = "pending", "active", "unsubscribed", "erased"
@@ -65,10 +66,28 @@ class Member(SQLModel, table=True):
     unsubscribed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_notice_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Address, name and organisation folded (no accents, no case: textfold.fold), what member
+    # search matches against, the same on SQLite and PostgreSQL. Kept by the hooks below.
+    search_text: str = Field(
+        default="", sa_column=Column(Text, nullable=False, default="", server_default="")
+    )
 
     @property
     def display_name(self) -> str:
         return self.name or (self.email or "").split("@")[0]
+
+
+def member_search_text(email: str | None, name: str | None, organisation: str | None) -> str:
+    """What member search matches: the three fields folded, one space apart."""
+    return " ".join(part for part in (fold(email), fold(name), fold(organisation)) if part)
+
+
+@event.listens_for(Member, "before_insert")
+@event.listens_for(Member, "before_update")
+def _keep_search_text(_mapper: object, _connection: object, member: Member) -> None:
+    # Every ORM write of a member (registration, edits, erasure, imports' updates) refreshes
+    # it; the import's bulk INSERT, which skips these hooks, fills it itself.
+    member.search_text = member_search_text(member.email, member.name, member.organisation)
 
 
 class Subscription(SQLModel, table=True):

@@ -3,6 +3,12 @@
 The outcome of ``register`` is the same for a new, pending or confirmed address: the page says
 "check your inbox" either way, and only the mail that arrives differs. Nobody can learn from the
 web whether an address is registered.
+
+The one thing the page does tell is the truth about the mail: when a message went to the same
+address less than 10 minutes ago, nothing is sent and the page says when to try again. That
+reveals no registration either (see ``Notice``): the first registration of an unknown address
+sends a confirmation and starts the same 10 minutes, so a stranger who types an address twice
+gets the same answer whether or not it belongs to a member.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from subscribers.models import (
     MailingList,
     Member,
     Subscription,
+    member_search_text,
     new_nonce,
 )
 from subscribers.tokens import CONFIRM_MAX_AGE
@@ -46,6 +53,27 @@ CONSENT_TEXT = _l(
 NOTICE_INTERVAL = timedelta(minutes=10)
 UNCONFIRMED_TTL = timedelta(days=7)
 IP_LIMIT, IP_WINDOW = 20, timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What became of the mail a registration asks for: sent now, or held back for ``wait``.
+
+    Why saying "try again in N minutes" is safe against address enumeration: the hold depends
+    only on when this address was last sent a registration mail, and every address typed into
+    the form is sent one the first time (a confirmation to a new or pending address, the
+    "already a member" note to a member). So a stranger sees the hold only for an address that
+    was typed in (or had its confirmation re-sent) in the last 10 minutes, exactly as often for
+    a non-member as for a member; it tells that the form was used, never that anyone joined.
+    """
+
+    sent: bool
+    wait: timedelta = timedelta(0)
+
+    @property
+    def wait_minutes(self) -> int:
+        """The wait rounded up to whole minutes (at least 1 while there is any)."""
+        return max(1, -(-int(self.wait.total_seconds()) // 60)) if self.wait else 0
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,7 @@ def register(
     *,
     now: datetime,
     offered: Sequence[MailingList] | None = None,
-) -> None:
+) -> Notice:
     """Record a registration and queue the right mail; the same outcome for every address.
 
     ``offered`` are the public lists the caller read in this transaction (the form's choices):
@@ -154,8 +182,7 @@ def register(
             select(Member).where(Member.email == request.email).with_for_update()
         ).scalar_one()
         if member.status == ACTIVE:
-            _notify(session, kit, member, now=now, already=True)
-            return
+            return _notify(session, kit, member, now=now, already=True)
         # Someone who left stays unsubscribed until they confirm again: anyone can type their
         # address, and only the link in their mailbox brings them back.
         for lst in lists:
@@ -169,7 +196,7 @@ def register(
         webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
         now=now,
     )
-    _notify(session, kit, member, now=now, already=False, noted=new)
+    return _notify(session, kit, member, now=now, already=False, noted=new)
 
 
 def _insert_rows(session: Session, rows: list[dict[str, Any]], model: type[SQLModel]) -> None:
@@ -240,6 +267,8 @@ def _new_member(session: Session, request: RegistrationRequest, *, now: datetime
         "nonce": new_nonce(),
         "created_at": now,
         "last_notice_at": now,
+        # A Core insert skips the model's hooks: the search column is filled here.
+        "search_text": member_search_text(request.email, request.name, request.organisation),
     }
     statement = _INSERT_MEMBER[session.get_bind().dialect.name]
     member = session.scalars(statement, values).one_or_none()
@@ -282,20 +311,21 @@ def _notify(
     now: datetime,
     already: bool,
     noted: bool = False,
-) -> None:
+) -> Notice:
     """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes.
 
     ``noted``: the member was inserted just now with this notice's time (``_new_member``).
     """
     if not noted:
         if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
-            return
+            return Notice(sent=False, wait=member.last_notice_at + NOTICE_INTERVAL - now)
         member.last_notice_at = now
         session.add(member)
     if already:
         queue_already_member(session, kit, member, now=now)
     else:
         queue_confirmation(session, kit, member, now=now)
+    return Notice(sent=True)
 
 
 def member_for_token(
@@ -315,16 +345,41 @@ def member_for_token(
     return member, claims.extra
 
 
+# What a confirmation link did, for the page to say (never "confirmed" when nothing is).
+CONFIRMED = "confirmed"  # subscriptions waited for this link and are active now
+ALREADY_CONFIRMED = "already"  # a second click: the member is active on their lists
+NOT_SUBSCRIBED = "not_subscribed"  # an old link after leaving: it does not bring them back
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    member: Member
+    outcome: str
+
+
 def confirm(
     session: Session, kit: MailKit, token: str, *, now: datetime, ip: str = "", user_agent: str = ""
 ) -> Member:
     """Confirm a registration; confirming twice is harmless."""
+    return confirm_link(session, kit, token, now=now, ip=ip, user_agent=user_agent).member
+
+
+def confirm_link(
+    session: Session, kit: MailKit, token: str, *, now: datetime, ip: str = "", user_agent: str = ""
+) -> Confirmation:
+    """Confirm a registration and say what the link did (see CONFIRMED and the others)."""
     member, _extra = member_for_token(session, kit, "confirm", token, max_age=CONFIRM_MAX_AGE)
     pending = _pending(session, member)
     if not pending:
         # Nothing waits for confirmation: a second click, or an old link after the member
         # unsubscribed (which must not undo their choice).
-        return member
+        active = session.execute(
+            select(Subscription.id).where(
+                Subscription.member_id == member.id, Subscription.status == SUB_ACTIVE
+            )
+        ).first()
+        still_member = member.status == ACTIVE and active is not None
+        return Confirmation(member, ALREADY_CONFIRMED if still_member else NOT_SUBSCRIBED)
     member.status, member.confirmed_at, member.unsubscribed_at = ACTIVE, now, None
     session.add(member)
     lists = []
@@ -345,7 +400,7 @@ def confirm(
         webhooks.member_data(member, lists=[lst.slug for lst in lists if lst]),
         now=now,
     )
-    return member
+    return Confirmation(member, CONFIRMED)
 
 
 def _pending(session: Session, member: Member) -> list[Subscription]:
@@ -359,15 +414,16 @@ def _pending(session: Session, member: Member) -> list[Subscription]:
     )
 
 
-def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: datetime) -> None:
+def resend_confirmation(session: Session, kit: MailKit, token: str, *, now: datetime) -> Notice:
     """Queue a new confirmation link for an expired one (the signature must still be ours)."""
     claims = kit.signer.verify("confirm", token, max_age=None)
     member = session.get(Member, claims.member_id)
     if member is None or member.nonce != claims.nonce or member.status == ERASED:
         raise TokenError(_("This link is no longer valid."))
     if not _pending(session, member):
-        return  # already confirmed: nothing to resend, and the page says the same either way
-    _notify(session, kit, member, now=now, already=False)
+        # Already confirmed: nothing to resend (the link's holder may learn that, it is theirs).
+        return Notice(sent=False)
+    return _notify(session, kit, member, now=now, already=False)
 
 
 def purge_unconfirmed(session: Session, *, now: datetime) -> int:

@@ -95,13 +95,15 @@ def register(slug: str | None) -> str | tuple[str, int]:
             check_deliverability=rt.settings.check_deliverability,
         )
         with transaction(db()) as session:
-            registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
+            notice = registration.register(
+                session, rt.kit, req, now=rt.clock(), offered=lists
+            )
     except InvalidInput as err:
         _attach_error(form, err)
         return render_template("public/register.html", form=form, lists=lists), 400
     except Throttled as err:
         return render_template("error.html", title=_("Too many requests"), message=str(err)), 429
-    return render_template("public/check_inbox.html")
+    return render_template("public/check_inbox.html", notice=notice)
 
 
 def _attach_error(form: RegistrationForm | ManageForm, err: InvalidInput) -> None:
@@ -138,7 +140,7 @@ def confirm(token: str) -> str | tuple[str, int]:
         abort(400)
     try:
         with transaction(db()) as session:
-            member = registration.confirm(
+            confirmation = registration.confirm_link(
                 session,
                 rt.kit,
                 token,
@@ -148,8 +150,14 @@ def confirm(token: str) -> str | tuple[str, int]:
             )
     except TokenError as err:
         return _token_problem(err, resend_token=token if err.expired else None)
+    member = confirmation.member
     language.follow_member(member)
-    return render_template("public/confirmed.html", manage_url=rt.kit.manage_url(member))
+    return render_template(
+        "public/confirmed.html",
+        outcome=confirmation.outcome,
+        manage_url=rt.kit.manage_url(member),
+        register_url=url_for(".register"),
+    )
 
 
 @bp.post("/confirm/<token>/resend")
@@ -160,10 +168,10 @@ def resend(token: str) -> str | tuple[str, int]:
     rt = runtime()
     try:
         with transaction(db()) as session:
-            registration.resend_confirmation(session, rt.kit, token, now=rt.clock())
+            notice = registration.resend_confirmation(session, rt.kit, token, now=rt.clock())
     except TokenError as err:
         return _token_problem(err)
-    return render_template("public/check_inbox.html")
+    return render_template("public/check_inbox.html", notice=notice)
 
 
 def _manage_member(token: str) -> Member:
