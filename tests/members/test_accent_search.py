@@ -1,5 +1,5 @@
 """Member search without accents (issue 12.8): "zolc" finds Żółć, "chisinau" finds Chișinău, on
-SQLite and PostgreSQL alike (the folded member.search_text; migration 0012 fills old rows)."""
+SQLite and PostgreSQL alike (the folded member.search_text; migration 0016 fills old rows)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def old_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_0012_fills_the_search_column_of_existing_members(old_engine: Engine) -> None:
+def test_0016_fills_the_search_column_of_existing_members(old_engine: Engine) -> None:
     upgrade(old_engine, "0011")
     with old_engine.begin() as conn:
         conn.execute(
@@ -90,7 +90,7 @@ def test_0012_fills_the_search_column_of_existing_members(old_engine: Engine) ->
             ),
             {"when": "2026-11-25 09:00:00"},
         )
-    upgrade(old_engine, "0012")
+    upgrade(old_engine, "0016")
     with old_engine.connect() as conn:
         rows = conn.execute(text("SELECT id, search_text FROM member ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [(1, "g@example.pl grzegorz zolc lodz"), (2, "")]
