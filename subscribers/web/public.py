@@ -95,9 +95,7 @@ def register(slug: str | None) -> str | tuple[str, int]:
             check_deliverability=rt.settings.check_deliverability,
         )
         with transaction(db()) as session:
-            notice = registration.register(
-                session, rt.kit, req, now=rt.clock(), offered=lists
-            )
+            notice = registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
     except InvalidInput as err:
         _attach_error(form, err)
         return render_template("public/register.html", form=form, lists=lists), 400
