@@ -361,7 +361,7 @@ class Sender:
         with self._state:
             for mark in owed:
                 self._owed.pop(mark.delivery_id, None)
-        log.info("recorded %d message(s) sent while the database was unavailable", len(owed))
+        log.info("recorded %d sent messages owed since the database was down", len(owed))
 
     # -- the loop -------------------------------------------------------------------------
 

@@ -781,7 +781,7 @@ def announce(
                 raise InvalidInput("nobody on this list matches this audience; nothing was queued")
             when = announcement.send_after
             action = "announce.schedule" if when else "announce.send"
-            detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
+            detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
             record(session, rt, action, f"campaign:{campaign.id}", detail)
             message = ngettext(
                 "campaign %(id)d queued for %(num)d member",

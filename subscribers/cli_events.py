@@ -119,7 +119,13 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
             session, rt.kit, event_id, Segment.parse(segment), now=rt.clock()
         )
         if campaign is not None:
-            record(session, rt, "event.invite", event_id, f"{count} member(s) {segment or ''}")
+            record(
+                session,
+                rt,
+                "event.invite",
+                event_id,
+                f"members: {count}; segment: {segment or 'all'}",
+            )
     if campaign is None:
         click.echo("nobody new to invite: everyone in this audience is invited already")
         return
@@ -161,7 +167,7 @@ def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
-        record(session, rt, "event.cancel", event_id, f"{count} member(s) told")
+        record(session, rt, "event.cancel", event_id, f"members told: {count}")
     click.echo(
         ngettext(
             "event %(id)d cancelled; %(num)d member will be told",
@@ -185,7 +191,7 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
         with transaction(rt.new_session()) as session:
             body = rsvp.export_csv(session, event_id)
             answers = len(body.splitlines()) - 1
-            record(session, rt, "event.rsvps_export", event_id, f"{answers} answer(s)")
+            record(session, rt, "event.rsvps_export", event_id, f"answers: {answers}")
         click.echo(body, nl=False)
         return
     with rt.new_session() as session:

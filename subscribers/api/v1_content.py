@@ -151,7 +151,7 @@ def announcements_create(call: Call) -> s.CampaignOut:
         raise InvalidInput(
             _("Nobody on this list matches this audience; nothing was sent."), field="list"
         )
-    detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
+    detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
     if send_after:
         detail += f"; send after {send_after.isoformat()}"
     action = "announce.schedule" if send_after else "announce.send"

@@ -103,7 +103,7 @@ def events_invite(call: Call, event_id: int) -> s.Invited:
         db(), rt.kit, event_id, segment, now=rt.clock(), created_by=call.actor
     )
     if campaign is not None:
-        record(call, "event.invite", event_id, f"{count} member(s) {segment or ''}")
+        record(call, "event.invite", event_id, f"members: {count}; segment: {segment or 'all'}")
     return s.Invited(campaign_id=campaign.id if campaign else None, invited=count)
 
 

@@ -443,7 +443,7 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
         campaign, count = campaigns.create_announcement(s, runtime().kit, announcement, now=now)
         if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
             raise _nobody_matches()
-        detail = f"{count} recipient(s); segment {announcement.segment or 'all'}"
+        detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
         if announcement.send_after:
             detail += f"; send after {announcement.send_after.isoformat()}"
         record(s, f"announce.{action}", f"campaign:{campaign.id}", detail)

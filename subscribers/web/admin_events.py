@@ -115,7 +115,7 @@ def export(event_id: int) -> Response:
     _event_or_404(event_id)
     with transaction(db()) as s:
         body = rsvp.export_csv(s, event_id)
-        record(s, "event.rsvps_export", event_id, f"{len(body.splitlines()) - 1} answer(s)")
+        record(s, "event.rsvps_export", event_id, f"answers: {len(body.splitlines()) - 1}")
     return Response(
         body,
         mimetype="text/csv",
@@ -221,7 +221,7 @@ def invite(event_id: int) -> str | BaseResponse:
             campaign, count = events.invite(
                 db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
-            record(db(), "event.invite", event_id, f"{count} member(s) {segment}".strip())
+            record(db(), "event.invite", event_id, f"members: {count}; segment: {segment or 'all'}")
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     else:
@@ -313,7 +313,7 @@ def cancel(event_id: int) -> str | BaseResponse:
                 reason=form.reason.data or "",
                 created_by=staff_actor(),
             )
-            record(db(), "event.cancel", event_id, f"{count} member(s) told")
+            record(db(), "event.cancel", event_id, f"members told: {count}")
     except (InvalidInput, Conflict) as err:
         flash(str(err))
     else:

@@ -425,7 +425,7 @@ def export_list(slug: str) -> Response:
     except NotFound:
         abort(404)
     with transaction(db()) as s:
-        record(s, "members.export", f"list {slug}", f"{len(text.splitlines()) - 1} member(s)")
+        record(s, "members.export", f"list {slug}", f"members: {len(text.splitlines()) - 1}")
     day = rt.clock().date().isoformat()
     return Response(
         text,

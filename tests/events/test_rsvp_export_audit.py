@@ -33,7 +33,7 @@ def test_the_answers_csv_is_audited_on_the_web_and_the_command_line(
 
     response = signed_in(app, rt, "viewer").get(f"/admin/events/{event_id}/rsvps.csv")
     assert response.status_code == 200 and "ana@example.org" in response.text
-    assert exports(rt) == [("viewer@example.org", str(event_id), "3 answer(s)")]
+    assert exports(rt) == [("viewer@example.org", str(event_id), "answers: 3")]
 
     env = {
         "NEWSLETTER_DATABASE_URL": database_url,
@@ -43,4 +43,4 @@ def test_the_answers_csv_is_audited_on_the_web_and_the_command_line(
     result = CliRunner().invoke(main, ["events", "rsvps", str(event_id), "--csv"], env=env)
     assert result.exit_code == 0 and "ana@example.org" in result.stdout
     actor, target, detail = exports(rt)[-1]
-    assert actor.startswith("cli") and (target, detail) == (str(event_id), "3 answer(s)")
+    assert actor.startswith("cli") and (target, detail) == (str(event_id), "answers: 3")

@@ -58,7 +58,7 @@ def test_export_downloads_the_list_with_formulas_neutralised(
     assert (entry.actor, entry.target, entry.detail) == (
         "viewer@example.org",
         "list practitioners",
-        "3 member(s)",
+        "members: 3",
     )
 
 
