@@ -59,8 +59,6 @@ CRLF = b"\r\n"
 _LINE = 78
 _SIG_NAME = "DKIM-Signature"
 
-_WSP_RUN = re.compile(rb"[ \t]{2,}|\t")  # a lone space is already canonical
-_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
 # A header field ends at a CRLF not followed by WSP (which would make it a folded continuation).
 _FIELD_END = re.compile(rb"\r\n(?![ \t])")
 _BARE_EOL = re.compile(rb"\r?\n")
@@ -74,10 +72,31 @@ def _canon_header(field: bytes) -> bytes:
     name, colon, value = field.partition(b":")
     if not colon:
         raise ValueError(f"malformed header line: {field[:60]!r}")
-    value = value.replace(CRLF, b"")
-    if b"  " in value or b"\t" in value:  # most generated fields have no run to reduce
-        value = _WSP_RUN.sub(b" ", value)
-    return name.rstrip(b" \t").lower() + b":" + value.strip(b" \t") + CRLF
+    value = _single_spaces(value.replace(CRLF, b""))
+    return name.rstrip(b" \t").lower() + b":" + value.strip(b" ") + CRLF
+
+
+def _single_spaces(text: bytes) -> bytes:
+    """Every run of WSP (space, tab) reduced to one space.
+
+    Runs are found with bytes.find, which scans in C: a regex (or bytes.replace) over a 30 KB
+    body tries a match at every space of the text, and cost more than the RSA signature.
+    """
+    if b"\t" in text:
+        text = text.replace(b"\t", b" ")
+    run = text.find(b"  ")
+    if run < 0:
+        return text
+    pieces, start = [], 0
+    while run >= 0:
+        end = run + 2
+        while text[end : end + 1] == b" ":
+            end += 1
+        pieces.append(text[start : run + 1])
+        start = end
+        run = text.find(b"  ", end)
+    pieces.append(text[start:])
+    return b"".join(pieces)
 
 
 def _canon_body(body: bytes) -> bytes:
@@ -87,11 +106,10 @@ def _canon_body(body: bytes) -> bytes:
     # SMTP always ends the data with CRLF, so the receiver sees a final line break either way.
     if not body.endswith(CRLF):
         body += CRLF
-    # Most lines of a generated body have no WSP runs or trailing WSP: skip the rewrite then.
-    if b" \r\n" in body or b"\t" in body:
-        body = _TRAILING_WSP.sub(CRLF, body)
-    if b"  " in body or b"\t" in body:
-        body = _WSP_RUN.sub(b" ", body)
+    # With runs reduced to one space, WSP at the end of a line is that one space.
+    body = _single_spaces(body)
+    if b" \r\n" in body:
+        body = body.replace(b" \r\n", CRLF)
     end = len(body)
     while end >= 2 and body[end - 2 : end] == CRLF:
         end -= 2
