@@ -10,15 +10,29 @@ NewsletterError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class NewsletterError(Exception):
     """Base of every error a service raises on purpose."""
 
 
 class InvalidInput(NewsletterError):
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    """A bad value; ``problems`` is this one and any found with it (a form sent empty is told
+    about every missing field at once, not one per try)."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, others: Sequence[InvalidInput] = ()
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.problems: tuple[InvalidInput, ...] = (self, *others)
+
+    @classmethod
+    def all_of(cls, problems: Sequence[InvalidInput]) -> InvalidInput:
+        """The first problem, carrying the rest (``problems`` must not be empty)."""
+        first, *rest = problems
+        return cls(str(first), field=first.field, others=rest)
 
 
 class TokenError(NewsletterError):

@@ -84,9 +84,16 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
     try:
         return known_zone(name)
     except UnknownZone as err:
-        raise InvalidInput(
-            _("%(field)s: unknown time zone %(name)s", field=field, name=err.shown), field=field
-        ) from None
+        if err.suggestions:
+            message = _(
+                "%(field)s: unknown time zone %(name)s; did you mean %(names)s?",
+                field=field,
+                name=err.shown,
+                names=", ".join(err.suggestions),
+            )
+        else:
+            message = _("%(field)s: unknown time zone %(name)s", field=field, name=err.shown)
+        raise InvalidInput(message, field=field) from None
 
 
 def parse_time(value: str, zone_name: str, *, field: str) -> datetime:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from mailer.message import Address, HeaderInjection
 from mailer.zones import UnknownZone, known_zone
+from subscribers import schedules
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
 from subscribers.multilingual import language_code
@@ -147,32 +148,20 @@ def check_url(raw: str | None, *, field: str) -> str | None:
     return text
 
 
-def check_cron(raw: str | None) -> str | None:
-    """A crontab line as APScheduler reads it ("0 9 * * mon"); "" means no digest."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    text = " ".join((raw or "").split())
-    if not text:
-        return None
-    if len(text) > 100:
-        raise InvalidInput(_("not a valid cron expression (too long)"), field="digest_cron")
-    try:
-        CronTrigger.from_crontab(text)
-    except (ValueError, TypeError) as err:
-        raise InvalidInput(
-            _("not a valid cron expression (%(reason)s)", reason=str(err)), field="digest_cron"
-        ) from None
-    return text
-
-
 def check_timezone(raw: str) -> str:
     """An IANA zone name that zoneinfo knows ("Europe/Lisbon")."""
     try:
         return known_zone(raw).key
     except UnknownZone as err:
-        raise InvalidInput(
-            _("unknown time zone %(name)s", name=err.shown), field="timezone"
-        ) from None
+        if err.suggestions:
+            message = _(
+                "unknown time zone %(name)s; did you mean %(names)s?",
+                name=err.shown,
+                names=", ".join(err.suggestions),
+            )
+        else:
+            message = _("unknown time zone %(name)s", name=err.shown)
+        raise InvalidInput(message, field="timezone") from None
 
 
 _CHECKS = {
@@ -183,7 +172,7 @@ _CHECKS = {
     "accent_color": check_colour,
     "logo_url": lambda v: check_url(v, field="logo_url"),
     "footer": lambda v: clean_text(v, field="footer", label=_("Footer"), limit=500),
-    "digest_cron": check_cron,
+    "digest_cron": schedules.check_cron,
     "timezone": check_timezone,
     "public": bool,
     "record_clicks": bool,

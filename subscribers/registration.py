@@ -103,11 +103,22 @@ def public_lists(session: Session) -> list[MailingList]:
     return list(session.execute(_PUBLIC_LISTS).scalars())
 
 
+def missing_answers(*, consent: bool, list_slugs: Sequence[str]) -> list[InvalidInput]:
+    """What a registration lacks that the person must give: consent and at least one list
+    (the form shows them together with any other field's problem)."""
+    missing = []
+    if not list_slugs:
+        missing.append(InvalidInput(_("Please choose at least one list."), field="lists"))
+    if not consent:
+        missing.append(
+            InvalidInput(_("Please give your consent to receive our mail."), field="consent")
+        )
+    return missing
+
+
 def _chosen_lists(
     session: Session, slugs: Sequence[str], offered: Sequence[MailingList] | None
 ) -> list[MailingList]:
-    if not slugs:
-        raise InvalidInput(_("Please choose at least one list."), field="lists")
     if offered is None:
         offered = (
             session.execute(
@@ -166,8 +177,9 @@ def register(
     and consent records are one insert each, and its confirmation comes from a skeleton rendered
     once (subscribers.skeletons) as a campaign and a delivery.
     """
-    if not request.consent:
-        raise InvalidInput(_("Please give your consent to receive our mail."), field="consent")
+    missing = missing_answers(consent=request.consent, list_slugs=request.list_slugs)
+    if missing:
+        raise InvalidInput.all_of(missing)
     lists = _chosen_lists(session, request.list_slugs, offered)
     if request.ip and not throttle.hit(
         session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now

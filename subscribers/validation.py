@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
@@ -89,10 +89,43 @@ def normalise_email(raw: str, *, check_deliverability: bool = False) -> str:
         )
     except EmailNotValidError as err:
         raise InvalidInput(
-            _("This email address is not valid: %(reason)s", reason=str(err)), field="email"
+            _("This email address is not valid: %(reason)s", reason=plain_reason(err)),
+            field="email",
         ) from None
     # An international domain is kept in its IDNA (ASCII) form: that is what SMTP carries.
     return (result.ascii_email or result.normalized).lower()
+
+
+def plain_reason(err: EmailNotValidError) -> str:
+    """What email-validator found wrong, in the reader's language and in plain words.
+
+    Its own messages are English and technical ("It should have a period"); they are told
+    apart by the exception's kind and the part of the address its message names.
+    """
+    text = str(err).lower()
+    if isinstance(err, EmailUndeliverableError):
+        return _("the part after @ is a domain that does not exist or does not receive mail.")
+    if "must have an @" in text:
+        return _("an address needs an @ between the name and the domain, as in name@example.org.")
+    if "something after the @" in text:
+        return _("there is nothing after the @: add the domain, as in name@example.org.")
+    if "something before the @" in text:
+        return _("there is nothing before the @: add the name, as in name@example.org.")
+    if "too long" in text:
+        return _("the address is too long.")
+    if "period" in text and "after the @" not in text:
+        return _(
+            "there is a dot in the wrong place (at the start or the end, next to the @, "
+            "or two in a row)."
+        )
+    if "after the @" in text or "domain" in text:
+        return _("the part after @ is not a domain that can receive mail.")
+    if "before the @" in text:
+        return _(
+            "the part before @ contains characters an address cannot have (a space, a comma, "
+            "brackets or accented letters)."
+        )
+    return _("please check it for typing mistakes.")
 
 
 def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME) -> str:

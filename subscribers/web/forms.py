@@ -24,7 +24,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from subscribers.errors import InvalidInput
 from subscribers.models import MailingList
 from subscribers.preferences import DetailsChange
-from subscribers.registration import RegistrationRequest
+from subscribers.registration import RegistrationRequest, missing_answers
 from subscribers.validation import (
     COUNTRIES,
     LANGUAGES,
@@ -94,10 +94,23 @@ class RegistrationForm(DetailsMixin, FlaskForm):
         user_agent: str,
         check_deliverability: bool,
     ) -> RegistrationRequest:
-        """A checked request, or InvalidInput naming the field."""
-        email = normalise_email(self.email.data or "", check_deliverability=check_deliverability)
-        details = self._details()
+        """A checked request, or InvalidInput naming every field that is wrong or missing."""
+        problems: list[InvalidInput] = []
+        email, details = "", {}
+        try:
+            email = normalise_email(
+                self.email.data or "", check_deliverability=check_deliverability
+            )
+        except InvalidInput as err:
+            problems.append(err)
+        try:
+            details = self._details()
+        except InvalidInput as err:
+            problems.append(err)
         slugs: Sequence[str] = [s for s in (self.lists.data or []) if isinstance(s, str)]
+        problems += missing_answers(consent=bool(self.consent.data), list_slugs=slugs)
+        if problems:
+            raise InvalidInput.all_of(problems)
         return RegistrationRequest(
             email=email,
             list_slugs=slugs,

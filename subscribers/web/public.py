@@ -105,11 +105,12 @@ def register(slug: str | None) -> str | tuple[str, int]:
 
 
 def _attach_error(form: RegistrationForm | ManageForm, err: InvalidInput) -> None:
-    field = getattr(form, err.field or "", None)
-    if field is not None:
-        field.errors = [*field.errors, str(err)]
-    else:
-        form.form_errors.append(str(err))
+    for problem in err.problems:
+        field = getattr(form, problem.field or "", None)
+        if field is not None:
+            field.errors = [*field.errors, str(problem)]
+        else:
+            form.form_errors.append(str(problem))
 
 
 def _token_problem(err: TokenError, *, resend_token: str | None = None) -> tuple[str, int]:

@@ -137,7 +137,7 @@ BAD_INPUT = [
     pytest.param({"name": "Ana\u2029Sousa"}, "Name must be a single line of text.", id="U+2029"),
     pytest.param(
         {"email": "a" * 65 + "@example.org"},
-        "too long before the @-sign",
+        "the address is too long",
         id="local-part-65",
     ),
     pytest.param({"consent": None}, "Please give your consent", id="no-consent"),
@@ -422,3 +422,41 @@ def test_healthz(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        ("ana.example.org", "an address needs an @ between the name and the domain"),
+        ("ana@example", "the part after @ is not a domain that can receive mail."),
+        ("ana@example.invalid", "the part after @ is not a domain that can receive mail."),
+        ("ana@", "there is nothing after the @"),
+        ("@example.org", "there is nothing before the @"),
+        ("ana..sousa@example.org", "there is a dot in the wrong place"),
+        ("ana sousa@example.org", "the part before @ contains characters an address cannot have"),
+    ],
+)
+def test_a_refused_address_is_explained_in_plain_words(
+    client: FlaskClient, rt: Runtime, lists: None, email: str, reason: str
+) -> None:
+    response = post(client, email=email)
+    assert response.status_code == 400
+    text = visible(response.text)
+    assert f"This email address is not valid: {reason}" in text
+    assert "@-sign" not in text  # email-validator's own wording is not shown
+
+
+def test_an_empty_form_flags_every_missing_field(
+    client: FlaskClient, rt: Runtime, smtp: ScriptedSMTP, lists: None
+) -> None:
+    response = post(client, email=None, lists=None, consent=None, name=None, country=None)
+    assert response.status_code == 400
+    text = visible(response.text)
+    for message in (
+        "Please enter your email address.",
+        "Please choose at least one list.",
+        "Please give your consent to receive our mail.",
+    ):
+        assert message in text
+    assert response.text.count('role="alert"') >= 3
+    assert_nothing_stored_or_sent(rt, smtp)
