@@ -94,8 +94,8 @@ TARGET_PG_RATE = 2000.0
 TARGET_RSS_MB = 150.0
 TARGET_QUEUE_S = 10.0
 TARGET_CLAIM_RATIO = 1.25
-# Issue 13: pacing on costs no rate (within the noise of one run).
-TARGET_PACED_SHARE = 0.9
+# Issue 13: pacing on costs no rate (within the noise of the machine: means of two rounds).
+TARGET_PACED_SHARE = 0.95
 # Issue 10: a seven-language audience loses at most 5 % against one language.
 TARGET_LANGUAGES_SHARE = 0.95
 # Bare smtplib is measured at each of these processes x connections; the best one counts.
@@ -786,27 +786,7 @@ def sqlite_part(bench: Bench) -> None:
         bench.show("SQLite, DKIM-signed", f"{signed.rate:,.0f} msg/s ({share:.0%} of unsigned)")
         bench.check(f"DKIM >= {TARGET_DKIM_SHARE:.0%} of unsigned", share >= TARGET_DKIM_SHARE,
                     f"{share:.0%}")  # fmt: skip
-    # Every member's domain paced (limits above what one run reaches, so the figure shows what
-    # the per-domain bookkeeping costs; tests/mailer/test_pacing.py shows a limit biting).
-    paced_limits = ",".join(f"{domain}=8/1000000" for domain in DOMAINS)
-    paced, _ = run_round(
-        bench,
-        url,
-        engine,
-        label="sqlite paced",
-        processes=args.processes,
-        threads=args.connections,
-        members=args.members,
-        extra_env={"NEWSLETTER_DOMAIN_LIMITS": paced_limits},
-    )
-    rounds.append(paced)
-    share = paced.rate / plain.rate if plain.rate else 0.0
-    bench.show(
-        "SQLite, per-domain pacing on",
-        f"{paced.rate:,.0f} msg/s over {len(DOMAINS)} domains ({share:.0%} of the rate without)",
-    )
-    bench.check(f"pacing on: >= {TARGET_PACED_SHARE:.0%} of the rate without",
-                share >= TARGET_PACED_SHARE, f"{share:.0%}")  # fmt: skip
+    rounds += pacing_rounds(bench, url, engine, plain)
     if args.languages > 1:
         rounds.append(languages_round(bench, url, engine, plain))
     compose_us, size = compose_cost(engine, campaign_id, min(args.compose_sample, args.members))
@@ -843,6 +823,44 @@ def sqlite_part(bench: Bench) -> None:
             once,
             f"{round_.sent:,} marked sent, {round_.received:,} received; {round_.describe}",
         )
+
+
+def pacing_rounds(bench: Bench, url: str, engine: Engine, plain: Round) -> list[Round]:
+    """Pacing on, against pacing off: two rounds of each, alternating, compared by their means.
+
+    Every member's domain is paced with limits above what one run reaches, so the figure shows
+    what the per-domain bookkeeping costs (tests/mailer/test_pacing.py shows a limit biting).
+    One round each left the comparison to the noise of the machine (a 9 % "loss" with the same
+    CPU per message), so the rounds alternate: off, on, off, on.
+    """
+    args = bench.args
+    paced_limits = ",".join(f"{domain}=8/1000000" for domain in DOMAINS)
+    off, on = [plain], []
+    for again in range(2):
+        if again:
+            off.append(
+                run_round(bench, url, engine, label="sqlite again", processes=args.processes,
+                          threads=args.connections, members=args.members)[0]
+            )  # fmt: skip
+        on.append(
+            run_round(bench, url, engine, label=f"sqlite paced {again + 1}",
+                      processes=args.processes, threads=args.connections, members=args.members,
+                      extra_env={"NEWSLETTER_DOMAIN_LIMITS": paced_limits})[0]
+        )  # fmt: skip
+    off_rate = sum(r.rate for r in off) / len(off)
+    on_rate = sum(r.rate for r in on) / len(on)
+    share = on_rate / off_rate if off_rate else 0.0
+    bench.show(
+        "SQLite, per-domain pacing on",
+        f"{on_rate:,.0f} msg/s over {len(DOMAINS)} domains, mean of "
+        f"{', '.join(f'{r.rate:,.0f}' for r in on)}; without: {off_rate:,.0f}, mean of "
+        f"{', '.join(f'{r.rate:,.0f}' for r in off)} ({share:.0%}); drain CPU "
+        f"{sum(r.cpu_us for r in on) / len(on):.0f} vs {sum(r.cpu_us for r in off) / len(off):.0f}"
+        " µs/msg",
+    )
+    bench.check(f"pacing on: >= {TARGET_PACED_SHARE:.0%} of the rate without",
+                share >= TARGET_PACED_SHARE, f"{share:.0%}")  # fmt: skip
+    return off[1:] + on
 
 
 def spread_languages(engine: Engine, languages: int) -> None:
