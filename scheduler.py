@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from mailer import workers
+from mailer import outbox, workers
 from subscribers import (
     brakes,
     clicks,
@@ -92,6 +92,25 @@ def purge_workers() -> int:
     rt = _rt()
     with transaction(rt.new_session()) as session:
         return workers.purge(session, now=rt.clock())
+
+
+def fold_old_deliveries() -> int:
+    """Fold the delivery rows of campaigns past the retention period into their figures."""
+    rt = _rt()
+    days = rt.settings.delivery_retention_days
+    if not days:
+        return 0
+    before = rt.clock() - timedelta(days=days)
+    folded = 0
+    while True:  # one transaction a chunk: the write lock is never held for long
+        with transaction(rt.new_session()) as session:
+            rows = outbox.fold_old(session, before=before)
+        if not rows:
+            break
+        folded += rows
+    if folded:
+        log.info("folded %d delivery rows older than %d days into campaign figures", folded, days)
+    return folded
 
 
 def send_event_reminders() -> int:
@@ -169,6 +188,12 @@ FIXED_JOBS: tuple[tuple[str, dict[str, int], str, str], ...] = (
     ),
     ("scheduler:purge_throttle", {"hours": 1}, "purge-throttle", "purge old rate-limit counters"),
     ("scheduler:purge_workers", {"hours": 1}, "purge-workers", "forget workers gone for a week"),
+    (
+        "scheduler:fold_old_deliveries",
+        {"hours": 1},
+        "fold-deliveries",
+        "fold delivery rows past the retention period into campaign figures",
+    ),
     (
         "scheduler:sync_digest_jobs",
         {"minutes": 1},

@@ -143,6 +143,20 @@ class Delivery(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
 
 
+class FoldedDeliveries(SQLModel, table=True):
+    """How many deliveries of a campaign ended in each state, once their rows were folded.
+
+    ``fold_old`` deletes delivery rows past the retention period (they hold addresses and
+    personal values) and adds them up here, so ``counts`` gives the same figures before and after.
+    """
+
+    __tablename__ = "folded_deliveries"
+
+    campaign_id: int = Field(primary_key=True)
+    state: str = Field(primary_key=True, max_length=16)
+    count: int = 0
+
+
 class Suppression(SQLModel, table=True):
     """Addresses never to be mailed, kept only as a hash (erased members leave nothing else)."""
 
@@ -747,7 +761,64 @@ def counts(
         result = {cid: dict.fromkeys(STATES, 0) for cid in campaign_ids}
     for cid, state, n in session.execute(stmt):
         result.setdefault(cid, dict.fromkeys(STATES, 0))[state] = n
+    folded = select(FoldedDeliveries.campaign_id, FoldedDeliveries.state, FoldedDeliveries.count)
+    if campaign_id is not None:
+        folded = folded.where(FoldedDeliveries.campaign_id == campaign_id)
+    if campaign_ids is not None:
+        folded = folded.where(FoldedDeliveries.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+    for cid, state, n in session.execute(folded):
+        by_state = result.setdefault(cid, dict.fromkeys(STATES, 0))
+        by_state[state] = by_state.get(state, 0) + n
     return result
+
+
+def fold_old(session: Session, *, before: datetime, chunk: int = 5000) -> int:
+    """Fold up to ``chunk`` delivery rows of one finished campaign created before ``before``.
+
+    Returns how many rows were folded: 0 when nothing is left to fold. The rows are counted into
+    ``FoldedDeliveries`` and deleted in the caller's transaction, so a crash leaves the figures
+    right; callers commit after each call (a big campaign then never holds the database's write
+    lock for long). A campaign is folded only when none of its rows is queued or being sent.
+    Suppressions, bounces, complaints, consent and members are other tables and stay, and so
+    does the campaign itself (subject, text, archive).
+    """
+    waiting = (
+        select(Delivery.campaign_id)
+        .where(Delivery.state.in_((QUEUED, SENDING)))  # type: ignore[attr-defined]
+        .distinct()
+    )
+    has_rows = select(Delivery.id).where(Delivery.campaign_id == Campaign.id).exists()
+    cid = session.execute(
+        select(Campaign.id)
+        .where(Campaign.created_at < before, has_rows, Campaign.id.not_in(waiting))  # type: ignore[union-attr]
+        .order_by(Campaign.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if cid is None:
+        return 0
+    ids = list(
+        session.execute(
+            select(Delivery.id)
+            .where(Delivery.campaign_id == cid)
+            .order_by(Delivery.id)
+            .limit(chunk)
+        ).scalars()
+    )
+    by_state = session.execute(
+        select(Delivery.state, func.count())
+        .where(Delivery.id.in_(ids))  # type: ignore[union-attr]
+        .group_by(Delivery.state)
+    ).all()
+    for state, n in by_state:
+        row = session.get(FoldedDeliveries, (cid, state))
+        if row is None:
+            row = FoldedDeliveries(campaign_id=cid, state=state, count=0)
+        row.count += n
+        session.add(row)
+    delivery = Delivery.__table__
+    session.execute(delivery.delete().where(delivery.c.id.in_(ids)))  # type: ignore[attr-defined]
+    session.flush()
+    return len(ids)
 
 
 def suppressed(session: Session, addresses: Iterable[str]) -> set[str]:

@@ -49,6 +49,9 @@ class Settings:
     brake_hard_bounce_rate: float = 5.0
     brake_complaint_rate: float = 0.3
     brake_min_sent: int = 100
+    # Delivery rows (addresses, personal values) of finished campaigns older than this are
+    # folded into per-campaign figures (mailer.outbox.fold_old); 0 keeps them for ever.
+    delivery_retention_days: int = 180
 
     @property
     def production(self) -> bool:
@@ -303,6 +306,9 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
         brake_hard_bounce_rate=_percent(env, "NEWSLETTER_BRAKE_HARD_BOUNCE_RATE", 5.0),
         brake_complaint_rate=_percent(env, "NEWSLETTER_BRAKE_COMPLAINT_RATE", 0.3),
         brake_min_sent=_whole_number(env, "NEWSLETTER_BRAKE_MIN_SENT", 100, most=10_000_000),
+        delivery_retention_days=_whole_number(
+            env, "NEWSLETTER_DELIVERY_RETENTION_DAYS", 180, least=0, most=36_500
+        ),
     )
     if settings.production:
         _production_checks(env, settings)
