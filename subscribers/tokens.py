@@ -8,11 +8,13 @@ the nonce, which kills every link ever sent to that member.
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from mailer.clock import Clock, system_clock
 from subscribers.errors import TokenError
@@ -36,6 +38,8 @@ class Signer:
 
     def __init__(self, secret_key: str, clock: Clock = system_clock) -> None:
         self._secret = secret_key
+        self._clock = clock
+        self._keys: dict[str, bytes] = {}
         # itsdangerous reads time.time(); this signer reads the injected clock instead, so
         # expiry is tested by moving the clock rather than by waiting.
         self._timestamp_signer = type(
@@ -58,7 +62,21 @@ class Signer:
         return digest.hexdigest()
 
     def sign(self, purpose: str, member_id: int, nonce: str, extra: str = "") -> str:
-        return str(self._serializer(purpose).dumps([member_id, nonce, extra]))
+        """A token itsdangerous' ``loads`` (``verify``) accepts, made without its per-call cost.
+
+        A campaign signs two or three tokens per member when it is queued (100,000 members:
+        300,000 tokens), and ``dumps`` builds a serializer and a signer, derives the key and
+        tries zlib on every call (about 15 µs). This writes the same bytes with the key derived
+        once per purpose: the compact JSON payload (too short for zlib to shorten it, so
+        ``dumps`` would not compress it either), the timestamp, and the HMAC-SHA1 signature.
+        """
+        key = self._keys.get(purpose)
+        if key is None:
+            key = self._keys[purpose] = self._serializer(purpose).make_signer().derive_key()
+        payload = json.dumps([member_id, nonce, extra], ensure_ascii=False, separators=(",", ":"))
+        stamp = base64_encode(int_to_bytes(int(self._clock().timestamp())))
+        value = base64_encode(payload.encode()) + b"." + stamp
+        return (value + b"." + base64_encode(hmac.digest(key, value, "sha1"))).decode("ascii")
 
     def verify(self, purpose: str, token: str, *, max_age: timedelta | None = None) -> TokenClaims:
         """Return the claims of a valid token, or raise TokenError."""

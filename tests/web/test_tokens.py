@@ -706,3 +706,26 @@ def test_signer_tokens_do_not_depend_on_the_wall_clock(frozen: FrozenClock) -> N
     one = Signer("a-secret-key-for-unit-tests", frozen)
     two = Signer("a-secret-key-for-unit-tests", FrozenClock(frozen()))
     assert one.sign("manage", 5, "n") == two.sign("manage", 5, "n")
+
+
+@pytest.mark.parametrize(
+    ("purpose", "member_id", "nonce", "extra"),
+    [
+        ("confirm", 1, "0123456789abcdef", ""),
+        ("unsubscribe", 123456, "0123456789abcdef", "7"),
+        ("rsvp", 42, "ñ-nonce", "12:accepted"),
+    ],
+)
+def test_the_fast_signer_writes_exactly_what_itsdangerous_writes(
+    clock: FrozenClock, purpose: str, member_id: int, nonce: str, extra: str
+) -> None:
+    # Links already in members' mail were made by URLSafeTimedSerializer.dumps; the fast path
+    # (key derived once per purpose) must give the same bytes, and itsdangerous must read them.
+    signer = Signer(OTHER_SECRET, clock)
+    fast = signer.sign(purpose, member_id, nonce, extra)
+    reference = URLSafeTimedSerializer(
+        OTHER_SECRET, salt=f"newsletter.{purpose}", signer=signer._timestamp_signer
+    )
+    assert fast == reference.dumps([member_id, nonce, extra])
+    assert reference.loads(fast) == [member_id, nonce, extra]
+    assert signer.verify(purpose, fast) == TokenClaims(member_id, nonce, extra)
