@@ -18,6 +18,7 @@ from subscribers.models import (
     Member,
     StaffUser,
     Subscription,
+    display_name,
 )
 from subscribers.segments import Segment
 from subscribers.templating import mail_language
@@ -104,17 +105,17 @@ def recipients(
     extra: dict[str, str] | None = None,
 ) -> Iterator[Recipient]:
     """Stream the recipients with their personal links; never loads the whole list at once."""
-    stmt = _members_of(mailing_list, segment).order_by(Member.id)
-    for member in session.execute(stmt.execution_options(yield_per=1000)).scalars():
-        assert member.id is not None and member.email is not None
-        links = kit.member_links(member, mailing_list.id)
-        yield Recipient(
-            member.id,
-            member.email,
-            member.name,
-            {**links, **(extra or {})},
-            mail_language(member.language),
-        )
+    # Columns, not Member objects: building 100,000 ORM objects cost a fifth of a fan-out.
+    stmt = (
+        _members_of(mailing_list, segment)
+        .with_only_columns(Member.id, Member.email, Member.name, Member.nonce, Member.language)
+        .order_by(Member.id)
+    )
+    for member_id, email, name, nonce, language in session.execute(
+        stmt.execution_options(yield_per=1000)
+    ):
+        links = kit.links_for(member_id, nonce, display_name(name, email), mailing_list.id)
+        yield Recipient(member_id, email, name, {**links, **(extra or {})}, mail_language(language))
 
 
 def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) -> set[int]:

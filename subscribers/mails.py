@@ -63,25 +63,33 @@ class MailKit:
 
     def manage_url(self, member: Member) -> str:
         assert member.id is not None
-        return self.link(f"/manage/{self.signer.sign('manage', member.id, member.nonce)}")
+        return self.links_for(member.id, member.nonce, "")["manage_url"]
 
     def unsubscribe_url(self, member: Member, list_id: int | None = None) -> str:
         assert member.id is not None
-        scope = str(list_id) if list_id is not None else ""
-        token = self.signer.sign("unsubscribe", member.id, member.nonce, scope)
-        return self.link(f"/unsubscribe/{token}")
+        return self.links_for(member.id, member.nonce, "", list_id)["unsubscribe_url"]
 
     def archive_url(self, mailing_list: MailingList, campaign_id: int | None) -> str:
         return self.link(f"/archive/{mailing_list.slug}/{campaign_id}")
 
     def member_links(self, member: Member, list_id: int | None = None) -> dict[str, str]:
         """The personal values every list mail carries."""
+        assert member.id is not None
+        return self.links_for(member.id, member.nonce, member.display_name, list_id)
+
+    def links_for(
+        self, member_id: int, nonce: str, display_name: str, list_id: int | None = None
+    ) -> dict[str, str]:
+        """``member_links`` from the member's columns (a fan-out streams rows, not objects)."""
+        scope = str(list_id) if list_id is not None else ""
         return {
-            "name": member.display_name,
-            "manage_url": self.manage_url(member),
-            "unsubscribe_url": self.unsubscribe_url(member, list_id),
+            "name": display_name,
+            "manage_url": self.link(f"/manage/{self.signer.sign('manage', member_id, nonce)}"),
+            "unsubscribe_url": self.link(
+                f"/unsubscribe/{self.signer.sign('unsubscribe', member_id, nonce, scope)}"
+            ),
             # Behind ?r= of the click links (subscribers.clicks), for distinct clickers.
-            clicks.REF_FIELD: clicks.click_ref(self.signer, member.id),
+            clicks.REF_FIELD: clicks.click_ref(self.signer, member_id),
         }
 
     # -- rendering ------------------------------------------------------------------------

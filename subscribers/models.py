@@ -74,7 +74,12 @@ class Member(SQLModel, table=True):
 
     @property
     def display_name(self) -> str:
-        return self.name or (self.email or "").split("@")[0]
+        return display_name(self.name, self.email)
+
+
+def display_name(name: str | None, email: str | None) -> str:
+    """How mail greets a member: their name, or the part of their address before the @."""
+    return name or (email or "").split("@")[0]
 
 
 def member_search_text(email: str | None, name: str | None, organisation: str | None) -> str:
