@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,8 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engin
 
     SQLite transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
     then writes can fail at once with "database is locked" when another connection writes,
-    whereas an immediate one waits its turn (busy_timeout). This is how several sender threads
-    and the web app share one SQLite file safely.
+    whereas an immediate one waits its turn (up to ``busy_timeout``, see ``begin_immediate``).
+    This is how several sender threads and the web app share one SQLite file safely.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -45,13 +47,56 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engin
     def _begin(connection: Any) -> None:
         # A reader (see ``readers``) starts deferred: in WAL mode it reads its snapshot while
         # a writer holds the lock, instead of queueing behind it.
-        reading = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            begin_immediate(connection, busy_timeout)
 
     return engine
 
 
 READ_ONLY = "newsletter_read_only"
+
+# A writer waiting for SQLite's write lock tries again after 0.1 ms, then 0.2, 0.4... at most
+# this far apart (mailer.outbox.SentMarker waits the same way, up to 2 ms).
+LOCK_RETRY_FIRST, LOCK_RETRY_MOST = 0.0001, 0.001
+_sleep, _monotonic = time.sleep, time.monotonic  # tests replace them
+
+
+def begin_immediate(connection: Any, busy_timeout: float) -> None:
+    """``BEGIN IMMEDIATE`` on a SQLAlchemy connection, trying again every millisecond or less
+    while another connection holds SQLite's write lock, for up to ``busy_timeout`` seconds.
+
+    SQLite's own busy handler (busy_timeout) sleeps 1, 2, 5, 10, 15, 20, 25 ms... and then
+    100 ms between two tries. While a campaign drains, the worker commits hundreds of short
+    transactions a second and its marker retries within 2 ms, so a registration that had waited
+    a little kept sleeping through the gaps between the worker's commits and waited up to
+    seconds (p99 839 ms, issue 11). Trying as often as the worker does, the web app gets the
+    lock within a millisecond of its release. The connection's busy_timeout is 0 for these
+    tries only: statements inside the transaction, and readers, keep SQLite's handler.
+    """
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA busy_timeout = 0")
+    try:
+        delay, deadline = LOCK_RETRY_FIRST, 0.0
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as err:
+                if getattr(err, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    break
+                now = _monotonic()
+                if not deadline:
+                    deadline = now + busy_timeout
+                elif now >= deadline:
+                    break
+            _sleep(delay)
+            delay = min(delay * 2, LOCK_RETRY_MOST)
+        # Once more through SQLAlchemy: what fails now fails as it always did (OperationalError).
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        driver.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
 
 
 def readers(engine: Engine) -> Engine:
