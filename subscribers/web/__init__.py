@@ -114,9 +114,10 @@ def register_security_headers(app: Flask) -> None:
 def register_session_teardown(app: Flask) -> None:
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:
-        session: Session | None = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        for name in ("db_session", "db_reader"):
+            session: Session | None = g.pop(name, None)
+            if session is not None:
+                session.close()
 
 
 def runtime() -> Runtime:
@@ -138,6 +139,18 @@ def db() -> Session:
         reading = request.method in ("GET", "HEAD")
         g.db_session = rt.new_read_session() if reading else rt.new_session()
     session: Session = g.db_session
+    return session
+
+
+def reader() -> Session:
+    """A session for what a request only reads, even a POST: on SQLite it never takes the
+    write lock, so what a POST reads and checks before it writes (the registration form and
+    its lists) is not done while holding the lock that every other writer waits for."""
+    if request.method in ("GET", "HEAD"):
+        return db()
+    if "db_reader" not in g:
+        g.db_reader = runtime().new_read_session()
+    session: Session = g.db_reader
     return session
 
 

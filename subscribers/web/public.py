@@ -20,7 +20,7 @@ from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
 from subscribers.models import MailingList, Member
 from subscribers.registration import member_for_token, public_lists
 from subscribers.tokens import MANAGE_MAX_AGE
-from subscribers.web import client_ip, csrf, db, language, runtime
+from subscribers.web import client_ip, csrf, db, language, reader, runtime
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
 
 bp = Blueprint("public", __name__)
@@ -64,7 +64,9 @@ def privacy() -> str:
 
 
 def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[MailingList]]:
-    lists = public_lists(db())
+    # Read outside the write transaction: on SQLite, the form is checked (CSRF, address) before
+    # the registration takes the write lock, which a draining worker wants too.
+    lists = public_lists(reader())
     language.follow_list(next((lst for lst in lists if lst.slug == slug), None))
     form = RegistrationForm()
     form.lists.choices = choices([(lst.slug, lst.name) for lst in lists])

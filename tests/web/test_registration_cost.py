@@ -12,13 +12,13 @@ from contextlib import contextmanager
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 
 from mailer.outbox import Delivery
-from subscribers.db import transaction
+from subscribers.db import make_engine, transaction
 from subscribers.models import ConsentEvent, Member, Subscription
 from subscribers.runtime import Runtime
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, on_postgres
 from tests.factories import make_list
 
 # The work of a new address: read the offered lists, count the address's attempt, insert the
@@ -93,3 +93,26 @@ def test_two_lists_cost_no_more_than_one(
 
 
 REMOTE = {"REMOTE_ADDR": "198.51.100.9"}
+
+
+@pytest.mark.skipif(on_postgres(), reason="SQLite's single write lock")
+def test_the_form_is_checked_before_the_write_lock_is_taken(
+    rt: Runtime, engine: Engine, token: str, client: FlaskClient
+) -> None:
+    """A registration reads its lists and checks its form without SQLite's write lock, so the
+    lock, which a draining worker wants hundreds of times a second, is held for the writes
+    alone. With the lists read in the write transaction, this answer would wait for the lock
+    (here at most 0.2 s) and fail."""
+    from subscribers.web import create_app
+
+    impatient = make_engine(str(engine.url), busy_timeout=0.2)
+    app = create_app(rt.settings, runtime=Runtime.build(rt.settings, engine=impatient))
+    browser = app.test_client()
+    fresh = csrf_token(browser.get("/register").text)
+    with engine.connect() as writer:
+        writer.execute(text("UPDATE mailing_list SET name = name"))  # BEGIN IMMEDIATE: locked
+        answer = browser.post("/register", data=form(fresh, "not an address"), environ_base=REMOTE)
+        writer.rollback()
+    assert answer.status_code == 400, answer.text
+    assert "email" in answer.text.lower()
+    impatient.dispose()
