@@ -13,18 +13,21 @@ gets the same answer whether or not it belongs to a member.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
 from mailer import outbox
+from mailer.dbtypes import UTCDateTime
 from subscribers import throttle, webhooks
 from subscribers.errors import InvalidInput, Throttled, TokenError
 from subscribers.mails import MailKit, queue_already_member, queue_confirmation, queue_welcome
@@ -116,6 +119,49 @@ def missing_answers(*, consent: bool, list_slugs: Sequence[str]) -> list[Invalid
     return missing
 
 
+class OfferedLists:
+    """The public lists as one process last read them, for the form of the next registrations.
+
+    Reading them cost every registration a round trip (issue 19: at 50 sign-ups a second, each
+    one paid 50 times a second). Lists change rarely, and a stale copy cannot let anyone in:
+    ``register`` subscribes a new address only to lists that are still public when it writes
+    (and refuses the registration otherwise), and reads them afresh for a known address. So
+    the copy is refreshed when the form names a list it does not know, when a registration
+    was refused (``forget``), whenever the form is shown (``remember``), and at the latest
+    after ``max_age`` seconds (a renamed list shows its new name on a form shown again).
+    """
+
+    def __init__(self, max_age: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lists: list[MailingList] | None = None
+        self._read_at = 0.0
+
+    def remember(self, lists: Sequence[MailingList]) -> list[MailingList]:
+        """Keep a copy of ``lists`` (just read); return the copy, shared by requests."""
+        # Copies without a session: requests in other threads read them side by side.
+        copies = [MailingList(**lst.model_dump()) for lst in lists]
+        with self._lock:
+            self._lists, self._read_at = copies, self._clock()
+        return copies
+
+    def lists(
+        self, wanted: Collection[str], read: Callable[[], list[MailingList]]
+    ) -> list[MailingList]:
+        """The offered lists, read again (``read``) if the copy is old or misses a wanted one."""
+        with self._lock:
+            lists, read_at = self._lists, self._read_at
+        fresh = lists is not None and self._clock() - read_at < self.max_age
+        if lists is None or not fresh or not set(wanted) <= {lst.slug for lst in lists}:
+            return self.remember(read())
+        return lists
+
+    def forget(self) -> None:
+        with self._lock:
+            self._lists = None
+
+
 def _chosen_lists(
     session: Session, slugs: Sequence[str], offered: Sequence[MailingList] | None
 ) -> list[MailingList]:
@@ -168,8 +214,9 @@ def register(
 ) -> Notice:
     """Record a registration and queue the right mail; the same outcome for every address.
 
-    ``offered`` are the public lists the caller read in this transaction (the form's choices):
-    the chosen ones are taken from them instead of being read again.
+    ``offered`` are the public lists the caller read, maybe a while ago (the form's choices,
+    ``OfferedLists``): the chosen ones are taken from them instead of being read again, and the
+    writes check that they are still public (InvalidInput on ``lists`` if one is not).
 
     A registration comes in bursts when a link is shared widely, so a new address costs as few
     statements as the work needs: the rate limit counts in one upsert, the member is inserted
@@ -185,11 +232,15 @@ def register(
         session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now
     ):
         raise Throttled(_("Too many registrations from your network. Please try again later."))
-    member = _new_member(session, request, now=now)
-    new = member is not None
-    if member is not None:
-        _insert_rows(session, [_pending_row(member, lst, now=now) for lst in lists], Subscription)
+    inserted = _new_member(session, request, now=now)
+    new = inserted is not None
+    tell_webhooks = True
+    if inserted is not None:
+        member, tell_webhooks = inserted.member, inserted.webhooks
+        _subscribe_new(session, member, lists, now=now)
     else:
+        if offered is not None:
+            lists = _chosen_lists(session, request.list_slugs, None)  # as they are now
         member = session.execute(
             select(Member).where(Member.email == request.email).with_for_update()
         ).scalar_one()
@@ -202,12 +253,13 @@ def register(
     _insert_rows(
         session, [_consent_row(member, lst, request, now=now) for lst in lists], ConsentEvent
     )
-    webhooks.emit(
-        session,
-        "member.subscribed",
-        webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
-        now=now,
-    )
+    if tell_webhooks:
+        webhooks.emit(
+            session,
+            "member.subscribed",
+            webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
+            now=now,
+        )
     return _notify(session, kit, member, now=now, already=False, noted=new)
 
 
@@ -224,18 +276,41 @@ def _consent_row(
     return consent.model_dump(exclude={"id"})
 
 
-def _pending_row(member: Member, lst: MailingList, *, now: datetime) -> dict[str, Any]:
-    return {
-        "member_id": member.id,
-        "list_id": lst.id,
-        "status": SUB_PENDING,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _subscribe_new(
+    session: Session, member: Member, lists: Sequence[MailingList], *, now: datetime
+) -> None:
+    """The new member's pending subscriptions, one INSERT for all of them, to the lists that
+    are still public as it runs: the lists may come from a copy read a while ago."""
+    params = {"member_id": member.id, "now": now, "list_ids": [lst.id for lst in lists]}
+    # RETURNING, not rowcount: psycopg gives -1 as the count of an INSERT ... SELECT.
+    inserted = session.execute(_SUBSCRIBE_NEW, params).all()
+    if len(inserted) != len(lists):
+        # A list stopped being offered since the form was read: nothing of this is kept.
+        raise InvalidInput(_("Please choose lists from the form."), field="lists")
+
+
+def _subscribe_new_statement() -> Any:
+    now = bindparam("now", type_=UTCDateTime())
+    chosen = select(bindparam("member_id"), MailingList.id, literal(SUB_PENDING), now, now).where(
+        MailingList.id.in_(bindparam("list_ids", expanding=True)),  # type: ignore[union-attr]
+        MailingList.public.is_(True),  # type: ignore[attr-defined]
+    )
+    columns = ["member_id", "list_id", "status", "created_at", "updated_at"]
+    table = Subscription.__table__  # type: ignore[attr-defined]
+    # Core: the ORM would take it for a bulk insert.
+    return insert(table).from_select(columns, chosen).returning(table.c.list_id)
+
+
+_SUBSCRIBE_NEW = _subscribe_new_statement()  # built once, as the member insert
 
 
 def _insert_member(dialect: Any) -> Any:
-    """INSERT a member (its values as parameters) unless the address is known; RETURNING it."""
+    """INSERT a member (its values as parameters) unless the address is known; RETURNING it,
+    whether its address carries an erasure's suppression, and whether any webhook is set up.
+
+    The two questions ride on the insert (scalar subqueries in RETURNING, on SQLite as on
+    PostgreSQL) instead of costing a round trip each: nearly always the answer is no.
+    """
     table = Member.__table__  # type: ignore[attr-defined]
     names = (
         "email",
@@ -249,11 +324,19 @@ def _insert_member(dialect: Any) -> Any:
         "created_at",
         "last_notice_at",
     )
+    erased = (
+        select(outbox.Suppression.reason)
+        .where(
+            outbox.Suppression.address_hash == bindparam("address_hash"),
+            outbox.Suppression.reason == "erased",
+        )
+        .scalar_subquery()
+    )
     return (
         dialect.insert(Member)
         .values({name: bindparam(name, type_=table.c[name].type) for name in names})
         .on_conflict_do_nothing(index_elements=["email"])
-        .returning(Member)
+        .returning(Member, erased.label("erased"), webhooks.ANY_ENDPOINT.label("webhooks"))
     )
 
 
@@ -261,7 +344,15 @@ def _insert_member(dialect: Any) -> Any:
 _INSERT_MEMBER = {"postgresql": _insert_member(postgresql), "sqlite": _insert_member(sqlite)}
 
 
-def _new_member(session: Session, request: RegistrationRequest, *, now: datetime) -> Member | None:
+@dataclass(frozen=True)
+class _Inserted:
+    member: Member
+    webhooks: bool  # any webhook endpoint is set up (else there is nobody to tell)
+
+
+def _new_member(
+    session: Session, request: RegistrationRequest, *, now: datetime
+) -> _Inserted | None:
     """Insert the member if the address is new (and return it), else None; one statement.
 
     The insert does nothing for a known address instead of failing, so two registrations of
@@ -281,13 +372,17 @@ def _new_member(session: Session, request: RegistrationRequest, *, now: datetime
         "last_notice_at": now,
         # A Core insert skips the model's hooks: the search column is filled here.
         "search_text": member_search_text(request.email, request.name, request.organisation),
+        "address_hash": outbox.address_hash(request.email),
     }
     statement = _INSERT_MEMBER[session.get_bind().dialect.name]
-    member = session.scalars(statement, values).one_or_none()
-    if member is not None:
+    row = session.execute(statement, values).one_or_none()
+    if row is None:
+        return None
+    member, erased, endpoints = row
+    if erased is not None:
         # An erased member left only a hash on the suppression list; registering afresh lifts it.
         outbox.unsuppress(session, request.email, reasons=("erased",))
-    return member
+    return _Inserted(member, bool(endpoints))
 
 
 def _subscribe_pending(

@@ -20,6 +20,7 @@ from subscribers import audience
 from subscribers.capture import CaptureStore
 from subscribers.db import make_engine, session_factory
 from subscribers.mails import MailKit
+from subscribers.registration import OfferedLists
 from subscribers.settings import Settings
 from subscribers.signing import signer_from_settings
 from subscribers.tokens import Signer
@@ -45,6 +46,8 @@ class Runtime:
         default_factory=lambda: start_thread, repr=False
     )
     _sender: Sender | None = field(default=None, repr=False)
+    # The public lists between a registration form and its POST (one copy per process).
+    offered: OfferedLists = field(default_factory=OfferedLists, repr=False)
 
     @classmethod
     def build(

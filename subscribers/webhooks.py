@@ -160,6 +160,16 @@ _ENDPOINTS = (
 )
 
 
+# "Is any endpoint set up?" as a scalar subquery, for a statement the caller sends anyway (a
+# registration asks it in its member insert and skips ``emit`` when the answer is 0).
+ANY_ENDPOINT = (
+    select(func.count())
+    .select_from(WebhookEndpoint)
+    .where(WebhookEndpoint.removed_at.is_(None))  # type: ignore[union-attr]
+    .scalar_subquery()
+)
+
+
 def endpoints(session: Session) -> list[WebhookEndpoint]:
     """Every endpoint still registered, oldest first."""
     return list(session.execute(_ENDPOINTS).scalars())

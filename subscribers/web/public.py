@@ -64,9 +64,15 @@ def privacy() -> str:
 
 
 def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[MailingList]]:
-    # Read outside the write transaction: on SQLite, the form is checked (CSRF, address) before
-    # the registration takes the write lock, which a draining worker wants too.
-    lists = public_lists(reader())
+    offered = runtime().offered
+    if request.method == "POST":
+        # The copy the form was shown from (registration.register checks it as it writes), or
+        # read outside the write transaction: on SQLite, the form is checked (CSRF, address)
+        # before the registration takes the write lock, which a draining worker wants too.
+        wanted = request.form.getlist("lists")
+        lists = offered.lists(wanted, lambda: public_lists(reader()))
+    else:
+        lists = offered.remember(public_lists(db()))
     language.follow_list(next((lst for lst in lists if lst.slug == slug), None))
     form = RegistrationForm()
     form.lists.choices = choices([(lst.slug, lst.name) for lst in lists])
@@ -99,6 +105,8 @@ def register(slug: str | None) -> str | tuple[str, int]:
         with transaction(db()) as session:
             notice = registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
     except InvalidInput as err:
+        if err.field == "lists":
+            rt.offered.forget()  # a list is no longer offered: the next form reads them again
         _attach_error(form, err)
         return render_template("public/register.html", form=form, lists=lists), 400
     except Throttled as err:
