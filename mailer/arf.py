@@ -15,6 +15,7 @@ bounce intake can try it first and fall through to bounce parsing.
 from __future__ import annotations
 
 import email
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value, getaddresses, parseaddr
@@ -125,22 +126,19 @@ def _parts(msg: Message, depth: int = 0) -> list[Message]:
 
 def _feedback_fields(msg: Message) -> Message:
     """The machine-readable part's fields (an empty message when the part is missing)."""
-    for part in _parts(msg):
-        if part.get_content_type() == "message/feedback-report":
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                return payload[0]
-            body = part.get_payload(decode=True)
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(payload)
-            return email.message_from_string(text.lstrip("\r\n"))
-    return Message()
+    found = _embedded(msg, ("message/feedback-report",))
+    return found if found is not None else Message()
 
 
 def _original(msg: Message) -> Message | None:
     """The returned original message, or its headers alone."""
+    return _embedded(msg, _ORIGINAL_TYPES)
+
+
+def _embedded(msg: Message, types: Collection[str]) -> Message | None:
+    """The first part of one of ``types``, read as a message (parsed already, or from text)."""
     for part in _parts(msg):
-        ctype = part.get_content_type()
-        if ctype not in _ORIGINAL_TYPES:
+        if part.get_content_type() not in types:
             continue
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
