@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text as sql_text
@@ -48,6 +49,7 @@ from mailer import outbox, pacing, priority, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser, RenderedMail
+from mailer.engine import READ_ONLY
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
 from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
@@ -58,6 +60,8 @@ log = logging.getLogger(__name__)
 
 # Given a campaign and claimed rows, return the recipient ids still wanting this mail.
 StillWanted = Callable[[Session, Campaign, Sequence[Claimed]], set[int]]
+# A write the re-check decided on, made after its reads (see Sender._claim).
+Later = list[Callable[[], object]]
 Signer = Callable[[bytes], bytes]
 
 
@@ -441,7 +445,16 @@ class Sender:
         return report
 
     def _claim(self, session: Session, after_id: int) -> _Batch:
-        """Claim a batch and re-check it in one transaction (on SQLite, one hold of the lock)."""
+        """Claim a batch in a short write transaction, then re-check it as a reader.
+
+        On SQLite every writer waits for the one write lock, the web app's registrations too,
+        and this worker runs at a lower priority: a re-check inside the claim's transaction
+        (reading the campaign, who still wants it, suppressions, pauses) held the lock for
+        milliseconds, stretched to a fifth of a second whenever the machine was busy. Now the
+        lock covers the claim alone; the re-check reads in a read transaction, and what it
+        decides (skip, release, defer, fail) is written afterwards, only when there is any.
+        The rows are ours from the claim's commit on, so nobody else sends them meanwhile.
+        """
         if self._owed:
             self._write_owed(session)  # before claiming more: what went out is on record
         now = self.clock()
@@ -455,21 +468,36 @@ class Sender:
                 after_id=after_id,
                 worker_id=self._worker_id,
             )
-            if claimed:
-                batch.last_id = claimed[-1].id
-                batch.ids = [row.id for row in claimed]
-                by_campaign: dict[int, list[Claimed]] = defaultdict(list)
-                for row in claimed:
-                    by_campaign[row.campaign_id].append(row)
-                for campaign_id, rows in by_campaign.items():
-                    self._recheck(session, campaign_id, rows, batch)
             session.commit()
         except BaseException:
             session.rollback()
             raise
-        if batch.ids:
+        if not claimed:
+            return batch
+        batch.last_id = claimed[-1].id
+        batch.ids = [row.id for row in claimed]
+        with self._state:
+            self._batches.add(batch)  # the heartbeat renews them from now on
+        by_campaign: dict[int, list[Claimed]] = defaultdict(list)
+        for row in claimed:
+            by_campaign[row.campaign_id].append(row)
+        later: Later = []
+        try:
+            session.connection(execution_options={READ_ONLY: True})
+            for campaign_id, rows in by_campaign.items():
+                self._recheck(session, campaign_id, rows, batch, later)
+            session.commit()
+            if later:
+                for write in later:
+                    write()
+                session.commit()
+        except BaseException:
+            session.rollback()
             with self._state:
-                self._batches.add(batch)
+                # Not renewed any more: the rows come back when their lease runs out, or at
+                # once when this worker drains again (_settle).
+                self._batches.discard(batch)
+            raise
         return batch
 
     # -- one batch ------------------------------------------------------------------------
@@ -554,22 +582,29 @@ class Sender:
             return True
 
     def _recheck(
-        self, session: Session, campaign_id: int, rows: list[Claimed], batch: _Batch
+        self,
+        session: Session,
+        campaign_id: int,
+        rows: list[Claimed],
+        batch: _Batch,
+        later: Later,
     ) -> None:
         """Drop rows whose campaign was paused or cancelled, or whose member left meanwhile.
 
-        This runs in the claim's transaction, just before the batch is sent, so an unsubscribe
-        or a pause takes effect within one batch even for a campaign already being sent. What
-        is left to send goes to ``batch.work``; the caller commits.
+        This runs right after the claim, just before the batch is sent, so an unsubscribe or a
+        pause takes effect within one batch even for a campaign already being sent. What is
+        left to send goes to ``batch.work``; the writes it decides on go to ``later`` (the
+        caller makes them after these reads, see ``_claim``).
         """
         report = batch.report
         campaign = session.get(Campaign, campaign_id, populate_existing=True)
         if campaign is None or campaign.status == outbox.CANCELLED:
-            outbox.mark_skipped(session, [r.id for r in rows], reason="campaign cancelled")
+            ids = [r.id for r in rows]
+            later.append(partial(outbox.mark_skipped, session, ids, reason="campaign cancelled"))
             report.skipped += len(rows)
             return
         if campaign.status == outbox.PAUSED:
-            self._release(session, [r.id for r in rows], report)
+            later.append(partial(self._release, session, [r.id for r in rows], report))
             return
         versions = self._prepare(session, campaign)
         wanted = self.still_wanted(session, campaign, rows)
@@ -578,24 +613,28 @@ class Sender:
         if len(keep) < len(rows):
             kept = {r.id for r in keep}
             dropped = [r.id for r in rows if r.id not in kept]
-            outbox.mark_skipped(session, dropped, reason="recipient left or is suppressed")
+            reason = "recipient left or is suppressed"
+            later.append(partial(outbox.mark_skipped, session, dropped, reason=reason))
             report.skipped += len(dropped)
         if self.pacer is not None and keep:
-            keep = self._without_paused(session, keep, report)
+            keep = self._without_paused(session, keep, report, later)
         by_version: dict[int, tuple[_Prepared | _Broken, list[Claimed]]] = {}
         for row in keep:
             version = versions.for_language(row.language)
             by_version.setdefault(id(version), (version, []))[1].append(row)
         for prepared, version_rows in by_version.values():
             if isinstance(prepared, _Broken):
-                self._cannot_build(session, version_rows, prepared.error, report)
+                later.append(
+                    partial(self._cannot_build, session, version_rows, prepared.error, report)
+                )
             else:
                 batch.work.append((prepared, version_rows))
 
     def _without_paused(
-        self, session: Session, rows: list[Claimed], report: DrainReport
+        self, session: Session, rows: list[Claimed], report: DrainReport, later: Later
     ) -> list[Claimed]:
-        """Defer the rows whose domain another worker (or this one) paused; return the rest."""
+        """Defer the rows whose domain another worker (or this one) paused (in ``later``);
+        return the rest."""
         assert self.pacer is not None
         now = self.clock()
         self.pacer.know_pauses({p.domain: p.until for p in pacing.active_pauses(session, now)})
@@ -608,7 +647,7 @@ class Sender:
             else:
                 waiting[until].append(row.id)
         for until, ids in waiting.items():
-            self._defer(session, ids, until, report)
+            later.append(partial(self._defer, session, ids, until, report))
         return going
 
     def _cannot_build(

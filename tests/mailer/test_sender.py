@@ -467,12 +467,7 @@ def test_no_database_write_lock_is_held_while_talking_to_the_smtp_server(
     def try_to_write(n: int, envelope: Envelope) -> None:
         try:
             if engine.dialect.name == "sqlite":
-                db = sqlite3.connect(engine.url.database, timeout=0.2, isolation_level=None)
-                try:
-                    db.execute("BEGIN IMMEDIATE")
-                    db.execute("ROLLBACK")
-                finally:
-                    db.close()
+                take_sqlite_write_lock(engine, timeout=0.2)
             else:
                 with engine.begin() as conn:
                     conn.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
@@ -545,3 +540,45 @@ def test_messages_carry_personal_values_and_list_headers(
     text = message.get_body(preferencelist=("plain",)).get_content()
     assert "Hello Member 0," in text and "http://newsletter.test/unsubscribe/1" in text
     assert smtp.messages[0].mail_from == "news@network.test"
+
+
+def take_sqlite_write_lock(engine: Engine, *, timeout: float) -> None:
+    """Take SQLite's write lock from a connection of its own and give it back at once; raises
+    sqlite3.OperationalError ("database is locked") if another holds it for ``timeout``."""
+    db = sqlite3.connect(engine.url.database or "", timeout=timeout, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
+
+
+def test_the_recheck_reads_without_the_write_lock(
+    new_session: NewSession, engine: Engine, transport: SmtpTransport, clock: FrozenClock
+) -> None:
+    """On SQLite, the claim's re-check (who still wants the mail, suppressions) runs after the
+    claim is committed, in a read transaction: a registration waiting for the write lock waits
+    for the claim alone, not for the re-check too. The re-check's decisions are still written:
+    the recipient who left is skipped, the others are sent."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    queue(new_session, clock, addresses(3))
+    locked: list[str] = []
+
+    def still_wanted(session: Session, _campaign: object, rows: list) -> set[int]:  # type: ignore[type-arg]
+        try:
+            take_sqlite_write_lock(engine, timeout=0)  # another writer: the lock must be free
+        except sqlite3.OperationalError as err:
+            locked.append(str(err))
+        return {row.recipient_id for row in rows if row.address != "m01@example.org"}
+
+    report = Sender(new_session, transport, clock, still_wanted=still_wanted).drain()
+    assert locked == []
+    assert (report.sent, report.skipped) == (2, 1)
+    with new_session() as s:
+        states = dict(s.execute(select(Delivery.address, Delivery.state)).all())
+    assert states == {
+        "m00@example.org": outbox.SENT,
+        "m01@example.org": outbox.SKIPPED,
+        "m02@example.org": outbox.SENT,
+    }
