@@ -83,6 +83,8 @@ class Campaign(SQLModel, table=True):
     # Why it paused itself (subscribers.brakes): hard_bounces | complaints; "overridden" once
     # staff resumed it anyway, so the same brake does not stop it again.
     brake: str | None = Field(default=None, max_length=16)
+    # Published on the list's public archive page (a per-send choice: subscribers.campaigns).
+    in_archive: bool = False
 
     def rendered(self) -> RenderedMail:
         return RenderedMail(
@@ -201,6 +203,7 @@ def create_campaign(
     created_by: str | None = None,
     translations: Sequence[RenderedMail] = (),
     total: int = 0,
+    in_archive: bool = False,
 ) -> Campaign:
     """Store a rendered campaign (not yet any recipients) in the caller's transaction.
 
@@ -226,6 +229,7 @@ def create_campaign(
         created_by=created_by,
         language=rendered.language,
         total=total,
+        in_archive=in_archive,
     )
     session.add(campaign)
     session.flush()

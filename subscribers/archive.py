@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from markupsafe import escape
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.compose import Pieces
 from mailer.outbox import Campaign, CampaignVersion
-from subscribers import lists
+from subscribers import clicks, lists
 from subscribers.errors import NotFound
-from subscribers.mails import MailKit
 from subscribers.models import MailingList
 
 ARCHIVED_KINDS = ("digest", "announcement")
@@ -25,6 +24,7 @@ def _published(mailing_list: MailingList, now: datetime):  # type: ignore[no-unt
     return select(Campaign).where(
         Campaign.list_id == mailing_list.id,
         Campaign.kind.in_(ARCHIVED_KINDS),
+        Campaign.in_archive.is_(True),  # type: ignore[attr-defined]
         Campaign.status != outbox.CANCELLED,
         or_(Campaign.send_after.is_(None), Campaign.send_after <= now),
     )
@@ -89,7 +89,6 @@ def language_versions(session: Session, campaigns: list[Campaign], reader: str) 
 
 def page_html(
     session: Session,
-    kit: MailKit,
     list_slug: str,
     campaign_id: int,
     *,
@@ -98,7 +97,7 @@ def page_html(
 ) -> str:
     """A published campaign's HTML, in ``language`` where that version exists, else its own.
 
-    Neutral values stand in place of the personal ones.
+    The web copy of the mail, not a member's: see ``web_copy``.
     """
     mailing_list, _campaigns = entries(session, list_slug, now=now, limit=0)
     campaign = session.execute(
@@ -106,13 +105,34 @@ def page_html(
     ).scalar_one_or_none()
     if campaign is None:
         raise NotFound(_("no such mail in the archive"))
-    # Nothing personal on a public page: no name, and links to the public pages instead.
-    neutral = {
-        "name": "reader",
-        "archive_url": kit.archive_url(mailing_list, campaign.id),
-        "manage_url": kit.link(f"/register/{mailing_list.slug}"),
-        "unsubscribe_url": kit.link(f"/register/{mailing_list.slug}"),
-    }
     versions = outbox.versions(session, campaign)
     version = versions.get(language or "") or versions[campaign.language]
-    return Pieces.split(version.html).fill({k: str(escape(v)) for k, v in neutral.items()})
+    return web_copy(version.html)
+
+
+# A paragraph of the rendered mail, its attributes and its content (paragraphs never nest).
+_PARAGRAPH = re.compile(r"<p\b([^>]*)>(.*?)</p>", re.DOTALL)
+# A member's personal value: greeting name, manage / unsubscribe / RSVP / browser links. The
+# click counter's reference is not one: it sits inside the text's own links.
+_MEMBER_MARKER = re.compile(rf"@@(?!{clicks.REF_FIELD}@@)[a-z_]+@@")
+_MEMBER_ONLY = re.compile(r'class="[^"]*\bmember-only\b')
+
+
+def web_copy(html: str) -> str:
+    """The mail as a public page: without the paragraphs addressed to a member.
+
+    Dropped: every paragraph holding a member's personal value (the greeting "Hello Ana,",
+    the manage and unsubscribe links, the "view in your browser" link) and those the templates
+    mark ``member-only`` ("You receive this because you registered..."). Stored mail of any
+    age reads the same way, so campaigns sent before this rule are published without them too.
+    """
+
+    def keep(paragraph: re.Match[str]) -> str:
+        attributes, content = paragraph.group(1), paragraph.group(2)
+        if _MEMBER_ONLY.search(attributes) or _MEMBER_MARKER.search(content):
+            return ""
+        return paragraph.group(0)
+
+    public = _PARAGRAPH.sub(keep, html)
+    # Anything personal left (the click reference) is filled with nothing.
+    return Pieces.split(public).fill({})

@@ -41,6 +41,17 @@ class Announcement:
     created_by: str | None = None
     language: str | None = None  # of subject and body; the list's when None
     translations: tuple[Text, ...] = ()  # subject (as title) and body in other languages
+    # Publish in the list's public archive: None leaves it to the audience (see in_archive).
+    archive: bool | None = None
+
+    @property
+    def in_archive(self) -> bool:
+        """Whether it goes on the public archive: staff's choice, else only a whole-list send.
+
+        Mail to a segment was written for some members only (a Poland-only call), so it is
+        not published unless staff ask for it.
+        """
+        return not self.segment if self.archive is None else self.archive
 
 
 def _written(mailing_list: MailingList, announcement: Announcement) -> Written:
@@ -108,7 +119,8 @@ def _render(
             "teaser": summary(body),
             "text_language": reading.text.language,
             "untranslated_text": reading.untranslated,
-            "archived": True,
+            # The "view in your browser" link only where the archive shows it.
+            "archived": announcement.in_archive,
         }
 
     return mailing_list, kit.render_each("announcement", languages, context)
@@ -127,6 +139,7 @@ def create_announcement(
         now=now,
         send_after=announcement.send_after,
         created_by=announcement.created_by,
+        in_archive=announcement.in_archive,
     )
     count = outbox.enqueue(
         session,
@@ -141,6 +154,14 @@ def create_announcement(
         now=now,
     )
     return campaign, count
+
+
+def audit_detail(announcement: Announcement, count: int) -> str:
+    """What the audit log says of a sent or scheduled announcement (web, CLI and API alike)."""
+    detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
+    if announcement.send_after:
+        detail += f"; send after {announcement.send_after.isoformat()}"
+    return detail + f"; archive: {'yes' if announcement.in_archive else 'no'}"
 
 
 def written_languages(session: Session, announcement: Announcement) -> list[str]:

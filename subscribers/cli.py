@@ -719,6 +719,11 @@ def digest_send(slug: str, drain: bool) -> None:
 @click.option("--lang", help="Language of --subject and the body (default: the list's).")
 @click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @click.option("--preview-lang", help="With --preview: show the version of this language.")
+@click.option(
+    "--archive/--no-archive",
+    default=None,
+    help="Publish it in the list's public archive, or not (default: only a whole-list send).",
+)
 @friendly
 def announce(
     list_slug: str,
@@ -734,6 +739,7 @@ def announce(
     lang: str | None,
     translation: tuple[str, ...],
     preview_lang: str | None,
+    archive: bool | None,
 ) -> None:
     """An announcement to the list's active members (or a segment of them).
 
@@ -755,6 +761,7 @@ def announce(
         created_by=cli_actor(),
         language=lang,
         translations=tuple(translation_files(translation)),
+        archive=archive,
     )
     if preview:
         with rt.new_session() as session:
@@ -781,7 +788,7 @@ def announce(
                 raise InvalidInput("nobody on this list matches this audience; nothing was queued")
             when = announcement.send_after
             action = "announce.schedule" if when else "announce.send"
-            detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
+            detail = campaigns.audit_detail(announcement, count)
             record(session, rt, action, f"campaign:{campaign.id}", detail)
             message = ngettext(
                 "campaign %(id)d queued for %(num)d member",

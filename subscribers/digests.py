@@ -90,6 +90,7 @@ def create_digest(
                 versions,
                 now=now,
                 ref=ref,
+                in_archive=True,  # a digest goes to the whole list
             )
     except IntegrityError:
         return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")

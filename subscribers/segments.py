@@ -131,6 +131,10 @@ class Segment:
             chosen.setdefault(key, []).extend(v for v in value.split("|") if v.strip())
         return cls.build(chosen)
 
+    def __bool__(self) -> bool:
+        """False for the whole list (no condition), so ``segment or 'all'`` reads as meant."""
+        return bool(self.conditions)
+
     def __str__(self) -> str:
         return ",".join(f"{k}={'|'.join(v)}" for k, v in self.conditions)
 

@@ -144,6 +144,21 @@ def _postgres_engine(_postgres_url: str | None) -> Iterator[Engine | None]:
 
 
 @pytest.fixture
+def old_engine(tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of its own for a migration test to build with Alembic, step by step:
+    SQLite, or a scratch PostgreSQL database when the suite runs on PostgreSQL."""
+    if on_postgres():
+        with scratch_postgres_database("migration") as url:
+            engine = make_engine(url)
+            yield engine
+            engine.dispose()
+        return
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def database_url(tmp_path: Path, _postgres_url: str | None, _postgres_engine: Engine | None) -> str:
     if _postgres_url is not None:
         return _postgres_url

@@ -198,6 +198,11 @@ class AnnouncementCreate(Request):
     send_at: datetime | None = Field(
         None, description="Schedule for later (ISO 8601; without offset: NEWSLETTER_TIMEZONE)."
     )
+    archive: bool | None = Field(
+        None,
+        description="Publish in the list's public archive; default: only when sent to the "
+        "whole list (no segment).",
+    )
 
 
 class AudienceQuery(Query):
@@ -225,6 +230,7 @@ class CampaignOut(BaseModel):
     bounced: int
     percent: int
     finished: bool
+    in_archive: bool
 
 
 class CampaignPage(BaseModel):

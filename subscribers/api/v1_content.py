@@ -105,6 +105,7 @@ def campaign_out(progress: campaigns.Progress) -> s.CampaignOut:
         bounced=progress.bounced,
         percent=progress.percent,
         finished=progress.finished,
+        in_archive=c.in_archive,
     )
 
 
@@ -145,15 +146,14 @@ def announcements_create(call: Call) -> s.CampaignOut:
         segment=Segment.parse(body.segment),
         send_after=send_after,
         created_by=call.actor,
+        archive=body.archive,
     )
     campaign, count = campaigns.create_announcement(db(), rt.kit, announcement, now=now)
     if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
         raise InvalidInput(
             _("Nobody on this list matches this audience; nothing was sent."), field="list"
         )
-    detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
-    if send_after:
-        detail += f"; send after {send_after.isoformat()}"
+    detail = campaigns.audit_detail(announcement, count)
     action = "announce.schedule" if send_after else "announce.send"
     record(call, action, f"campaign:{campaign.id}", detail)
     return campaign_out(campaigns.progress(db(), campaign.id or 0))

@@ -349,6 +349,7 @@ def _announcement(form: AnnounceForm, *, now: datetime) -> Announcement:
         created_by=staff_actor(),
         language=form.text_language.data or None,
         translations=form.translated(),
+        archive=form.archive_choice(),
     )
 
 
@@ -432,7 +433,7 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
             count=format_number(reach.members),
             list=mailing_list.name,
         )
-        question = confirm_step.question(asked, reach)
+        question = confirm_step.question(asked, reach, _archive_sentence(announcement))
         back = url_for(".announce", list=announcement.list_slug)
         return confirm_step.page(
             action="announce", question=question, button=_("Send now"), back=back
@@ -443,15 +444,19 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
         campaign, count = campaigns.create_announcement(s, runtime().kit, announcement, now=now)
         if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
             raise _nobody_matches()
-        detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
-        if announcement.send_after:
-            detail += f"; send after {announcement.send_after.isoformat()}"
+        detail = campaigns.audit_detail(announcement, count)
         record(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
     if announcement.send_after:
         flash(ngettext("Scheduled for %(num)d member.", "Scheduled for %(num)d members.", count))
     else:
         flash(ngettext("Queued for %(num)d member.", "Queued for %(num)d members.", count))
     return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+def _archive_sentence(announcement: Announcement) -> str:
+    if announcement.in_archive:
+        return _("It will also be published in the list's public archive.")
+    return _("It will not be published in the public archive.")
 
 
 def _nobody_matches() -> InvalidInput:

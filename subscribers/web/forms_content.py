@@ -185,6 +185,16 @@ class AnnounceForm(AudienceFields, FlaskForm):
         _l("Send at (leave empty to send now)"),
         render_kw={"type": "datetime-local", **_hint("send_after")},
     )
+    # auto | yes | no, shown as radio buttons by the template (announce.html).
+    archive = StringField(default="auto")
+
+    def archive_choice(self) -> bool | None:
+        """Publish in the public archive: True, False, or None to let the audience decide.
+
+        Anything but "yes" or "no" (a forged value) is the default, which the confirmation
+        page then states in words.
+        """
+        return {"yes": True, "no": False}.get(self.archive.data or "")
 
     def translation_entries(self) -> list[tuple[str, AnnouncementTranslation]]:
         """(language, entry) for each language of the network, in the network's order."""

@@ -355,7 +355,7 @@ def archive_page(slug: str, campaign_id: int) -> Response:
     rt = runtime()
     try:
         html = archive.page_html(
-            db(), rt.kit, slug, campaign_id, now=rt.clock(), language=language.page_language()
+            db(), slug, campaign_id, now=rt.clock(), language=language.page_language()
         )
     except NotFound:
         abort(404)

@@ -3,19 +3,14 @@ SQLite and PostgreSQL alike (the folded member.search_text; migration 0016 fills
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 from subscribers import members
-from subscribers.db import make_engine
 from subscribers.members import MemberQuery
 from subscribers.migrate import upgrade
 from subscribers.runtime import Runtime
-from tests.conftest import on_postgres, scratch_postgres_database
 from tests.factories import make_list, make_member
 
 
@@ -62,20 +57,6 @@ def test_an_edit_or_an_erasure_refreshes_what_search_matches(rt: Runtime, sessio
     session.add(member)
     session.commit()
     assert found(session, "ana") == []
-
-
-@pytest.fixture
-def old_engine(tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (Alembic builds it), SQLite or PostgreSQL like the suite."""
-    if on_postgres():
-        with scratch_postgres_database("search") as url:
-            engine = make_engine(url)
-            yield engine
-            engine.dispose()
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_0016_fills_the_search_column_of_existing_members(old_engine: Engine) -> None:

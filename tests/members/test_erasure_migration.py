@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import Engine, text
 
-from subscribers.db import make_engine
 from subscribers.migrate import upgrade
-from tests.conftest import on_postgres, scratch_postgres_database
 
 WHEN = "2026-11-25 09:00:00"
 ROWS = [
@@ -36,20 +30,6 @@ ROWS = [
     " ('h1', 1, 'hard', '550 <gone@example.org> Gone', :when),"
     " ('h2', 2, 'hard', '550 <ana@example.org> Ana', :when)",
 ]
-
-
-@pytest.fixture
-def old_engine(tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of its own (Alembic builds it), SQLite or PostgreSQL like the suite."""
-    if on_postgres():
-        with scratch_postgres_database("migration") as url:
-            engine = make_engine(url)
-            yield engine
-            engine.dispose()
-        return
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_0005_forgets_the_answers_and_texts_of_erased_members(old_engine: Engine) -> None:
