@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlmodel import Session
 
-from subscribers import events, webhooks
+from subscribers import events, suppressions, webhooks
 from subscribers.csv_export import csv_text
 from subscribers.errors import Conflict, NotFound, TokenError
 from subscribers.event_mails import RSVP_ANSWERS, queue_confirmations
@@ -26,12 +26,15 @@ from subscribers.models import (
     MAYBE,
     NO,
     RSVP_STATUSES,
+    SUB_UNSUBSCRIBED,
+    UNSUBSCRIBED,
     WAITING,
     YES,
     Event,
     MailingList,
     Member,
     Rsvp,
+    Subscription,
 )
 from subscribers.registration import member_for_token
 
@@ -107,6 +110,21 @@ def respond(
     mailing_list = _list_of(session, event)
     queue_confirmations(session, kit, event, mailing_list, [member], status, now=now)
     promoted = fill_free_seats(session, kit, event, mailing_list, now=now)
+    _changed(session, event, member, status, previous, promoted, now=now)
+    return Outcome(event, status, changed=True, promoted=promoted)
+
+
+def _changed(
+    session: Session,
+    event: Event,
+    member: Member,
+    status: str,
+    previous: str,
+    promoted: list[Member],
+    *,
+    now: datetime,
+) -> None:
+    """The ``rsvp.changed`` webhook: a member's answer changed, and who got a seat by it."""
     webhooks.emit(
         session,
         "rsvp.changed",
@@ -120,7 +138,6 @@ def respond(
         },
         now=now,
     )
-    return Outcome(event, status, changed=True, promoted=promoted)
 
 
 def _closed_reason(event: Event) -> str:
@@ -200,25 +217,109 @@ def release(session: Session, kit: MailKit, member: Member, *, now: datetime) ->
 
 # -- staff views ---------------------------------------------------------------------------
 
+# Why an invited member can no longer be reached about the event (``Answer.departed``).
+LEFT, ERASED_MEMBER = "left", "erased"  # and suppressions.STATES' bounced | complained | suppressed
+
 
 @dataclass(frozen=True)
 class Answer:
     member: Member
     rsvp: Rsvp
+    departed: str | None = None  # left | erased | bounced | complained | suppressed
+
+
+def _departure(
+    member: Member, subscription_status: str | None, suppressed: suppressions.Suppressed | None
+) -> str | None:
+    """Why a member invited to an event of a list is gone from it, or None while they are on
+    it and mailable: erased, left (the list or everything), else suppressed (by its kind)."""
+    if member.status == ERASED:
+        return ERASED_MEMBER
+    if member.status == UNSUBSCRIBED or subscription_status == SUB_UNSUBSCRIBED:
+        return LEFT
+    return suppressed.state if suppressed is not None else None
 
 
 def answers(session: Session, event_id: int) -> list[Answer]:
     """Everyone invited with their answer: yes first, then the waiting list in order, then
-    maybe, no, and those who have not answered."""
+    maybe, no, and those who have not answered; each marked if they have since left."""
     order = {YES: 0, WAITING: 1, MAYBE: 2, NO: 3, INVITED: 4}
     rows = session.execute(
-        select(Rsvp, Member)
+        select(Rsvp, Member, Subscription.status)
         .join(Member, Member.id == Rsvp.member_id)
+        .join(Event, Event.id == Rsvp.event_id)
+        .outerjoin(
+            Subscription,
+            and_(Subscription.member_id == Member.id, Subscription.list_id == Event.list_id),
+        )
         .where(Rsvp.event_id == event_id)
         .order_by(Rsvp.waiting_since, Rsvp.answered_at, Member.id)
     ).all()
-    found = [Answer(member, row) for row, member in rows]
+    suppressed = suppressions.of_addresses(session, [m.email for _r, m, _s in rows if m.email])
+    found = [
+        Answer(
+            member,
+            row,
+            _departure(member, sub_status, suppressed.get((member.email or "").strip().lower())),
+        )
+        for row, member, sub_status in rows
+    ]
     return sorted(found, key=lambda a: order.get(a.rsvp.status, 9))
+
+
+@dataclass(frozen=True)
+class Released:
+    """A seat (or a place in line) staff took back from a member who left, and who moved up."""
+
+    member: Member
+    previous: str
+    departed: str
+    promoted: list[Member]
+
+
+def release_seat(
+    session: Session, kit: MailKit, event_id: int, member_id: int, *, now: datetime
+) -> Released:
+    """Take back the seat or waiting-list place of a member who has left the list, was erased
+    or whose address is suppressed; the first in line moves up and is mailed as usual.
+
+    Their answer becomes "no". A member still on the list and mailable keeps their answer:
+    only they change it (Conflict). Seats of a cancelled or past event are not given out.
+    """
+    event = events.locked(session, event_id)  # seats are counted under the event's lock
+    if event.status != EVENT_SCHEDULED or event.end_at <= now:
+        raise Conflict(_("This event is cancelled or over; its seats are no longer given out."))
+    member = session.get(Member, member_id)
+    row = session.execute(
+        select(Rsvp).where(Rsvp.event_id == event_id, Rsvp.member_id == member_id)
+    ).scalar_one_or_none()
+    if member is None or row is None:
+        raise NotFound(_("This member was not invited to this event."))
+    if row.status not in (YES, WAITING):
+        raise Conflict(
+            _("%(name)s holds no seat and is not on the waiting list.", name=member.display_name)
+        )
+    subscription_status = session.execute(
+        select(Subscription.status).where(
+            Subscription.member_id == member_id, Subscription.list_id == event.list_id
+        )
+    ).scalar_one_or_none()
+    departed = _departure(member, subscription_status, suppressions.of_member(session, member))
+    if departed is None:
+        raise Conflict(
+            _(
+                "%(name)s is still on the list and can be mailed; only they can change their "
+                "answer.",
+                name=member.display_name,
+            )
+        )
+    previous = row.status
+    row.status, row.waiting_since = NO, None
+    session.add(row)
+    session.flush()
+    promoted = fill_free_seats(session, kit, event, _list_of(session, event), now=now)
+    _changed(session, event, member, NO, previous, promoted, now=now)
+    return Released(member, previous, departed, promoted)
 
 
 def counts(session: Session, event_id: int) -> dict[str, int]:

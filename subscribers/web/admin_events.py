@@ -7,6 +7,8 @@ the audit log in the same transaction, and render.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
@@ -17,7 +19,7 @@ from subscribers import audience, campaigns, confirmations, events, lists, rsvp
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.models import Event, MailingList
+from subscribers.models import WAITING, Event, MailingList
 from subscribers.multilingual import Text
 from subscribers.templating import available_languages, supported_language
 from subscribers.validation import LANGUAGES
@@ -330,18 +332,57 @@ def cancel(event_id: int) -> str | BaseResponse:
 @bp.post("/events/<int:event_id>/rsvps/<int:member_id>/join-link")
 @role_required("editor")
 def resend_join_link(event_id: int, member_id: int) -> BaseResponse:
+    def resend() -> str:
+        rt = runtime()
+        member = rsvp.resend_join_link(db(), rt.kit, event_id, member_id, now=rt.clock())
+        record(db(), "event.join_link", event_id, f"member {member_id}")
+        return _("Join link sent again to %(name)s.", name=member.display_name)
+
+    return _answer_action(event_id, resend)
+
+
+@bp.post("/events/<int:event_id>/rsvps/<int:member_id>/release")
+@role_required("editor")
+def release_seat(event_id: int, member_id: int) -> BaseResponse:
+    """Give the seat of a member who left (or cannot be mailed) to the waiting list."""
+
+    def release() -> str:
+        rt = runtime()
+        released = rsvp.release_seat(db(), rt.kit, event_id, member_id, now=rt.clock())
+        moved_up = ", ".join(f"member {m.id}" for m in released.promoted) or "nobody"
+        detail = f"member {member_id} ({released.departed}, was {released.previous}); "
+        record(db(), "event.seat_release", event_id, detail + f"moved up: {moved_up}")
+        return _seat_released(released)
+
+    return _answer_action(event_id, release)
+
+
+def _answer_action(event_id: int, act: Callable[[], str]) -> BaseResponse:
+    """A button in a row of the answers table: CSRF-checked, one transaction (the service and
+    its audit entry), its outcome or its refusal flashed above the table."""
     _event_or_404(event_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    rt = runtime()
     try:
         with transaction(db()):
-            member = rsvp.resend_join_link(db(), rt.kit, event_id, member_id, now=rt.clock())
-            record(db(), "event.join_link", event_id, f"member {member_id}")
+            message = act()
     except NotFound:
         abort(404)
     except Conflict as err:
         flash(str(err))
     else:
-        flash(_("Join link sent again to %(name)s.", name=member.display_name))
+        flash(message)
     return redirect(url_for("admin_events.detail", event_id=event_id))
+
+
+def _seat_released(released: rsvp.Released) -> str:
+    name = released.member.display_name
+    if released.previous == WAITING:
+        return _("%(name)s was taken off the waiting list.", name=name)
+    if not released.promoted:
+        return _("The seat of %(name)s is free again.", name=name)
+    return _(
+        "The seat of %(name)s went to %(next)s, the first on the waiting list, who was mailed.",
+        name=name,
+        next=", ".join(m.display_name for m in released.promoted),
+    )
