@@ -23,6 +23,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from mailer.message import WireReady
+
 __all__ = [
     "DEFAULT_HEADERS",
     "OVERSIGN_HEADERS",
@@ -246,7 +248,8 @@ class DkimSigner:
 
     def sign(self, message: bytes) -> bytes:
         """Return ``message`` with a ``DKIM-Signature:`` header prepended."""
-        if message.count(b"\n") != message.count(CRLF):
+        ready = type(message) is WireReady  # CRLF line ends already, and stays ready signed
+        if not ready and message.count(b"\n") != message.count(CRLF):
             # The signature must cover the bytes the transport sends, which use CRLF line ends.
             message = _BARE_EOL.sub(CRLF, message)
         if message.startswith(CRLF):
@@ -296,7 +299,7 @@ class DkimSigner:
         signature = self._key.sign(b"".join(signed), *self._sign_args)
         folder.add_splittable(base64.b64encode(signature).decode("ascii"))
         header = folder.text().encode("ascii") + CRLF
-        return header + message
+        return WireReady(header + message) if ready else header + message
 
 
 def load_signer(key_file: str, selector: str, domain: str) -> DkimSigner:

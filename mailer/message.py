@@ -94,3 +94,15 @@ class CapturedMail:
     envelope: Envelope
     data: bytes
     extra: dict[str, str] = field(default_factory=dict)
+
+
+class WireReady(bytes):
+    """A message known to be ready for SMTP's DATA as it is: CRLF line ends only, ending in CRLF,
+    and no line starting with a dot (nothing to stuff).
+
+    ``mailer.mime.MessageLayout.build`` says so when it made the message that way, so the
+    transport need not scan the 30 KB again per recipient (three counts and a replace cost
+    about 100 µs a message, a quarter of what the sender spends on one).
+    """
+
+    __slots__ = ()

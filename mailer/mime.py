@@ -26,7 +26,7 @@ from email.header import Header
 from email.utils import format_datetime
 
 from mailer.compose import Assembly, Personalised
-from mailer.message import Address, header_safe
+from mailer.message import Address, WireReady, header_safe
 
 CRLF = b"\r\n"
 SOFT_BREAK = b"=\r\n"
@@ -137,7 +137,31 @@ def list_id_value(list_id: str) -> str:
 
 def _qp(text: str) -> bytes:
     data = text.replace("\r\n", "\n").encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True).replace(b"\n", CRLF)
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True)
+    if encoded[:1] == b"." or b"\n." in encoded:
+        encoded = _undot(encoded)
+    return encoded.replace(b"\n", CRLF)
+
+
+def _undot(encoded: bytes) -> bytes:
+    """The same quoted-printable text with no line starting with a dot.
+
+    A dot at the start of a line is what SMTP stuffs (doubles) on the wire; written as ``=2E``
+    it decodes the same, and the message can go out as built (``WireReady``) instead of being
+    scanned again per recipient. CSS rules and URLs wrapped before a dot made it common. Where
+    the two extra characters would pass 76 columns, the dot goes on a line of its own with a
+    soft break, and the rest of the line (which may itself start with a dot) follows.
+    """
+    lines = []
+    for line in encoded.split(b"\n"):
+        while line[:1] == b".":
+            if len(line) + 2 <= QP_LINE:
+                line = b"=2E" + line[1:]
+                break
+            lines.append(b"=2E=")
+            line = line[1:]
+        lines.append(line)
+    return b"\n".join(lines)
 
 
 def _tail(encoded: bytes) -> int:
@@ -162,7 +186,8 @@ def _qp_body(text: str, parts: Assembly | None) -> bytes:
 
     Each piece (literal or value) is encoded on its own and the pieces are joined with soft line
     breaks, which decoders drop, so the decoded body is exactly what ``_qp(text)`` gives. This
-    turns encoding 30 KB per recipient into encoding their few values.
+    turns encoding 30 KB per recipient into encoding their few values. Every piece starts a
+    line, and ``_qp`` starts no line with a dot, so neither does the body.
     """
     if parts is None:
         return _qp(text)
@@ -244,6 +269,8 @@ class MessageLayout:
         for name, value in extra_headers:
             common.append(encode_header(name, value))
         self._common = b"".join(common)
+        # A header name may start with a dot; none of ours does, but then nothing is promised.
+        self._dotted_head = self._common[:1] == b"." or b"\n." in self._common
         self._calendar = calendar
         # Folded before the boundary, so the line stays within 78 columns.
         self._top = _raw_header(
@@ -306,7 +333,11 @@ class MessageLayout:
         unsubscribe_url: str | None = None,
         unsubscribe_mailto: str | None = None,
     ) -> bytes:
-        """One recipient's complete message as bytes with CRLF line endings."""
+        """One recipient's complete message as bytes with CRLF line endings.
+
+        ``WireReady``: no line starts with a dot (headers are ours, base64 has no dots, and
+        quoted-printable writes a leading dot as ``=2E``), so the transport sends it as it is.
+        """
         head = [
             self._common,
             _raw_header("To", format_address(to)),
@@ -322,7 +353,8 @@ class MessageLayout:
             head.append(_raw_header("List-Unsubscribe", ",\r\n ".join(targets)))
             head.append(_raw_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         head.append(self._top)
-        return b"".join([*head, CRLF, *self._alternative(bodies)])
+        message = b"".join([*head, CRLF, *self._alternative(bodies)])
+        return message if self._dotted_head else WireReady(message)
 
 
 def make_message_id(delivery_id: int, domain: str) -> str:

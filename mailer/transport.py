@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from mailer.message import SENT, CapturedMail, Envelope, SendResult
+from mailer.message import SENT, CapturedMail, Envelope, SendResult, WireReady
 
 Security = Literal["plain", "starttls", "tls"]
 
@@ -399,6 +399,8 @@ def _send_data(conn: smtplib.SMTP, message: bytes) -> None:
 
 def _data_block(message: bytes) -> bytes:
     """The DATA block: CRLF line endings, leading dots doubled, ended by ``CRLF . CRLF``."""
+    if type(message) is WireReady:
+        return message + b".\r\n"  # built that way (mailer.mime): nothing to scan or change
     crlf = message.count(b"\r\n")
     if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
         message = _LINE_END.sub(b"\r\n", message)  # a bare CR or LF somewhere: rare

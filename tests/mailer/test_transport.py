@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 
@@ -607,3 +608,66 @@ def test_a_pipelined_refusal_leaves_the_connection_usable(
     assert second == SENT
     assert [m.rcpt_tos for m in smtp.messages] == [["rui@example.org"]]
     assert smtp.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("template", "name"),
+    [
+        ("Hello @@name@@,\nplain lines only.\n", "Ana"),
+        ("Hello,\n.a literal line starting with a dot\n@@name@@\n", "Ana"),
+        ("Hello,\n@@name@@ and more\n", ".Ana starts a line"),
+        ("Hello, @@name@@\n", ".Ana after a soft break"),
+        ("x" * 75 + ".." + "y" * 80 + "\n", "Ana"),  # QP wraps right before the dots
+    ],
+    ids=["clean", "dotted-literal", "dotted-value", "value-after-soft-break", "wrapped-dots"],
+)
+def test_built_messages_need_no_dot_stuffing_and_arrive_exactly(
+    smtp: ScriptedSMTP, transport: SmtpTransport, template: str, name: str
+) -> None:
+    # The transport trusts WireReady and sends it without its scan: no line of a built message
+    # may start with a dot (quoted-printable writes it =2E), and the text must decode unchanged.
+    from mailer.compose import Personaliser, RenderedMail
+    from mailer.message import Address, WireReady
+    from mailer.mime import MessageLayout
+
+    rendered = RenderedMail(kind="t", subject="s", html=f"<p>{template}</p>", text=template)
+    layout = MessageLayout(subject="s", sender=Address("news@network.test", "News"))
+    bodies = Personaliser(rendered).fill({"name": name})
+    message = layout.build(
+        to=Address("ana@example.org", "Ana"),
+        bodies=bodies,
+        message_id="<1.x@network.test>",
+        date=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    assert type(message) is WireReady
+    lines = message.split(b"\r\n")
+    assert not any(line.startswith(b".") for line in lines)
+    assert all(len(line) <= 76 for line in lines[lines.index(b"") :])
+    assert message.count(b"\n") == message.count(b"\r\n") == message.count(b"\r")
+
+    assert transport.send(Envelope(mail_from=BOUNCES, rcpt_to="ana@example.org"), message) == SENT
+    [received] = smtp.messages
+    assert received.data == message
+    plain = received.message.get_body(preferencelist=("plain",))
+    assert plain is not None and plain.get_content() == bodies.text.replace("\r\n", "\n")
+
+
+def test_a_message_with_a_dotted_header_is_not_trusted(
+    smtp: ScriptedSMTP, transport: SmtpTransport
+) -> None:
+    from mailer.compose import Personalised
+    from mailer.message import Address, WireReady
+    from mailer.mime import MessageLayout
+
+    layout = MessageLayout(
+        subject="s", sender=Address("news@network.test"), extra_headers=((".X-Odd", "1"),)
+    )
+    message = layout.build(
+        to=Address("ana@example.org"),
+        bodies=Personalised(html="<p>x</p>", text="x"),
+        message_id="<2.x@network.test>",
+        date=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    assert type(message) is not WireReady
+    assert transport.send(Envelope(mail_from=BOUNCES, rcpt_to="ana@example.org"), message) == SENT
+    assert smtp.messages[0].data == message
