@@ -180,14 +180,6 @@ _CHECKS = {
 }
 
 
-class ListInvalid(InvalidInput):
-    """One or more bad settings; reads as the first, ``errors`` holds them all (for forms)."""
-
-    def __init__(self, errors: list[InvalidInput]) -> None:
-        super().__init__(str(errors[0]), field=errors[0].field)
-        self.errors = errors
-
-
 def _checked(values: dict[str, Any]) -> dict[str, Any]:
     checked, errors = {}, []
     for key, value in values.items():
@@ -196,7 +188,7 @@ def _checked(values: dict[str, Any]) -> dict[str, Any]:
         except InvalidInput as err:
             errors.append(err)
     if errors:
-        raise ListInvalid(errors)
+        raise InvalidInput.all_of(errors)  # reads as the first; a form shows them all
     return checked
 
 

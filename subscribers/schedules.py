@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import time
 
 from apscheduler.triggers.cron import CronTrigger
-from babel.dates import format_time, get_day_names, get_timezone_location
+from babel.dates import format_time, get_day_names
 from babel.lists import format_list
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -90,6 +90,12 @@ def check_cron(raw: str | None) -> str | None:
     return text
 
 
+def weekday_choices() -> list[tuple[str, str]]:
+    """The picker's weekdays: (cron name, the day's name in the reader's language)."""
+    names = get_day_names("wide", locale=str(get_locale() or "en"))
+    return [(day, names[i][:1].upper() + names[i][1:]) for i, day in enumerate(WEEKDAYS)]
+
+
 @dataclass(frozen=True)
 class Picked:
     """What the picker shows: weekdays (cron names, Monday first) and a time of day."""
@@ -134,23 +140,18 @@ def picked(cron: str | None) -> Picked | None:
         return None
 
 
-def zone_name(zone: str) -> str:
-    """A time zone as people say it ("Lisbon time"), in the reader's language."""
-    city = get_timezone_location(zone, locale=str(get_locale() or "en"), return_city=True)
-    return _("%(city)s time", city=city)
-
-
 def sentence(cron: str | None, zone: str) -> str:
-    """The schedule as a sentence: "every Monday and Thursday at 09:00, Lisbon time"."""
+    """The schedule as a sentence: "every Monday and Thursday at 09:00, Lisbon time" (``zone``
+    as people say it: subscribers.web.dates.zone_name)."""
     if not cron:
         return _("no digest")
     locale = str(get_locale() or "en")
     reading = picked(cron)
     if reading is None:
-        return _("on the cron schedule “%(cron)s”, %(zone)s", cron=cron, zone=zone_name(zone))
+        return _("on the cron schedule “%(cron)s”, %(zone)s", cron=cron, zone=zone)
     at = format_time(reading.at, "short", locale=locale)
     if len(reading.weekdays) == len(WEEKDAYS):
-        return _("every day at %(time)s, %(zone)s", time=at, zone=zone_name(zone))
+        return _("every day at %(time)s, %(zone)s", time=at, zone=zone)
     names = get_day_names("wide", locale=locale)
     days = format_list([names[WEEKDAYS.index(d)] for d in reading.weekdays], locale=locale)
-    return _("every %(days)s at %(time)s, %(zone)s", days=days, time=at, zone=zone_name(zone))
+    return _("every %(days)s at %(time)s, %(zone)s", days=days, time=at, zone=zone)

@@ -16,7 +16,7 @@ from mailer.transport import Transport
 from subscribers.runtime import Runtime
 from subscribers.settings import Settings, load
 from subscribers.templating import TEMPLATES, shared_bytecode_cache
-from subscribers.web import dates, language
+from subscribers.web import dates, language, names
 
 csrf = CSRFProtect()
 
@@ -64,6 +64,7 @@ def create_app(
     Babel(app, locale_selector=language.select)
     language.install(app)
     dates.install(app)
+    names.install(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_session_teardown(app)

@@ -42,7 +42,7 @@ from subscribers.multilingual import Text
 from subscribers.staff import role_allows
 from subscribers.templating import available_languages, supported_language
 from subscribers.validation import LANGUAGES
-from subscribers.web import confirm_step, db, runtime
+from subscribers.web import confirm_step, dates, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import (
@@ -93,8 +93,14 @@ def lists_index() -> str:
     return render_template("admin/lists.html", rows=rows)
 
 
-def _list_form_page(form: ListForm, *, slug: str | None) -> str:
-    return render_template("admin/lists_form.html", form=form, slug=slug, zones=_zones())
+def _list_form_page(form: ListForm, *, slug: str | None, lst: MailingList | None = None) -> str:
+    return render_template(
+        "admin/lists_form.html",
+        form=form,
+        slug=slug,
+        zones=_zones(),
+        schedule_now=dates.schedule(lst) if lst is not None else None,
+    )
 
 
 @cache
@@ -136,9 +142,9 @@ def list_edit(slug: str) -> View:
     form = ListForm()
     if request.method == "GET":
         form.fill(lst)
-        return _list_form_page(form, slug=slug)
+        return _list_form_page(form, slug=slug, lst=lst)
     if not form.validate_on_submit():
-        return _list_form_page(form, slug=slug)
+        return _list_form_page(form, slug=slug, lst=lst)
     try:
         with transaction(db()) as s:
             lst, changed = lists.update(s, slug, form.to_change())
@@ -146,7 +152,7 @@ def list_edit(slug: str) -> View:
                 record(s, "list.edit", slug, "changed " + ", ".join(changed))
     except InvalidInput as err:
         show_errors(form, err)
-        return _list_form_page(form, slug=slug)
+        return _list_form_page(form, slug=slug, lst=lst)
     if changed:
         flash(_("List “%(name)s” saved.", name=lst.name))
     else:

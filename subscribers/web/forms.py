@@ -28,10 +28,10 @@ from subscribers.registration import RegistrationRequest, missing_answers
 from subscribers.validation import (
     COUNTRIES,
     LANGUAGES,
-    SECTORS,
     check_details,
     normalise_email,
 )
+from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 
 def list_choices(
@@ -50,8 +50,9 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def choices(pairs: Sequence[tuple[object, str]]) -> list[SelectChoice]:
-    """WTForms 3.3 choice objects from (value, label) pairs."""
-    return [SelectChoice(value, str(label)) for value, label in pairs]  # type: ignore[arg-type]
+    """WTForms 3.3 choice objects from (value, label) pairs; a lazy label stays lazy, so that
+    choices built once at import read in each page's language."""
+    return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
 
 
 def _options(mapping: dict[str, str], blank: str | None = None) -> list[SelectChoice]:
@@ -63,7 +64,7 @@ class DetailsMixin:
     name = StringField(_lp("of a person", "Name"))
     organisation = StringField(_l("Organisation"))
     country = SelectField(_l("Country"), choices=_options(COUNTRIES, "—"), validate_choice=False)
-    sector = SelectField(_l("Sector"), choices=_options(SECTORS, "—"), validate_choice=False)
+    sector = SelectField(_l("Sector"), choices=_options(SECTOR_NAMES, "—"), validate_choice=False)
     language = SelectField(
         _l("Preferred language"), choices=_options(LANGUAGES), validate_choice=False, default="en"
     )

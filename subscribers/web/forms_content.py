@@ -16,13 +16,15 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
+from subscribers import schedules
 from subscribers.errors import InvalidInput
 from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
 from subscribers.models import MailingList
 from subscribers.multilingual import Text
 from subscribers.segments import Segment
-from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS
+from subscribers.validation import COUNTRIES, LANGUAGES
 from subscribers.web.forms import MultiCheckboxField, choices
+from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 
 def _hint(field_id: str) -> dict[str, str]:
@@ -41,7 +43,13 @@ class ListForm(FlaskForm):
     accent_color = ColorField(_l("Accent colour"), default=DEFAULT_ACCENT)
     logo_url = URLField(_l("Logo URL"), render_kw=_hint("logo_url"))
     footer = StringField(_l("Footer line"))
-    digest_cron = StringField(_l("Digest schedule (cron)"), render_kw=_hint("digest_cron"))
+    # The digest schedule: weekdays and a time (the picker), or a cron line (advanced), which
+    # wins when given; subscribers.schedules turns either into what the scheduler reads.
+    digest_days = MultiCheckboxField(_l("Days"), choices=[], validate_choice=False)
+    digest_time = StringField(_l("Time of day"), default="09:00", render_kw={"type": "time"})
+    digest_cron = StringField(
+        _l("Cron expression (instead of the days and time)"), render_kw=_hint("digest_cron")
+    )
     timezone = StringField(_l("Time zone"), render_kw={"list": "zones"})
     public = BooleanField(_l("Anyone can register for this list on the public page"))
     record_clicks = BooleanField(
@@ -55,10 +63,27 @@ class ListForm(FlaskForm):
         validate_choice=False,
     )
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.digest_days.choices = choices(schedules.weekday_choices())
+
     def fill(self, lst: MailingList) -> None:
         for name in ListChange.__dataclass_fields__:
             value = getattr(lst, name)
             getattr(self, name).data = "" if value is None else value
+        picked = schedules.picked(lst.digest_cron)
+        if picked is not None:  # said by the picker: the advanced field stays empty
+            self.digest_days.data = list(picked.weekdays)
+            self.digest_time.data = picked.at.strftime("%H:%M")
+            self.digest_cron.data = ""
+
+    def schedule(self) -> str:
+        """The cron line the form asks for: the advanced field's, else the picker's."""
+        typed = (self.digest_cron.data or "").strip()
+        if typed:
+            return typed
+        days = [d for d in (self.digest_days.data or []) if isinstance(d, str)]
+        return schedules.from_picker(days, self.digest_time.data or "") or ""
 
     def to_change(self) -> ListChange:
         return ListChange(
@@ -69,7 +94,7 @@ class ListForm(FlaskForm):
             accent_color=self.accent_color.data or "",
             logo_url=self.logo_url.data or "",
             footer=self.footer.data or "",
-            digest_cron=self.digest_cron.data or "",
+            digest_cron=self.schedule(),
             timezone=self.timezone.data or "",
             public=bool(self.public.data),
             record_clicks=bool(self.record_clicks.data),
@@ -119,7 +144,7 @@ class SegmentFields:
     """
 
     country = MultiCheckboxField(_l("Country"), choices=_options(COUNTRIES), validate_choice=False)
-    sector = MultiCheckboxField(_l("Sector"), choices=_options(SECTORS), validate_choice=False)
+    sector = MultiCheckboxField(_l("Sector"), choices=_options(SECTOR_NAMES), validate_choice=False)
     language = MultiCheckboxField(
         _l("Language"), choices=_options(LANGUAGES), validate_choice=False
     )

@@ -9,8 +9,9 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, SearchField, SelectField, StringField
 
 from subscribers.members import STATUSES
-from subscribers.validation import COUNTRIES, LANGUAGES, SECTORS
+from subscribers.validation import COUNTRIES, LANGUAGES
 from subscribers.web.forms import DetailsMixin, choices
+from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 STATUS_LABELS = {
     "pending": _l("Pending"),
@@ -36,7 +37,7 @@ class MemberSearchForm(FlaskForm):
         _l("Status"), choices=choices(_any({s: STATUS_LABELS[s] for s in STATUSES}))
     )
     country = SelectField(_l("Country"), choices=choices(_any(dict(COUNTRIES))))
-    sector = SelectField(_l("Sector"), choices=choices(_any(dict(SECTORS))))
+    sector = SelectField(_l("Sector"), choices=choices(_any(dict(SECTOR_NAMES))))
     language = SelectField(_l("Language"), choices=choices(_any(dict(LANGUAGES))))
 
 

@@ -22,6 +22,7 @@ from subscribers.registration import member_for_token, public_lists
 from subscribers.tokens import MANAGE_MAX_AGE
 from subscribers.web import client_ip, csrf, db, language, reader, runtime
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
+from subscribers.web.staff_actions import show_errors
 
 bp = Blueprint("public", __name__)
 
@@ -105,22 +106,13 @@ def register(slug: str | None) -> str | tuple[str, int]:
         with transaction(db()) as session:
             notice = registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
     except InvalidInput as err:
-        if err.field == "lists":
+        if any(problem.field == "lists" for problem in err.problems):
             rt.offered.forget()  # a list is no longer offered: the next form reads them again
-        _attach_error(form, err)
+        show_errors(form, err)
         return render_template("public/register.html", form=form, lists=lists), 400
     except Throttled as err:
         return render_template("error.html", title=_("Too many requests"), message=str(err)), 429
     return render_template("public/check_inbox.html", notice=notice)
-
-
-def _attach_error(form: RegistrationForm | ManageForm, err: InvalidInput) -> None:
-    for problem in err.problems:
-        field = getattr(form, problem.field or "", None)
-        if field is not None:
-            field.errors = [*field.errors, str(problem)]
-        else:
-            form.form_errors.append(str(problem))
 
 
 def _token_problem(err: TokenError, *, resend_token: str | None = None) -> tuple[str, int]:
@@ -223,7 +215,7 @@ def manage(token: str) -> str | tuple[str, int]:
             saved = True
             language.follow_member(member)  # a new language choice shows at once
         except InvalidInput as err:
-            _attach_error(form, err)
+            show_errors(form, err)
             return render_template(
                 "public/manage.html",
                 form=form,

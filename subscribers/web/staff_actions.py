@@ -32,7 +32,7 @@ def record(session: Session, action: str, target: object, detail: str = "") -> N
 
 def show_errors(form: Any, err: InvalidInput) -> None:
     """Put a service's messages next to the fields they name (or above the form)."""
-    for one in getattr(err, "errors", None) or [err]:
+    for one in err.problems:
         field = form._fields.get(one.field or "") if one.field != "csrf_token" else None
         if field is not None:
             field.errors = [*field.errors, str(one)]

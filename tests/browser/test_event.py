@@ -122,6 +122,8 @@ def test_create_invite_answer_wait_and_take_the_freed_seat(
     page.get_by_role("link", name=TITLE).click()
     expect(page.get_by_text("Yes: 1 / 1")).to_be_visible()
     row = page.get_by_role("row").filter(has_text="ion@example.org")
-    expect(row).to_contain_text("yes")
-    expect(page.get_by_role("row").filter(has_text="ana@example.org")).to_contain_text("no")
+    expect(row).to_contain_text("Attending")
+    expect(page.get_by_role("row").filter(has_text="ana@example.org")).to_contain_text(
+        "Not attending"
+    )
     assert not any(a11y.values()), a11y

@@ -39,7 +39,8 @@ def test_admin_creates_a_list(admin: FlaskClient, rt: Runtime) -> None:
     assert (lst.accent_color, lst.timezone, lst.public) == ("#aa3300", "Europe/Warsaw", True)
     assert ("admin@example.org", "list.create", "researchers") in audit_actions(rt)
     listing = admin.get("/admin/lists")
-    assert "Frontline Practitioners Network" in listing.text and "0 9 * * mon" in listing.text
+    assert "Frontline Practitioners Network" in listing.text
+    assert "every Monday at 9:00\u202fAM, Warsaw time" in listing.text
 
 
 def test_a_duplicate_slug_is_refused(admin: FlaskClient, rt: Runtime, session) -> None:  # type: ignore[no-untyped-def]
