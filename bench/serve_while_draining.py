@@ -64,7 +64,7 @@ from send import (  # noqa: E402
 )
 from sqlalchemy import Engine, select  # noqa: E402
 
-from mailer import outbox  # noqa: E402
+from mailer import lock_log, outbox  # noqa: E402
 from subscribers.campaigns import Announcement, create_announcement  # noqa: E402
 from subscribers.db import transaction  # noqa: E402
 from subscribers.models import Member  # noqa: E402
@@ -315,6 +315,16 @@ def count_statements(environ: dict[str, str], engine: Engine, client: Client) ->
     return seen
 
 
+def print_lock_waits(path: Path, offset: int, web_pid: int) -> None:
+    """SQLite's write lock during the drain: how long each side waited for it and held it
+    (mailer.lock_log; the worker's mark-sent statements are not transactions of their own
+    there and are left out)."""
+    print("SQLite write transactions during the drain (mailer.lock_log):")
+    for (pid, kind), values in sorted(lock_log.summary(path, offset).items()):
+        who = "web app" if pid == web_pid else f"worker {pid}"
+        print(f"  {who:14} {kind:4}  {lock_log.describe(values)}")
+
+
 def cpu_per_registration(
     port: int, rate: float, seconds: float, clients: list[Client], web: CpuClock
 ) -> tuple[float, Results]:
@@ -394,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
             "NEWSLETTER_SMTP_CONNECTIONS": "4",
             "NEWSLETTER_ALLOW_HTTP": "true",  # plain HTTP on loopback, production otherwise
         }
+        locks = work / "locks.log"
+        if dialect == "sqlite":
+            environ[lock_log.ENV] = str(locks)  # the web app and the worker log their waits
         rt = Runtime.build(load_settings(environ, dotenv=None), engine=engine)
         processes.append(start_sink(sink_port))
         web = subprocess.Popen(
@@ -458,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         processes.append(worker)
         worker_cpu = CpuClock(worker.pid)
+        locks_from = locks.stat().st_size if locks.exists() else 0
         began = time.monotonic()
         with Load(web_port, rates, thirds[2], paths[len(paths) // 2 :]) as load:
             while campaign_left(rt, campaign.id):
@@ -479,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("web.log", "worker.log")
         )
         print(f"'database is locked' in the web app's and worker's logs: {locked_in_logs}")
+        if locks.exists():
+            print_lock_waits(locks, locks_from, web.pid)
         verdicts = ["MET" if met else "MISS" for met in (idle_met, drain_met)]
         print(f"\nlatency targets: idle {verdicts[0]}, during the drain {verdicts[1]}")
         return 0

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from mailer.lock_log import from_environment as lock_log_from_environment
+
 
 def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engine:
     """Create an engine; on SQLite turn on WAL, foreign keys, a busy timeout and write locks.
@@ -43,15 +45,24 @@ def make_engine(url: str, *, busy_timeout: float = 30.0, **kwargs: Any) -> Engin
         # so that a case-insensitive search works the same on both.
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
+    lock_log = lock_log_from_environment()  # None unless a benchmark measures (mailer.lock_log)
+
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # A reader (see ``readers``) starts deferred: in WAL mode it reads its snapshot while
         # a writer holds the lock, instead of queueing behind it.
         if connection.get_execution_options().get(READ_ONLY, False):
             connection.exec_driver_sql("BEGIN")
-        else:
+        elif lock_log is None:
             begin_immediate(connection, busy_timeout)
+        else:
+            began = time.perf_counter()
+            begin_immediate(connection, busy_timeout)
+            lock_log.waited(connection, began)
 
+    if lock_log is not None:
+        event.listen(engine, "commit", lock_log.ended)
+        event.listen(engine, "rollback", lock_log.ended)
     return engine
 
 

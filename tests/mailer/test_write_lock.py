@@ -8,6 +8,7 @@ tries again within a millisecond. The clock and the sleeps are injected: nothing
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from mailer import engine as engine_module
+from mailer import lock_log
 from mailer.engine import LOCK_RETRY_MOST, make_engine, readers
 
 
@@ -94,3 +96,22 @@ def test_readers_do_not_wait_for_the_write_lock(
     engine.dispose()
     holder.execute("ROLLBACK")
     holder.close()
+
+
+def test_the_lock_log_measures_write_transactions_only(
+    database: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/serve_while_draining.py reads these lines (mailer.lock_log) to say how long the
+    web app and the worker waited for the write lock and held it."""
+    log = tmp_path / "locks.log"
+    monkeypatch.setenv(lock_log.ENV, str(log))
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with readers(engine).connect() as conn:
+        conn.execute(text("SELECT count(*) FROM t")).scalar_one()
+    engine.dispose()
+    found = lock_log.summary(log)
+    assert sorted(found) == [(os.getpid(), "hold"), (os.getpid(), "wait")]
+    assert all(len(values) == 1 and values[0] >= 0 for values in found.values())
+    assert "n=1" in lock_log.describe(found[(os.getpid(), "hold")])
