@@ -432,6 +432,45 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class ServerCpuWatch(threading.Thread):
+    """CPU seconds PostgreSQL's server processes spend during a round, sampled every 50 ms.
+
+    Per process, the last reading minus the first (0 for one started meanwhile): a backend
+    that exits at the end of the round (the drain processes' connections do) keeps what it
+    used up to its last sample instead of taking it with it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.first: dict[int, float] = self._read()
+        self.last: dict[int, float] = dict(self.first)
+        self._stop_event = threading.Event()
+
+    @staticmethod
+    def _read() -> dict[int, float]:
+        found = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            if "(postgres)" in text:
+                fields = text.rsplit(")", 1)[1].split()
+                ticks = int(fields[11]) + int(fields[12])
+                found[int(stat.parent.name)] = ticks / os.sysconf("SC_CLK_TCK")
+        return found
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.05):
+            self.last.update(self._read())
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join()
+        self.last.update(self._read())
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items())
+
+
 def timed(func: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = func()
@@ -507,6 +546,7 @@ class Round:
     drain_s: float = 0.0
     cpu_s: float = 0.0
     sink_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0  # PostgreSQL's own processes
     sent: int = 0
     received: int = 0
     describe: str = ""
@@ -592,6 +632,9 @@ def run_round(
         before = children_cpu()
         own_before = own_cpu()
         sink_before = process_cpu(sink.pid)
+        server = ServerCpuWatch() if database_url.startswith("postgresql") else None
+        if server is not None:
+            server.start()
         result.drain_s, report = timed(
             lambda: drain_processes(
                 functools.partial(build_sender, spec),
@@ -604,6 +647,8 @@ def run_round(
         if processes == 1:
             result.cpu_s = own_cpu() - own_before  # drained here, not in a child
         result.sink_cpu_s = process_cpu(sink.pid) - sink_before
+        if server is not None:
+            result.server_cpu_s = server.stop()
         result.sent = report.sent
         result.describe = report.describe()
         result.errors = tuple(report.errors)
@@ -928,7 +973,8 @@ def postgres_part(bench: Bench) -> None:
         rates.append(round_)
     engine.dispose()
     table = "; ".join(
-        f"{r.processes} x {r.threads}: {r.rate:,.0f} msg/s ({r.cpu_us:.0f} µs CPU/msg)"
+        f"{r.processes} x {r.threads}: {r.rate:,.0f} msg/s ({r.cpu_us:.0f} µs CPU/msg, "
+        f"server {r.server_cpu_s / max(r.sent, 1) * 1e6:.0f})"
         for r in rates
     )
     bench.show("PostgreSQL by worker processes", table)
