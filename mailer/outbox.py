@@ -321,7 +321,9 @@ def _single_delivery() -> Any:
         Suppression.address_hash == bindparam("address_hash")
     )
     row = select(*(bindparam(name, type_=delivery.c[name].type) for name in names))
-    return sa_insert(delivery).from_select(names, row.where(~suppressed.exists()))
+    # RETURNING tells whether a row went in: psycopg's rowcount of an INSERT ... SELECT is -1.
+    inserted = sa_insert(delivery).from_select(names, row.where(~suppressed.exists()))
+    return inserted.returning(delivery.c.id)
 
 
 # Built once: every registration runs it.
@@ -354,8 +356,7 @@ def create_single(
         "language": recipient.language,
         "address_hash": address_hash(recipient.email),
     }
-    inserted = session.execute(_SINGLE_DELIVERY, values)
-    if not inserted.rowcount:  # type: ignore[attr-defined]
+    if session.execute(_SINGLE_DELIVERY, values).first() is None:  # the address is suppressed
         campaign.total = 0
         session.add(campaign)
         session.flush()

@@ -560,6 +560,10 @@ def test_registering_does_not_lift_a_bounce_or_complaint_suppression(
     register(rt)
     with rt.new_session() as s:
         assert outbox.suppressed(s, ["ana@example.org"]) == {"ana@example.org"}
+        # No delivery, and the confirmation's campaign counts none (on PostgreSQL too).
+        (campaign,) = s.execute(select(outbox.Campaign)).scalars().all()
+        assert campaign.total == 0
+        assert s.execute(select(outbox.Delivery)).first() is None
     rt.sender.drain()
     assert smtp.messages == []  # the outbox will not mail a suppressed address
 
