@@ -8,7 +8,9 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from mailer.message import CapturedMail
@@ -22,6 +24,46 @@ class CaughtMail:
     to: str
     subject: str
     date: str
+
+    @property
+    def sent_at(self) -> datetime | None:
+        """The Date header as a time (shown in the network's zone), None if unreadable."""
+        try:
+            return parsedate_to_datetime(self.date)
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of a caught mail besides its text and HTML: the calendar file, an attachment."""
+
+    index: int  # its place among the message's leaf parts (the download's address)
+    filename: str
+    content_type: str
+
+
+def extra_parts(message: EmailMessage) -> list[Part]:
+    """The parts staff can open or download: every leaf part but the bodies they read."""
+    bodies = {id(message.get_body(preferencelist=(kind,))) for kind in ("plain", "html")}
+    found = []
+    for index, part in enumerate(leaf_parts(message)):
+        if id(part) in bodies:
+            continue
+        content_type = part.get_content_type()
+        default = "invite.ics" if content_type == "text/calendar" else f"part-{index}"
+        found.append(Part(index, _safe_filename(part.get_filename() or default), content_type))
+    return found
+
+
+def leaf_parts(message: EmailMessage) -> list[EmailMessage]:
+    return [part for part in message.walk() if not part.is_multipart()]  # type: ignore[misc]
+
+
+def _safe_filename(name: str) -> str:
+    """A file name fit for a Content-Disposition header: no path, no quotes, no line breaks."""
+    cleaned = re.sub(r"[^\w .()-]", "_", name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]).strip()
+    return cleaned[:100] or "attachment"
 
 
 class CaptureStore:

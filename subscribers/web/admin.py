@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
 from subscribers import campaigns, confirmations, dashboard, digests, growth, lists, staff
-from subscribers.capture import neutralise
+from subscribers.capture import extra_parts, leaf_parts, neutralise
 from subscribers.db import transaction
 from subscribers.errors import Conflict, NotFound, Throttled
 from subscribers.web import client_ip, confirm_step, db, runtime
@@ -137,6 +137,26 @@ def caught_message(name: str) -> str:
         name=name,
         headers=[(key, shown(str(value))) for key, value in message.items()],
         text=shown(str(text_part.get_content())) if text_part else "",
+        parts=extra_parts(message),
+    )
+
+
+@bp.get("/outbox/<name>/parts/<int:index>")
+@role_required("editor")
+def caught_part(name: str, index: int) -> Response:
+    """A caught mail's calendar file or attachment, as a download (never shown in the page:
+    it is the sender's content). Text parts have their member links neutralised too."""
+    message, shown = _caught(name)
+    wanted = next((p for p in extra_parts(message) if p.index == index), None)
+    if wanted is None:
+        abort(404)
+    part = leaf_parts(message)[index]
+    payload = part.get_content()
+    body = shown(payload).encode() if isinstance(payload, str) else bytes(payload)
+    return Response(
+        body,
+        mimetype=wanted.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{wanted.filename}"'},
     )
 
 

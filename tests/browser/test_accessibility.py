@@ -1,5 +1,5 @@
 """axe-core over every page a person can reach: no "serious" or "critical" violation, and no
-page wider than a phone's screen.
+page wider than the screen, on a phone (375 px) or a desktop (1280 px).
 
 Public pages are reached as a member reaches them (the register form, the links in the mail);
 staff pages are every parameter-less GET route under /admin/ in the URL map, then every staff
@@ -34,6 +34,7 @@ MAX_STAFF_PAGES = 80
 
 
 PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
 # Elements a page may scroll sideways inside (wide tables sit in such a region); the page itself
 # must not.
 OVERFLOW = """() => {
@@ -47,15 +48,20 @@ OVERFLOW = """() => {
 
 
 def phone_problems(page: Page) -> list[str]:
-    """On a 375 px phone screen the page must not scroll sideways (work on a phone)."""
-    desktop = page.viewport_size
-    page.set_viewport_size(PHONE)
+    """On a 375 px phone screen and a 1280 px desktop one the page must not scroll sideways
+    (scrollWidth <= innerWidth; wide tables scroll inside their own region)."""
+    before = page.viewport_size
+    problems = []
     try:
-        too_wide = page.evaluate(OVERFLOW)
+        for size in (PHONE, DESKTOP):
+            page.set_viewport_size(size)
+            too_wide = page.evaluate(OVERFLOW)
+            if too_wide:
+                problems.append(f"wider than a {size['width']} px screen: {', '.join(too_wide)}")
     finally:
-        if desktop:
-            page.set_viewport_size(desktop)
-    return [f"wider than a phone screen: {', '.join(too_wide)}"] if too_wide else []
+        if before:
+            page.set_viewport_size(before)
+    return problems
 
 
 def report(found: dict[str, list[str]]) -> str:
@@ -290,14 +296,14 @@ def test_caught_mail_pages(page: Page, app: Flask, rt: Runtime, session) -> None
 
     sign_in(page, make_staff(rt, "editor"))  # caught mail is for editors and admins
     page.goto("/admin/outbox")
-    found["outbox"] = axe_violations(page)
+    found["outbox"] = axe_violations(page) + phone_problems(page)
     mails = page.locator("main table a")
     expect(mails).to_have_count(4)
     for subject, href in [(a.inner_text(), a.get_attribute("href")) for a in mails.all()]:
         assert href
         page.goto(href)
         expect(page.get_by_role("heading", level=1, name="Caught mail")).to_be_visible()
-        found[f"caught: {subject}"] = axe_violations(page)
+        found[f"caught: {subject}"] = axe_violations(page) + phone_problems(page)
         page.goto(f"{href}/html")
         found[f"mail HTML: {subject}"] = axe_violations(page)
     assert not any(found.values()), report(found)

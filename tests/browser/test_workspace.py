@@ -37,3 +37,36 @@ def test_wrong_password_is_refused(page: Page, rt: Runtime) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# The middle of each item of the menu's first level: one row when all are level.
+MENU_ROWS = """() => new Set([...document.querySelectorAll('ul.menu > li')].map(li => {
+    const box = li.getBoundingClientRect();
+    return Math.round(box.top + box.height / 2);
+})).size"""
+
+
+def test_the_admin_menu_fits_one_row_at_desktop_width(page: Page, rt: Runtime) -> None:
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, make_staff(rt, "admin"))  # an admin sees every item
+    expect(page.locator("label.menu-button")).to_be_hidden()
+    assert page.evaluate(MENU_ROWS) == 1
+    page.get_by_text("Administration", exact=True).click()  # a group opens below its name
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", level=1, name="Webhooks")).to_be_visible()
+
+
+def test_on_a_phone_the_menu_button_opens_the_menu(page: Page, rt: Runtime) -> None:
+    page.set_viewport_size(PHONE)
+    sign_in(page, make_staff(rt, "editor"))
+    members = page.get_by_role("link", name="Members", exact=True)
+    signout = page.get_by_role("button", name=re.compile("^Sign out"))
+    expect(signout).to_be_hidden()  # folded away behind the button
+    page.get_by_text("Menu", exact=True).click()
+    expect(signout).to_be_visible()
+    page.get_by_text("People", exact=True).click()
+    members.click()
+    expect(page.get_by_role("heading", level=1, name="Members")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
