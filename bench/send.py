@@ -552,6 +552,7 @@ class Round:
     describe: str = ""
     errors: tuple[str, ...] = ()
     peak_rss_mb: float = 0.0
+    peak_pss_mb: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -654,7 +655,7 @@ def run_round(
         result.errors = tuple(report.errors)
     finally:
         if watch is not None:
-            result.peak_rss_mb = watch.stop()
+            result.peak_rss_mb, result.peak_pss_mb = watch.stop()
         result.received = stop_sink(sink, counters)
     print(
         f"  {label}: {result.sent:,} sent in {result.drain_s:.2f} s ({result.rate:,.0f} msg/s, "
@@ -666,40 +667,54 @@ def run_round(
 
 
 class RssWatch(threading.Thread):
-    """The peak of the summed RSS of this process and all its descendants, sampled every 20 ms."""
+    """The peaks of the summed RSS and PSS of this process and all its descendants, sampled
+    every 20 ms.
+
+    RSS counts a page shared by a forked drain process and its parent once in each; PSS (from
+    /proc/PID/smaps_rollup) divides it among them, so its sum is the memory they use together.
+    """
 
     def __init__(self, exclude: set[int]) -> None:
         super().__init__(daemon=True)
         self.exclude = exclude
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(0.02):
-            self.peak_kb = max(self.peak_kb, self.sample())
+            self._take()
 
-    def sample(self) -> int:
-        total, pending, seen = 0, [os.getpid()], set()
+    def _take(self) -> None:
+        rss, pss = self.sample()
+        self.peak_kb = max(self.peak_kb, rss)
+        self.peak_pss_kb = max(self.peak_pss_kb, pss)
+
+    def sample(self) -> tuple[int, int]:
+        rss = pss = 0
+        pending, seen = [os.getpid()], set()
         while pending:
             pid = pending.pop()
             if pid in seen or pid in self.exclude:
                 continue
             seen.add(pid)
-            total += _rss_kb(pid)
+            rss += _status_kb(pid, "VmRSS:", "status")
+            pss += _status_kb(pid, "Pss:", "smaps_rollup")
             pending.extend(_children(pid))
-        return total
+        return rss, pss
 
-    def stop(self) -> float:
-        self.peak_kb = max(self.peak_kb, self.sample())
+    def stop(self) -> tuple[float, float]:
+        """Peak RSS and peak PSS, in MB."""
+        self._take()
         self._stop_event.set()
         self.join()
-        return self.peak_kb / 1024
+        return self.peak_kb / 1024, self.peak_pss_kb / 1024
 
 
-def _rss_kb(pid: int) -> int:
+def _status_kb(pid: int, key: str, name: str) -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
@@ -1006,7 +1021,8 @@ def big_part(bench: Bench) -> None:
     bench.show(
         f"{args.big:,} members",
         f"queued in {round_.fanout_s:.1f} s, {round_.rate:,.0f} msg/s, peak RSS of all "
-        f"processes together {round_.peak_rss_mb:.0f} MB",
+        f"processes together {round_.peak_rss_mb:.0f} MB (PSS, shared pages counted once: "
+        f"{round_.peak_pss_mb:.0f} MB)",
     )
     bench.check(f"{args.big:,} queued in <= {TARGET_QUEUE_S:.0f} s",
                 round_.fanout_s <= TARGET_QUEUE_S, f"{round_.fanout_s:.1f} s")  # fmt: skip
