@@ -200,20 +200,25 @@ def _qp_body(text: str, parts: Assembly | None) -> bytes:
     ):
         return _qp(text)  # not this text's assembly, or CRs
     out: list[bytes] = []
+    # A member's click reference follows every link: encode each distinct value once.
+    encodings: dict[str, tuple[bytes, int]] = {}
     tail = 0  # characters on the current output line
     for index, (literal, literal_tail) in enumerate(pieces):
         if index:
             value = values[index - 1]
             if value:
-                if "\r" in value:
-                    return _qp(text)
-                encoded = _qp(value)
+                known = encodings.get(value)
+                if known is None:
+                    if "\r" in value:
+                        return _qp(text)
+                    known = encodings[value] = (encoded := _qp(value)), _tail(encoded)
+                encoded, value_tail = known
                 if tail:
                     if tail >= QP_LINE:
                         return _qp(text)  # no room left on that line for a soft break's "="
                     out.append(SOFT_BREAK)
                 out.append(encoded)
-                tail = _tail(encoded)
+                tail = value_tail
         if literal:
             if tail:
                 if tail >= QP_LINE:
