@@ -111,6 +111,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     login = demo_login_line(rt)
     if login:
         click.echo(login)  # again, last: `make run` printed it before the migrations' output
+    serving_threads_take_turns_quickly()
     waitress_serve(
         app,
         host=host,
@@ -121,6 +122,23 @@ def serve(host: str, port: int, no_worker: bool) -> None:
         # (ProxyFix, as many hops as NEWSLETTER_TRUSTED_PROXIES says), so let them through.
         clear_untrusted_proxy_headers=not rt.settings.trusted_proxies,
     )
+
+
+# How long a thread that wants the interpreter lock waits for a busy one to let go of it.
+SERVE_SWITCH_INTERVAL = 0.001
+
+
+def serving_threads_take_turns_quickly() -> None:
+    """Let waitress's threads hand the interpreter lock over every millisecond, not every 5.
+
+    A request gives the lock up at each database round trip and must win it back afterwards;
+    while other threads are busy (rendering pages) it waited up to 5 ms each time, eight times
+    per registration, and on SQLite while holding the database's write lock, which the worker
+    and the other requests wait for. Measured with the bench during a drain (README, "Serving
+    while a campaign drains"): registration p99 133 -> 76 ms and 295 -> 136 ms in two rounds,
+    the web app's wait for the write lock -27 to -43 %, for 0.2-0.7 ms more CPU a registration.
+    """
+    sys.setswitchinterval(SERVE_SWITCH_INTERVAL)
 
 
 @main.command()

@@ -476,3 +476,20 @@ def test_outbox_drain_with_several_processes_sends_each_message_once(
     received = sorted(rcpt for m in smtp.messages for rcpt in m.rcpt_tos)
     assert received == sorted(f"m{i}@example.org" for i in range(60))
     assert "sent 60" in migrated.ok("outbox", "status")
+
+
+def test_serve_lets_its_threads_take_turns_every_millisecond(
+    migrated_in_process: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that gives up the interpreter lock at a database round trip wins it back
+    within a millisecond, not 5 (subscribers.cli.serving_threads_take_turns_quickly)."""
+    import waitress
+
+    seen: list[float] = []
+    monkeypatch.setattr(waitress, "serve", lambda *_a, **_k: seen.append(sys.getswitchinterval()))
+    before = sys.getswitchinterval()
+    try:
+        migrated_in_process.ok("serve", "--no-worker", "--port", "1")
+    finally:
+        sys.setswitchinterval(before)
+    assert seen == [pytest.approx(0.001)]
