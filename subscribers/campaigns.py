@@ -368,7 +368,11 @@ def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> 
     stmt = select(Campaign).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
     if list_id is not None:
         stmt = stmt.where(Campaign.list_id == list_id)
-    campaigns = list(session.execute(stmt).scalars())
+    return progress_of(session, list(session.execute(stmt).scalars()))
+
+
+def progress_of(session: Session, campaigns: list[Campaign]) -> list[Progress]:
+    """Each of these campaigns with its progress, bounces and complaints (a query each)."""
     ids = [c.id for c in campaigns if c.id is not None]
     counts = outbox.counts(session, campaign_ids=ids)
     bounced = _bounces(session, ids)

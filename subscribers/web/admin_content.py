@@ -24,6 +24,7 @@ from mailer.compose import personalise
 from subscribers import (
     audience,
     brakes,
+    campaign_list,
     campaigns,
     clicks,
     confirmations,
@@ -502,10 +503,21 @@ def announce_count() -> tuple[BaseResponse, int] | BaseResponse:
 @bp.get("/campaigns")
 @role_required("viewer")
 def campaigns_index() -> str:
-    rows = campaigns.recent(db(), limit=100)
-    lists_by_id = {lst.id: lst for lst in lists.all_lists(db())}
+    """Mass mail or transactional mail (a tab each), filtered by kind, list and state (GET)."""
+    all_lists = lists.all_lists(db())
+    wanted, problems = campaign_list.CampaignFilter.parse(request.args, all_lists)
+    now = runtime().clock()
     return render_template(
-        "admin/campaigns.html", rows=rows, lists_by_id=lists_by_id, now=runtime().clock()
+        "admin/campaigns.html",
+        rows=campaign_list.find(db(), wanted, all_lists, now=now),
+        wanted=wanted,
+        problems=problems,
+        lists=all_lists,
+        lists_by_id={lst.id: lst for lst in all_lists},
+        kinds=campaign_list.KINDS,
+        states=campaign_list.STATES,
+        limit=campaign_list.LIMIT,
+        now=now,
     )
 
 

@@ -32,6 +32,7 @@ KINDS = {
     "event_cancel": _l("Event cancellation"),
     "reminder": _l("Event reminder"),
     "rsvp_confirmation": _l("Answer to an invitation"),
+    "test": _l("Test mail"),  # audience.STAFF_TEST: an announcement staff sent themselves
     "hard": _l("Hard bounce (the address does not exist)"),
     "soft": _l("Soft bounce (a passing problem)"),
 }
