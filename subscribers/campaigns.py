@@ -126,10 +126,17 @@ def _render(
     return mailing_list, kit.render_each("announcement", languages, context)
 
 
+def check_send_time(send_after: datetime | None, now: datetime) -> None:
+    """A scheduled send must lie ahead (web, CLI and API alike); InvalidInput otherwise."""
+    if send_after is not None and send_after <= now:
+        raise InvalidInput(_("This time has passed; choose a later one."), field="send_after")
+
+
 def create_announcement(
     session: Session, kit: MailKit, announcement: Announcement, *, now: datetime
 ) -> tuple[Campaign, int]:
     """Render an announcement once per language and queue it for the list's (segment's) members."""
+    check_send_time(announcement.send_after, now)
     mailing_list, versions = _render(session, kit, announcement)
     campaign = list_campaign(
         session,

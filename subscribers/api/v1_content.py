@@ -137,8 +137,6 @@ def announcements_create(call: Call) -> s.CampaignOut:
     rt = runtime()
     now = rt.clock()
     send_after = _local(body.send_at)
-    if send_after is not None and send_after <= now:
-        raise InvalidInput("send_at: must be in the future", field="send_at")
     announcement = campaigns.Announcement(
         list_slug=body.list,
         subject=body.subject,

@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
-from subscribers import schedules
+from subscribers import campaigns, schedules
 from subscribers.errors import InvalidInput
 from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
 from subscribers.models import MailingList
@@ -247,6 +247,5 @@ class AnnounceForm(AudienceFields, FlaskForm):
             ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=ZoneInfo(zone))
-        if when <= now:
-            raise InvalidInput(_("This time has passed; choose a later one."), field="send_after")
+        campaigns.check_send_time(when, now)  # said on the form already, before confirming
         return when

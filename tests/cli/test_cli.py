@@ -493,3 +493,16 @@ def test_serve_lets_its_threads_take_turns_every_millisecond(
     finally:
         sys.setswitchinterval(before)
     assert seen == [pytest.approx(0.001)]
+
+
+def test_announce_at_a_past_time_is_refused_and_queues_nothing(migrated_in_process: Cli) -> None:
+    # The rule lives in campaigns.create_announcement: the CLI once accepted a past --at that
+    # the web form refused.
+    cli = migrated_in_process
+    cli.ok("lists", "create", "practitioners", "--name", "Frontline")
+    line = cli.fails(
+        "announce", "--list", "practitioners", "--subject", "Hi", "--body", "Hi.",
+        "--at", "2020-01-01T09:00",
+    )  # fmt: skip
+    assert "This time has passed" in line
+    assert "the outbox is empty" in cli.ok("outbox", "status")
