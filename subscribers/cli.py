@@ -434,9 +434,12 @@ def campaigns_group() -> None:
 
 
 def _set_status(campaign_id: int, status: str, verb: str) -> None:
+    from subscribers import campaigns
+
     rt = runtime()
     with transaction(rt.new_session()) as session:
-        outbox.set_status(session, campaign_id, status)
+        # The service, as the workspace and the API do: resuming also overrides a brake.
+        campaigns.set_status(session, campaign_id, status)
         action = {outbox.PAUSED: "pause", outbox.ACTIVE: "resume"}.get(status, "cancel")
         record(session, rt, f"campaign.{action}", f"campaign:{campaign_id}", verb)
     click.echo(f"campaign {campaign_id} {verb}")

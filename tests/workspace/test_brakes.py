@@ -144,6 +144,27 @@ def test_resuming_overrides_the_brake(session, rt) -> None:  # type: ignore[no-u
     assert not check(rt, cid) and status(rt, cid) == ("active", "overridden")
 
 
+def test_resuming_from_the_cli_overrides_the_brake_too(  # type: ignore[no-untyped-def]
+    session, rt, database_url: str, tmp_path
+) -> None:
+    from click.testing import CliRunner
+
+    from subscribers.cli import main
+
+    cid = campaign_with(session, rt, sent=100)
+    hard_bounces(session, rt, cid, 10)
+    assert check(rt, cid)
+    env = {
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+    }
+    result = CliRunner().invoke(main, ["campaigns", "resume", str(cid)], env=env)
+    assert result.exit_code == 0, result.output
+    assert status(rt, cid) == ("active", "overridden")
+    assert not check(rt, cid)  # the brake does not stop it again
+
+
 def test_the_scheduler_job_watches_recent_campaigns(session, rt) -> None:  # type: ignore[no-untyped-def]
     old = campaign_with(session, rt, sent=100)
     hard_bounces(session, rt, old, 10)
