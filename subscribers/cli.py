@@ -569,8 +569,12 @@ def subscribers_export(list_slug: str, output: Path | None) -> None:
     """The list's subscribers as CSV (formulas neutralised)."""
     from subscribers import imports
 
-    with runtime().new_session() as session:
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
         text = imports.export_members(session, list_slug)
+        # Members' data leaving the system is audited, as from the workspace.
+        detail = imports.export_audit_detail(text)
+        record(session, rt, "members.export", f"list {list_slug}", detail)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -713,6 +717,7 @@ def digest_send(slug: str, drain: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
+        record(session, rt, "digest.send", slug, outcome.describe())
     click.echo(outcome.describe())
     if drain and outcome.campaign_id is not None:
         drain_now(rt)

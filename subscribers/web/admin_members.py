@@ -425,7 +425,7 @@ def export_list(slug: str) -> Response:
     except NotFound:
         abort(404)
     with transaction(db()) as s:
-        record(s, "members.export", f"list {slug}", f"members: {len(text.splitlines()) - 1}")
+        record(s, "members.export", f"list {slug}", imports.export_audit_detail(text))
     day = rt.clock().date().isoformat()
     return Response(
         text,

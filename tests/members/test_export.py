@@ -73,3 +73,33 @@ def test_export_needs_a_csrf_token(app: Flask, rt: Runtime, session: Session) ->
     make_list(session, rt.clock())
     client = signed_in(app, rt, "viewer")
     assert client.post("/admin/lists/practitioners/export").status_code == 400
+
+
+def test_the_cli_audits_an_export_and_a_digest_as_the_workspace_does(
+    rt: Runtime, session: Session, database_url: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from subscribers.cli import main
+
+    make_list(session, rt.clock())
+    env = {
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
+        "NEWSLETTER_SMTP_URL": "capture://",
+    }
+    runner = CliRunner()
+    out = tmp_path / "members.csv"
+    exported = runner.invoke(
+        main, ["subscribers", "export", "--list", "practitioners", "-o", str(out)], env=env
+    )
+    digest = runner.invoke(main, ["digest", "send", "practitioners"], env=env)
+    assert exported.exit_code == 0 and digest.exit_code == 0, exported.output + digest.output
+    with rt.new_session() as s:
+        entries = s.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars().all()
+    assert [(e.action, e.target, e.detail) for e in entries] == [
+        ("members.export", "list practitioners", "members: 0"),
+        ("digest.send", "practitioners", digest.output.strip()),
+    ]
+    assert all(e.actor.startswith("cli") for e in entries)
