@@ -11,7 +11,7 @@ from typing import Any
 import click
 from flask_babel import ngettext
 
-from subscribers import events, rsvp
+from subscribers import events, rsvp, times
 from subscribers.audience import Segment
 from subscribers.cli_support import drain_now, friendly, read_text, record, runtime
 from subscribers.db import transaction
@@ -55,11 +55,11 @@ def _spec(
 ) -> events.EventSpec:
     """A spec from the options given, over ``base`` (the event as it is) when updating."""
     tz = options["timezone"] or (base.timezone if base else runtime().settings.timezone)
-    events.zone(tz)
+    times.zone(tz)
     changes: dict[str, Any] = {"timezone": tz}
     for name in ("start", "end", "rsvp_deadline"):
         if options[name] is not None:
-            changes[name] = events.parse_time(options[name], tz, field=name.replace("_", " "))
+            changes[name] = times.parse_time(options[name], tz, field=name.replace("_", " "))
     for name in ("title", "location", "online_url"):
         if options[name] is not None:
             changes[name] = options[name]

@@ -10,7 +10,6 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailer import pacing
 from mailer.sender import Sender
+from subscribers import times
 from subscribers.errors import NewsletterError
 from subscribers.multilingual import Text
 from subscribers.runtime import Runtime
@@ -120,14 +120,8 @@ def translation_files(values: tuple[str, ...], option: str = "--translation") ->
 
 
 def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime | None:
-    """ISO 8601; a time without offset is in the configured time zone."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.ClickException(f"{option}: not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    """ISO 8601; a time without offset is in the configured time zone (subscribers.times)."""
+    return None if value is None else times.parse_time(value, zone, field=option)
 
 
 def sender_for_process(share: int) -> Sender:

@@ -23,7 +23,6 @@ from sqlmodel import Session
 from mailer import outbox
 from mailer.compose import RenderedMail
 from mailer.outbox import Campaign, Recipient
-from mailer.zones import UnknownZone, known_zone
 from subscribers import audience, event_mails, lists, multilingual
 from subscribers.audience import Segment
 from subscribers.errors import Conflict, InvalidInput, NotFound
@@ -51,6 +50,7 @@ from subscribers.models import (
     Rsvp,
 )
 from subscribers.multilingual import Text
+from subscribers.times import zone
 from subscribers.validation import clean_text
 
 MAX_DESCRIPTION = 100_000
@@ -77,58 +77,6 @@ class EventSpec:
 
 
 # -- parsing shared by the form and the command line ----------------------------------------
-
-
-def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
-    """An IANA zone, or InvalidInput naming it."""
-    try:
-        return known_zone(name)
-    except UnknownZone as err:
-        if err.suggestions:
-            message = _(
-                "%(field)s: unknown time zone %(name)s; did you mean %(names)s?",
-                field=field,
-                name=err.shown,
-                names=", ".join(err.suggestions),
-            )
-        else:
-            message = _("%(field)s: unknown time zone %(name)s", field=field, name=err.shown)
-        raise InvalidInput(message, field=field) from None
-
-
-def parse_time(value: str, zone_name: str, *, field: str) -> datetime:
-    """ISO 8601; a time without offset is wall-clock time in ``zone_name``.
-
-    A wall-clock time that does not exist there (skipped when clocks go forward) is refused
-    rather than silently moved an hour.
-    """
-    text = (value or "").strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            _(
-                "%(field)s: not an ISO 8601 time (e.g. 2027-03-28T09:00): %(text)s",
-                field=field,
-                text=repr(text),
-            ),
-            field=field,
-        ) from None
-    if parsed.tzinfo is not None:
-        return parsed
-    tz = zone(zone_name)
-    local = parsed.replace(tzinfo=tz)
-    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
-        raise InvalidInput(
-            _(
-                "%(field)s: %(text)s does not exist in %(zone)s (the clocks skip it)",
-                field=field,
-                text=text,
-                zone=zone_name,
-            ),
-            field=field,
-        )
-    return local
 
 
 def parse_reminders(text: str | None) -> tuple[int, ...]:

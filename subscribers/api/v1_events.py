@@ -10,7 +10,7 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Suppression
-from subscribers import events, rsvp, suppressions
+from subscribers import events, rsvp, suppressions, times
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged
 from subscribers.api.v1_lists import record
@@ -62,7 +62,7 @@ def events_create(call: Call) -> s.EventOut:
     body: s.EventCreate = call.body
     rt = runtime()
     tz_name = body.timezone or rt.settings.timezone
-    zone = events.zone(tz_name)
+    zone = times.zone(tz_name)
     spec = events.EventSpec(
         list_slug=body.list,
         title=body.title,

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
-from subscribers import events
+from subscribers import events, times
 from subscribers.errors import InvalidInput
 from subscribers.events import EventSpec
 from subscribers.web.forms_content import SegmentFields
@@ -48,7 +48,7 @@ class EventForm(FlaskForm):
     def to_spec(self, list_slug: str | None = None) -> EventSpec:
         """A spec for the services, or InvalidInput naming the field."""
         tz = (self.timezone.data or "").strip()
-        events.zone(tz)
+        times.zone(tz)
         return EventSpec(
             list_slug=list_slug or (self.list_slug.data or ""),
             title=self.title.data or "",
@@ -67,7 +67,7 @@ class EventForm(FlaskForm):
         value = (getattr(self, name).data or "").strip()
         if not value:
             return None
-        return events.parse_time(value, (self.timezone.data or "").strip(), field=name)
+        return times.parse_time(value, (self.timezone.data or "").strip(), field=name)
 
     def _required(self, name: str) -> datetime:
         when = self._time(name)

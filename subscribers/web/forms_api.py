@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, URLField
 
-from subscribers import webhooks
-from subscribers.errors import InvalidInput
+from subscribers import times, webhooks
 from subscribers.web.forms import MultiCheckboxField
 
 
@@ -24,11 +22,8 @@ class TokenForm(FlaskForm):
         text = (self.expires.data or "").strip()
         if not text:
             return None
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(_("Please give a date and time."), field="expires") from None
-        return when if when.tzinfo else when.replace(tzinfo=ZoneInfo(zone))
+        unreadable = _("Please give a date and time.")
+        return times.parse_time(text, zone, field="expires", unreadable=unreadable)
 
 
 def event_choices() -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ shares; a service's ``InvalidInput`` names the field its message belongs to.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,8 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
-from subscribers import campaigns, schedules
-from subscribers.errors import InvalidInput
+from subscribers import campaigns, schedules, times
 from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
 from subscribers.models import MailingList
 from subscribers.multilingual import Text
@@ -239,13 +237,7 @@ class AnnounceForm(AudienceFields, FlaskForm):
         text = (self.send_after.data or "").strip()
         if not text:
             return None
-        try:
-            when = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(
-                _("Please give a date and time, e.g. 2026-12-01 09:00."), field="send_after"
-            ) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=ZoneInfo(zone))
+        unreadable = _("Please give a date and time, e.g. 2026-12-01 09:00.")
+        when = times.parse_time(text, zone, field="send_after", unreadable=unreadable)
         campaigns.check_send_time(when, now)  # said on the form already, before confirming
         return when

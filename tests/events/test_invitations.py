@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from subscribers import events
+from subscribers import events, times
 from subscribers.audience import Segment
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput
@@ -96,7 +96,7 @@ def test_members_see_their_own_time_across_the_dst_change(
     """
     rt.clock.set(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
     network(session, rt)
-    start = events.parse_time("2027-03-28T09:00", "Europe/Lisbon", field="start")
+    start = times.parse_time("2027-03-28T09:00", "Europe/Lisbon", field="start")
     event_id = create(rt, start=start, online_url="")
     assert event_row(rt, event_id).start_at == datetime(2027, 3, 28, 8, 0, tzinfo=UTC)
     invite(rt, event_id)
@@ -147,8 +147,8 @@ def test_night_session_shows_the_other_date_and_both_sides_of_the_change(
 
 def test_a_time_the_clocks_skip_is_refused() -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
-        events.parse_time("2027-03-28T01:30", "Europe/Lisbon", field="start")
-    assert events.parse_time("2027-03-28T01:30+00:00", "Europe/Lisbon", field="start").hour == 1
+        times.parse_time("2027-03-28T01:30", "Europe/Lisbon", field="start")
+    assert times.parse_time("2027-03-28T01:30+00:00", "Europe/Lisbon", field="start").hour == 1
 
 
 def test_invite_a_segment_then_the_rest_invites_nobody_twice(
