@@ -127,6 +127,8 @@ def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
-def is_postgres(engine_or_session: Any) -> bool:
-    bind = getattr(engine_or_session, "bind", None) or engine_or_session
-    return bool(bind.dialect.name == "postgresql")
+def is_postgres(bound: Any) -> bool:
+    """Whether an engine, connection or session talks to PostgreSQL (the one dialect check)."""
+    if hasattr(bound, "get_bind"):  # a Session
+        bound = bound.get_bind()
+    return bool(bound.dialect.name == "postgresql")

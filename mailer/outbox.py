@@ -43,6 +43,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from mailer.compose import RenderedMail
 from mailer.dbtypes import UTCDateTime
+from mailer.engine import is_postgres
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED = "queued", "sending", "sent", "failed", "skipped"
 STATES = (QUEUED, SENDING, SENT, FAILED, SKIPPED)
@@ -461,7 +462,7 @@ def claim(
     yet, and the planner would otherwise sort the whole campaign to pick a batch.
     """
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if is_postgres(connection):
         connection.exec_driver_sql("SET LOCAL enable_sort = off")
     params = {"now": now, "after_id": after_id, "lease_until": now + lease, "worker_id": worker_id}
     rows: list[Any] = []
@@ -540,7 +541,7 @@ class SentMarker:
         if dialect.name not in ("sqlite", "postgresql"):
             raise ValueError(f"SentMarker supports SQLite and PostgreSQL, not {dialect.name}")
         self._engine = engine
-        self._postgres = dialect.name == "postgresql"
+        self._postgres = is_postgres(engine)
         self._sql = self._SQL.format(p="?" if dialect.paramstyle == "qmark" else "%s")
         sent_at = Delivery.__table__.c.sent_at.type  # type: ignore[attr-defined]
         self._datetime = sent_at.dialect_impl(dialect).bind_processor(dialect)

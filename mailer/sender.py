@@ -49,7 +49,7 @@ from mailer import outbox, pacing, priority, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser, RenderedMail
-from mailer.engine import READ_ONLY
+from mailer.engine import READ_ONLY, is_postgres
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
 from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
@@ -765,7 +765,7 @@ class Sender:
         # On PostgreSQL, skip waiting for the WAL flush of the mark-sent commit: a database
         # crash could then forget that a message was sent and send it again, but never lose
         # one, and it lifts the ceiling of one fsync per message. (SentMarker does the same.)
-        if session.get_bind().dialect.name == "postgresql":
+        if is_postgres(session):
             session.execute(sql_text("SET LOCAL synchronous_commit = off"))
 
     def _build(

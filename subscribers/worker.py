@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 
 from mailer import priority
+from mailer.engine import is_postgres
 from mailer.sender import DATABASE_ERRORS, database_trouble
 from subscribers.runtime import Runtime
 
@@ -87,7 +88,7 @@ def schedule_when_leader(
     """Run the scheduler while this process holds the scheduling role."""
     import scheduler
 
-    if rt.engine.dialect.name != "postgresql":
+    if not is_postgres(rt.engine):
         jobs = scheduler.build_scheduler(rt)
         jobs.start()
         stop.wait()
