@@ -12,6 +12,7 @@ import mailer.bounce_log  # noqa: F401 - registers the bounce table
 import mailer.outbox  # noqa: F401 - registers the outbox tables in SQLModel.metadata
 import mailer.pacing  # noqa: F401 - registers the domain_pause table
 import mailer.workers  # noqa: F401 - registers the worker table
+import subscribers.consent  # noqa: F401 - a new database starts with version 1 of the consent wording
 import subscribers.models  # noqa: F401 - registers the domain tables
 from mailer.engine import is_postgres, make_engine, readers
 

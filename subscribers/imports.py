@@ -21,7 +21,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers import lists, suppressions, webhooks
+from subscribers import consent, lists, suppressions, webhooks
 from subscribers.csv_export import csv_text
 from subscribers.errors import Conflict, InvalidInput
 from subscribers.models import (
@@ -472,10 +472,20 @@ def export_members(session: Session, list_slug: str) -> str:
     )
     rows = session.execute(stmt).all()
     blocked = suppressions.of_addresses(session, [m.email for m, _sub in rows if m.email])
+    ticked = consent.ticked_on_list(session, mailing_list.id or 0)
     return csv_text(
-        [*COLUMNS, "status", "subscribed_at", "suppressed_at", "suppression"],
+        [
+            *COLUMNS,
+            "status",
+            "subscribed_at",
+            "suppressed_at",
+            "suppression",
+            "consent_version",
+            "consent_text",
+        ],
         (
             _export_row(member, sub, blocked.get((member.email or "").strip().lower()))
+            + ticked.get(member.id or 0, ("", ""))
             for member, sub in rows
         ),
     )

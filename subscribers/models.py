@@ -107,6 +107,26 @@ class Subscription(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class ConsentWording(SQLModel, table=True):
+    """The words a person ticks to consent, versioned: one row per version and language.
+
+    Rows are never changed: staff changing the wording add a version (subscribers.consent),
+    and each consent record points at the row its person saw.
+    """
+
+    __tablename__ = "consent_wording"
+    __table_args__ = (
+        UniqueConstraint("version", "language", name="uq_consent_wording_version_language"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int
+    language: str = Field(max_length=8)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str | None = Field(default=None, max_length=320)
+
+
 class ConsentEvent(SQLModel, table=True):
     """One entry of a member's consent history: what was agreed or withdrawn, when and how."""
 
@@ -118,6 +138,8 @@ class ConsentEvent(SQLModel, table=True):
     action: str = Field(max_length=32)  # given | confirmed | withdrawn | changed | imported ...
     consent_version: str = Field(default="", max_length=32)
     consent_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The wording the person ticked (given, confirmed); consent_text repeats its words.
+    wording_id: int | None = Field(default=None, foreign_key="consent_wording.id")
     source: str = Field(default="web", max_length=32)
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=300)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
-from subscribers import clicks, import_jobs, rsvp, throttle, webhooks
+from subscribers import clicks, consent, import_jobs, rsvp, throttle, webhooks
 from subscribers.errors import InvalidInput
 from subscribers.mails import MailKit
 from subscribers.models import (
@@ -216,9 +216,16 @@ def export(session: Session, member: Member) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    consents = session.execute(
-        select(ConsentEvent).where(ConsentEvent.member_id == member.id).order_by(ConsentEvent.id)
-    ).scalars()
+    consents = list(
+        session.execute(
+            select(ConsentEvent)
+            .where(ConsentEvent.member_id == member.id)
+            .order_by(ConsentEvent.id)
+        ).scalars()
+    )
+    wording_versions = consent.versions_of(
+        session, [c.wording_id for c in consents if c.wording_id is not None]
+    )
     deliveries = session.execute(
         select(Delivery, Campaign.subject, Campaign.kind)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
@@ -261,6 +268,8 @@ def export(session: Session, member: Member) -> dict[str, Any]:
                 "list_id": c.list_id,
                 "consent_version": c.consent_version,
                 "consent_text": c.consent_text,
+                # The version of the wording ticked (its words are consent_text), or None.
+                "wording_version": wording_versions.get(c.wording_id or 0),
                 "source": c.source,
                 "ip": c.ip,
                 "user_agent": c.user_agent,

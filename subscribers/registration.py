@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,8 @@ from sqlmodel import Session, SQLModel
 
 from mailer import outbox
 from mailer.dbtypes import UTCDateTime
-from subscribers import throttle, webhooks
+from subscribers import consent, throttle, webhooks
+from subscribers.consent import Wording
 from subscribers.errors import InvalidInput, Throttled, TokenError
 from subscribers.mails import MailKit, queue_already_member, queue_confirmation, queue_welcome
 from subscribers.models import (
@@ -46,8 +47,8 @@ from subscribers.models import (
 )
 from subscribers.tokens import CONFIRM_MAX_AGE
 
-CONSENT_VERSION = "2026-11"
-# Shown in the reader's language; the consent record keeps the words the person read.
+# Version 1 of the consent wording (subscribers.consent.VERSION_1), marked here so that the
+# catalogues keep its translations: they are version 1 in each language.
 CONSENT_TEXT = _l(
     "I agree to receive the network's news, announcements and event invitations by email, and to "
     "the processing of the details I gave for that purpose, as described in the privacy notice. "
@@ -94,6 +95,9 @@ class RegistrationRequest:
     ip: str = ""
     user_agent: str = ""
     source: str = "web"
+    # The consent wording the person was shown and ticked; None: the current one in
+    # ``language`` (the API, where the calling site showed its own form).
+    consent_wording: Wording | None = None
 
 
 _PUBLIC_LISTS = (
@@ -191,17 +195,30 @@ def _consent(
     now: datetime,
 ) -> ConsentEvent:
     assert member.id is not None
+    wording = request.consent_wording
     return ConsentEvent(
         member_id=member.id,
         list_id=lst.id if lst else None,
         action=action,
-        consent_version=CONSENT_VERSION,
-        consent_text=str(CONSENT_TEXT),
+        wording_id=wording.id if wording else None,
+        consent_version=str(wording.version) if wording else "",
+        consent_text=wording.text if wording else "",
         source=request.source,
         ip=request.ip[:64],
         user_agent=request.user_agent[:300],
         at=now,
     )
+
+
+def _ticked_wording(session: Session, member: Member) -> Wording | None:
+    """The wording this member ticked when they registered (their latest "given" consent)."""
+    wording_id = session.execute(
+        select(ConsentEvent.wording_id)
+        .where(ConsentEvent.member_id == member.id, ConsentEvent.action == "given")
+        .order_by(ConsentEvent.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    ).scalar()
+    return consent.get(session, wording_id) if wording_id else None
 
 
 def register(
@@ -227,6 +244,9 @@ def register(
     missing = missing_answers(consent=request.consent, list_slugs=request.list_slugs)
     if missing:
         raise InvalidInput.all_of(missing)
+    if request.consent_wording is None:
+        wording = consent.current(session, request.language or consent.FALLBACK)
+        request = replace(request, consent_wording=wording)
     lists = _chosen_lists(session, request.list_slugs, offered)
     if request.ip and not throttle.hit(
         session, f"register-ip:{request.ip}", limit=IP_LIMIT, window=IP_WINDOW, now=now
@@ -489,6 +509,7 @@ def confirm_link(
         return Confirmation(member, ALREADY_CONFIRMED if still_member else NOT_SUBSCRIBED)
     member.status, member.confirmed_at, member.unsubscribed_at = ACTIVE, now, None
     session.add(member)
+    ticked = _ticked_wording(session, member)
     lists = []
     for sub in pending:
         sub.status, sub.updated_at = SUB_ACTIVE, now
@@ -496,7 +517,17 @@ def confirm_link(
         lst = session.get(MailingList, sub.list_id)
         lists.append(lst)
         request = RegistrationRequest(
-            member.email or "", "", "", "", "", "", (), True, ip=ip, user_agent=user_agent
+            member.email or "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            (),
+            True,
+            ip=ip,
+            user_agent=user_agent,
+            consent_wording=ticked,
         )
         session.add(_consent(member, lst, request, action="confirmed", now=now))
     session.flush()

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -48,6 +49,9 @@ class Runtime:
     _sender: Sender | None = field(default=None, repr=False)
     # The public lists between a registration form and its POST (one copy per process).
     offered: OfferedLists = field(default_factory=OfferedLists, repr=False)
+    # Consent wordings a registration form showed, by id: rows never change once written, so
+    # the POST finds the words it records without a query (subscribers.consent).
+    wordings: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(

@@ -25,7 +25,9 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from mailer.clock import FrozenClock
 from mailer.transport import SmtpTransport
+from subscribers.consent import seed as seed_consent_wording
 from subscribers.db import make_engine, metadata, session_factory
+from subscribers.models import ConsentWording
 from subscribers.runtime import Runtime
 from subscribers.settings import Settings, load
 
@@ -186,6 +188,8 @@ def engine(
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            # As a new database starts: with version 1 of the consent wording.
+            seed_consent_wording(ConsentWording.__table__, conn)  # type: ignore[attr-defined]
         return
     shutil.copyfile(_sqlite_schema, database_url.removeprefix("sqlite:///"))
     eng = make_engine(database_url)

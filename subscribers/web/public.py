@@ -8,13 +8,15 @@ POST, which is a POST already and carries its own signed token.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import archive, clicks, preferences, registration
+from subscribers import archive, clicks, consent, preferences, registration
+from subscribers.consent import Wording
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
 from subscribers.models import MailingList, Member
@@ -57,11 +59,7 @@ def click(token: str) -> BaseResponse:
 
 @bp.get("/privacy")
 def privacy() -> str:
-    return render_template(
-        "public/privacy.html",
-        consent_text=registration.CONSENT_TEXT,
-        consent_version=registration.CONSENT_VERSION,
-    )
+    return render_template("public/privacy.html", wording=_consent_wording())
 
 
 def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[MailingList]]:
@@ -91,9 +89,10 @@ def _registration_form(slug: str | None) -> tuple[RegistrationForm, list[Mailing
 def register(slug: str | None) -> str | tuple[str, int]:
     form, lists = _registration_form(slug)
     if request.method == "GET":
-        return render_template("public/register.html", form=form, lists=lists)
+        return _register_page(form, lists, _consent_wording())
+    wording = _consent_wording(request.form.get("consent_wording", ""))
     if not form.validate_on_submit():
-        return render_template("public/register.html", form=form, lists=lists), 400
+        return _register_page(form, lists, wording), 400
     if form.website.data:
         return render_template("public/check_inbox.html")  # a bot: same answer, nothing done
     rt = runtime()
@@ -103,16 +102,34 @@ def register(slug: str | None) -> str | tuple[str, int]:
             user_agent=request.user_agent.string,
             check_deliverability=rt.settings.check_deliverability,
         )
+        req = replace(req, consent_wording=wording)
         with transaction(db()) as session:
             notice = registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
     except InvalidInput as err:
         if any(problem.field == "lists" for problem in err.problems):
             rt.offered.forget()  # a list is no longer offered: the next form reads them again
         show_errors(form, err)
-        return render_template("public/register.html", form=form, lists=lists), 400
+        return _register_page(form, lists, wording), 400
     except Throttled as err:
         return render_template("error.html", title=_("Too many requests"), message=str(err)), 429
     return render_template("public/check_inbox.html", notice=notice)
+
+
+def _register_page(form: RegistrationForm, lists: list[MailingList], wording: Wording) -> str:
+    return render_template("public/register.html", form=form, lists=lists, wording=wording)
+
+
+def _consent_wording(shown: str = "") -> Wording:
+    """The consent wording a form showed (its id posted back), else the current one in the
+    page's language. Either way kept by id, so the form's POST reads it without a query."""
+    known = runtime().wordings
+    wording = None
+    if shown.isdigit():
+        wording = known.get(int(shown)) or consent.get(reader(), int(shown))
+    if wording is None:
+        wording = consent.current(reader(), language.page_language())
+    known[wording.id] = wording
+    return wording
 
 
 def _token_problem(err: TokenError, *, resend_token: str | None = None) -> tuple[str, int]:

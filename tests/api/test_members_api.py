@@ -6,7 +6,6 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer.outbox import Campaign, Delivery
-from subscribers import registration
 from subscribers.models import AuditEntry, ConsentEvent, Member
 from subscribers.runtime import Runtime
 from tests.api import contract
@@ -43,7 +42,8 @@ def test_sign_up_starts_a_double_opt_in_exactly_as_the_form(
         assert kinds == ["confirm"]
         consent = s.execute(select(ConsentEvent)).scalar_one()
         assert (consent.action, consent.source) == ("given", "api editor tool")
-        assert consent.consent_version == registration.CONSENT_VERSION
+        assert consent.consent_version == "1"  # the current wording, in the member's language
+        assert consent.consent_text.startswith("Aceito receber")
     # Asking again answers the same: nobody learns whether an address is registered.
     again = editor_api.post("/api/v1/members", json=body)
     assert (again.status_code, again.get_json()) == (202, response.get_json())

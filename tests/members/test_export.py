@@ -45,7 +45,8 @@ def test_export_downloads_the_list_with_formulas_neutralised(
     with rt.new_session() as s:
         assert response.text == imports.export_members(s, "practitioners")  # the CLI's file
     table = list(csv.reader(io.StringIO(response.text)))
-    assert table[0] == [*imports.COLUMNS, "status", "subscribed_at", "suppressed_at", "suppression"]
+    header = [*imports.COLUMNS, "status", "subscribed_at", "suppressed_at", "suppression"]
+    assert table[0] == [*header, "consent_version", "consent_text"]
     assert [row[0] for row in table[1:]] == [
         "ana@example.org",
         "bo@example.org",

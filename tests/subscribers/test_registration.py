@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from mailer import outbox
 from mailer.outbox import Campaign, Delivery, Suppression
 from subscribers import preferences, registration
+from subscribers.consent import VERSION_1
 from subscribers.db import transaction
 from subscribers.errors import InvalidInput, Throttled, TokenError
 from subscribers.models import ConsentEvent, MailingList, Member, Subscription
-from subscribers.registration import CONSENT_TEXT, CONSENT_VERSION, RegistrationRequest
+from subscribers.registration import RegistrationRequest
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
@@ -348,8 +349,9 @@ def test_the_consent_record_keeps_version_text_ip_and_user_agent(
     assert [c.action for c in given] == ["given", "given"]
     assert {c.list_id for c in given} == {lists[0].id, lists[1].id}
     for c in given:
-        assert c.consent_version == CONSENT_VERSION and CONSENT_VERSION
-        assert c.consent_text == CONSENT_TEXT and "unsubscribe" in CONSENT_TEXT
+        # No form showed a wording: the current one in the member's language (version 1).
+        assert c.consent_version == "1" and c.wording_id is not None
+        assert c.consent_text == VERSION_1 and "unsubscribe" in VERSION_1
         assert c.ip == IP and c.user_agent == UA
         assert c.source == "web"
         assert c.at == rt.clock()
@@ -360,7 +362,9 @@ def test_the_consent_record_keeps_version_text_ip_and_user_agent(
     assert len(confirmed) == 2
     for c in confirmed:
         assert c.ip == "2001:db8::1" and c.user_agent == "Thunderbird/140"
-        assert c.consent_version == CONSENT_VERSION and c.consent_text == CONSENT_TEXT
+        # The wording Ana ticked when she registered.
+        assert c.consent_version == "1" and c.consent_text == VERSION_1
+        assert c.wording_id == given[0].wording_id
         assert c.at == rt.clock()
 
 
@@ -389,14 +393,14 @@ def test_the_web_form_records_the_callers_ip_and_user_agent(
     (given,) = consents(rt, member(rt).id)
     assert given.ip == "203.0.113.50"
     assert given.user_agent == (UA + " " + "x" * 500)[:300]
-    assert given.consent_version == CONSENT_VERSION and given.consent_text == CONSENT_TEXT
+    assert given.consent_version == "1" and given.consent_text == VERSION_1
 
 
 def test_the_privacy_page_shows_the_consent_text_and_version(client: FlaskClient) -> None:
     page = client.get("/privacy")
     assert page.status_code == 200
-    assert CONSENT_VERSION in page.text
-    assert CONSENT_TEXT.split(",")[0] in page.text.replace("&#39;", "'")
+    assert "Version 1" in page.text
+    assert VERSION_1 in page.text.replace("&#39;", "'")
 
 
 # -- purging unconfirmed registrations -----------------------------------------------------

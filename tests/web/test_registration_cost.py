@@ -57,6 +57,7 @@ def form(token: str, email: str, lists: str = "practitioners") -> dict[str, str]
         "language": "en",
         "lists": lists,
         "consent": "y",
+        "consent_wording": "1",  # as the page sends back the wording it showed (see token)
     }
 
 
@@ -65,7 +66,9 @@ def token(rt: Runtime, client: FlaskClient) -> str:
     with transaction(rt.new_session()) as s:
         make_list(s, rt.clock())
         make_list(s, rt.clock(), slug="researchers", name="Researchers")
-    return csrf_token(client.get("/register").text)
+    page = client.get("/register").text
+    assert 'name="consent_wording" value="1"' in page  # version 1 in English
+    return csrf_token(page)
 
 
 @pytest.mark.parametrize("lists", ["practitioners", "researchers"])
