@@ -75,6 +75,8 @@ TARGET_P99_MS = 100.0  # issue 19, both stores (issue 11 asked < 250 ms of SQLit
 TARGET_STATEMENTS = 6
 TARGET_CPU_MS = 5.0
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+# The consent wording the form showed, posted back as a browser does (subscribers.consent).
+WORDING = re.compile(r'name="consent_wording" value="([0-9]+)"')
 REGISTRATIONS_PER_CLIENT = 10  # well under the limit of 20 an hour per address
 DRAIN_SESSIONS_SECONDS = 120
 
@@ -86,6 +88,7 @@ class Client:
     address: str
     cookie: str = ""
     token: str = ""
+    wording: str = ""
     used: int = 0
 
 
@@ -136,6 +139,12 @@ def open_session(port: int, client: Client) -> None:
         raise SystemExit(f"GET /register from {client.address}: HTTP {status}, no CSRF session")
     client.cookie = set_cookie.split(";", 1)[0]
     client.token = found.group(1)
+    client.wording = shown_wording(page)
+
+
+def shown_wording(page: str) -> str:
+    found = WORDING.search(page)
+    return found.group(1) if found else ""
 
 
 class Load:
@@ -226,6 +235,7 @@ def registration_form(n: int, client: Client) -> str:
             "language": "en",
             "lists": LIST_SLUG,
             "consent": "y",
+            "consent_wording": client.wording,
             "website": "",
         }
     )
@@ -304,7 +314,9 @@ def count_statements(environ: dict[str, str], engine: Engine, client: Client) ->
     try:
         answer = browser.post(
             "/register",
-            data=registration_form(10**9, replace(client, token=found.group(1))),
+            data=registration_form(
+                10**9, replace(client, token=found.group(1), wording=shown_wording(page))
+            ),
             content_type="application/x-www-form-urlencoded",
             environ_base={"REMOTE_ADDR": client.address},
         )
