@@ -33,7 +33,7 @@ from subscribers.members import MemberQuery
 from subscribers.models import ERASED, MailingList, Member
 from subscribers.paging import Page
 from subscribers.staff import role_allows
-from subscribers.web import db, runtime
+from subscribers.web import db, names, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, choices, list_choices
 from subscribers.web.forms_members import (
@@ -444,7 +444,9 @@ def export_list(slug: str) -> Response:
 @role_required("admin")
 def audit_log() -> str:
     form = AuditFilterForm(formdata=request.args)
-    form.action.choices = choices([("", _("Any")), *((a, a) for a in audit.actions(db()))])
+    form.action.choices = choices(
+        [("", _("Any")), *((a, names.action_name(a)) for a in audit.actions(db()))]
+    )
     try:
         page = audit.entries(
             db(), actor=form.actor.data or "", action=form.action.data or "", page=_page_number()

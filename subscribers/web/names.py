@@ -6,7 +6,7 @@ languages are named by Babel (CLDR), the rest by this module's translated names.
 module does not know is shown as it is rather than hidden.
 
 Registered once as Jinja filters (``install``): ``kind_name``, ``state_name``, ``role_name``,
-``sector_name``, ``country_name``, ``language_name``.
+``sector_name``, ``country_name``, ``language_name``, ``action_name``, ``source_name``.
 """
 
 from __future__ import annotations
@@ -62,6 +62,70 @@ ROLES = {
     "editor": lazy_pgettext("staff role", "Editor"),
     "viewer": lazy_pgettext("staff role", "Viewer"),
 }
+# What a consent record says happened (ConsentEvent.action) and where it came from.
+CONSENT_ACTIONS = {
+    "given": _l("Consent given"),
+    "confirmed": _l("Address confirmed"),
+    "withdrawn": _l("Consent withdrawn"),
+    "changed": _l("Choices changed"),
+    "imported": _l("Imported with consent"),
+}
+SOURCES = {
+    "web": _l("Public form"),
+    "staff": _l("Workspace"),
+    "import": _l("Import"),
+    "api": _l("API"),
+    "cli": _l("Command line"),
+    "mail": _l("Link in a mail"),
+}
+# What staff (or the system) did, as the audit log records it (AuditEntry.action).
+AUDIT_ACTIONS = {
+    "announce.schedule": _l("Announcement scheduled"),
+    "announce.send": _l("Announcement sent"),
+    "announce.test": _l("Test announcement sent"),
+    "bounce.hard": _l("Address bounced"),
+    "campaign.auto_pause": _l("Campaign paused itself"),
+    "campaign.finished": _l("Campaign finished"),
+    "digest.send": _l("Digest sent"),
+    "event.cancel": _l("Event cancelled"),
+    "event.create": _l("Event created"),
+    "event.invite": _l("Invitations sent"),
+    "event.join_link": _l("Join link sent again"),
+    "event.rsvps_export": _l("Answers exported"),
+    "event.seat_release": _l("Seat released"),
+    "event.translate": _l("Event translated"),
+    "event.update": _l("Event changed"),
+    "list.create": _l("List created"),
+    "list.edit": _l("List changed"),
+    "member.confirmed": _l("Member confirmed"),
+    "member.edit": _l("Member details changed"),
+    "member.erase": _l("Member erased"),
+    "member.erased": _l("Member erased"),
+    "member.export": _l("Member's data exported"),
+    "member.lists": _l("Member's lists changed"),
+    "member.subscribed": _l("Member subscribed"),
+    "member.unsubscribe": _l("Member unsubscribed"),
+    "member.unsubscribed": _l("Member unsubscribed"),
+    "members.export": _l("Members exported"),
+    "members.import": _l("Members imported"),
+    "news.add": _l("News added"),
+    "news.edit": _l("News changed"),
+    "news.translate": _l("News translated"),
+    "news.withdraw": _l("News withdrawn"),
+    "rsvp.changed": _l("Answer changed"),
+    "staff.create": _l("Staff account created"),
+    "staff.language": _l("Workspace language changed"),
+    "staff.password": _l("Password changed"),
+    "staff.remove": _l("Staff account removed"),
+    "staff.role": _l("Role changed"),
+    "staff.unlock": _l("Account unlocked"),
+    "suppression.lift": _l("Suppression lifted"),
+    "token.create": _l("API token created"),
+    "token.revoke": _l("API token revoked"),
+    "webhook.add": _l("Webhook added"),
+    "webhook.remove": _l("Webhook removed"),
+    "webhook.replay": _l("Webhook call sent again"),
+}
 SECTORS = {
     "police": _l("Police and law enforcement"),
     "prison": _l("Prison services"),
@@ -95,6 +159,15 @@ def sector_name(code: str | None) -> str:
     return _named(SECTORS, code)  # type: ignore[arg-type]
 
 
+def action_name(code: str | None) -> str:
+    """A consent record's or an audit entry's action in words ("list.edit" -> "List changed")."""
+    return _named({**CONSENT_ACTIONS, **AUDIT_ACTIONS}, code)  # type: ignore[arg-type]
+
+
+def source_name(code: str | None) -> str:
+    return _named(SOURCES, code)  # type: ignore[arg-type]
+
+
 def _locale() -> Locale:
     return Locale.parse(str(get_locale() or "en"))
 
@@ -125,6 +198,8 @@ FILTERS = {
     "state_name": state_name,
     "role_name": role_name,
     "sector_name": sector_name,
+    "action_name": action_name,
+    "source_name": source_name,
     "country_name": country_name,
     "language_name": language_name,
 }

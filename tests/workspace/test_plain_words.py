@@ -11,10 +11,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
+from sqlalchemy import select
 
 from subscribers import digests
+from subscribers.models import Member
 from subscribers.runtime import Runtime
 from subscribers.web import dates, names
+from tests.conftest import csrf_token
 from tests.events.helpers import create, network
 from tests.factories import make_list, make_member
 from tests.workspace.conftest import post_form
@@ -168,3 +171,30 @@ def test_a_bad_time_is_refused_on_its_field(admin: FlaskClient, rt: Runtime, ses
     page = post_form(admin, "/admin/lists/practitioners/edit", form)
     assert "Please give the time of day as hours and minutes" in text_of(page.text)
     assert stored(rt).digest_cron == "0 8 * * fri"
+
+
+def test_audit_log_and_consent_history_read_as_words(
+    admin: FlaskClient,
+    client: FlaskClient,
+    rt: Runtime,
+    session,  # type: ignore[no-untyped-def]
+) -> None:
+    make_list(session, rt.clock())
+    assert post_form(admin, "/admin/lists/practitioners/edit", GOOD).status_code == 302
+    log = admin.get("/admin/audit").text
+    assert "List changed" in text_of(log) and "<td>list.edit</td>" not in log
+    assert '<option value="list.edit">List changed</option>' in log  # the filter too
+    assert "times in UTC" not in log  # each time says its zone
+    page = client.get("/register")
+    form = {
+        "csrf_token": csrf_token(page.text),
+        "email": "new@example.org",
+        "lists": "practitioners",
+        "consent": "y",
+    }
+    assert client.post("/register", data=form).status_code == 200
+    with rt.new_session() as s:
+        member_id = s.execute(select(Member.id).where(Member.email == "new@example.org")).scalar()
+    history = admin.get(f"/admin/members/{member_id}").text
+    assert "<td>Consent given</td>" in history and "<td>Public form</td>" in history
+    assert "<td>given</td>" not in history and "<td>web</td>" not in history
