@@ -24,25 +24,10 @@ from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
+from tests.web.test_tokens import registration_answer as register
 from tests.web.test_tokens import token_in
 
 SENT = "We have sent a message to the address you gave."
-
-
-def register(client: FlaskClient, email: str) -> str:
-    page = client.get("/register")
-    response = client.post(
-        "/register",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "email": email,
-            "name": "Ana Sousa",
-            "lists": "practitioners",
-            "consent": "y",
-        },
-    )
-    assert response.status_code == 200
-    return response.text
 
 
 def main_text(page: str) -> str:
