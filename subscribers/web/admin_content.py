@@ -39,7 +39,6 @@ from subscribers.campaigns import Announcement
 from subscribers.db import transaction
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import MailingList
-from subscribers.multilingual import Text
 from subscribers.staff import role_allows
 from subscribers.templating import available_languages, supported_language
 from subscribers.validation import LANGUAGES
@@ -55,7 +54,7 @@ from subscribers.web.forms_content import (
     TranslationForm,
 )
 from subscribers.web.language import page_language
-from subscribers.web.staff_actions import record, show_errors, staff_actor
+from subscribers.web.staff_actions import record, save_translation, show_errors, staff_actor
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin")
 
@@ -261,22 +260,15 @@ def _first_unwritten(written: list[str]) -> str:
 def news_translate(item_id: int) -> View:
     """Write (or rewrite) the item's title and body in one more language."""
     _item_or_404(item_id)
-    form = TranslationForm()
-    if not form.validate_on_submit():
-        return news_item(item_id, form), 400
-    text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
-    try:
-        with transaction(db()) as s:
-            item = news.translate(s, item_id, text)
-            record(s, "news.translate", f"news:{item_id}", text.language)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return news_item(item_id, form), 400
-    except Conflict as err:
-        flash(str(err))
-        return redirect(url_for("admin_content.news_item", item_id=item_id))
-    flash(_("Translation saved: %(title)s", title=item.title))
-    return redirect(url_for("admin_content.news_item", item_id=item_id, preview=text.language))
+    return save_translation(
+        save=lambda s, text: news.translate(s, item_id, text).title,
+        action="news.translate",
+        target=f"news:{item_id}",
+        page=lambda form: news_item(item_id, form),
+        back=lambda language: redirect(
+            url_for("admin_content.news_item", item_id=item_id, preview=language)
+        ),
+    )
 
 
 @bp.route("/news/<int:item_id>/edit", methods=["GET", "POST"])

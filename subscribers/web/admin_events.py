@@ -12,6 +12,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
+from sqlmodel import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.compose import personalise
@@ -28,7 +29,7 @@ from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import TranslationForm
-from subscribers.web.staff_actions import record, show_errors, staff_actor
+from subscribers.web.staff_actions import record, save_translation, show_errors, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
 
@@ -93,22 +94,20 @@ def detail(event_id: int, translation: TranslationForm | None = None) -> str:
 def translate(event_id: int) -> str | tuple[str, int] | BaseResponse:
     """Write (or rewrite) the event's title and description in one more language."""
     _event_or_404(event_id)
-    form = TranslationForm()
-    if not form.validate_on_submit():
-        return detail(event_id, form), 400
-    text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
-    try:
-        with transaction(db()) as s:
-            events.translate(s, event_id, text)
-            record(s, "event.translate", event_id, text.language)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return detail(event_id, form), 400
-    except Conflict as err:
-        flash(str(err))
-        return redirect(url_for("admin_events.detail", event_id=event_id))
-    flash(_("Translation saved: %(title)s", title=text.title))
-    return redirect(url_for("admin_events.detail", event_id=event_id, preview=text.language))
+
+    def save(s: Session, text: Text) -> str:
+        events.translate(s, event_id, text)
+        return text.title
+
+    return save_translation(
+        save=save,
+        action="event.translate",
+        target=event_id,
+        page=lambda form: detail(event_id, form),
+        back=lambda language: redirect(
+            url_for("admin_events.detail", event_id=event_id, preview=language)
+        ),
+    )
 
 
 @bp.get("/events/<int:event_id>/rsvps.csv")

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask import flash
+from flask_babel import gettext as _
 from sqlmodel import Session
+from werkzeug.wrappers import Response
 
 from subscribers import audit
-from subscribers.errors import InvalidInput
-from subscribers.web import runtime
+from subscribers.db import transaction
+from subscribers.errors import Conflict, InvalidInput
+from subscribers.multilingual import Text
+from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
+from subscribers.web.forms_content import TranslationForm
 
 
 def staff_actor() -> str:
@@ -38,3 +45,35 @@ def show_errors(form: Any, err: InvalidInput) -> None:
             field.errors = [*field.errors, str(one)]
         else:
             form.form_errors.append(str(one))
+
+
+def save_translation(
+    *,
+    save: Callable[[Session, Text], str],
+    action: str,
+    target: object,
+    page: Callable[[Any], str],
+    back: Callable[[str | None], Response],
+) -> str | tuple[str, int] | Response:
+    """A translation posted from a news item's or an event's page (``TranslationForm``).
+
+    ``save`` writes it through the service and returns the title to name in the notice;
+    ``page`` shows the form again with its errors; ``back(language)`` is where to go after,
+    previewing that language (``None`` when nothing was saved).
+    """
+    form = TranslationForm()
+    if not form.validate_on_submit():
+        return page(form), 400
+    text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
+    try:
+        with transaction(db()) as s:
+            title = save(s, text)
+            record(s, action, target, text.language)
+    except InvalidInput as err:
+        show_errors(form, err)
+        return page(form), 400
+    except Conflict as err:
+        flash(str(err))
+        return back(None)
+    flash(_("Translation saved: %(title)s", title=title))
+    return back(text.language)
