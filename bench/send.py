@@ -48,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -666,6 +667,22 @@ def run_round(
     return result, campaign.id
 
 
+def sqlite_round(
+    bench: Bench, url: str, engine: Engine, label: str, **options: Any
+) -> tuple[Round, int]:
+    """``run_round`` with the invocation's processes, connections and members."""
+    args = bench.args
+    return run_round(
+        bench, url, engine, label=label, processes=args.processes, threads=args.connections,
+        members=args.members, **options,
+    )  # fmt: skip
+
+
+def mean(rounds: list[Round], figure: str) -> float:
+    """The mean of one figure (``rate``, ``cpu_us``, ``fanout_s``) over rounds."""
+    return sum(getattr(r, figure) for r in rounds) / len(rounds)
+
+
 class RssWatch(threading.Thread):
     """The peaks of the summed RSS and PSS of this process and all its descendants, sampled
     every 20 ms.
@@ -811,15 +828,7 @@ def sqlite_part(bench: Bench) -> None:
     engine = reset_database(url)
     seconds, _ = timed(lambda: insert_members(engine, args.members, datetime.now(UTC)))
     print(f"SQLite: {args.members:,} members inserted in {seconds:.1f} s", flush=True)
-    plain, campaign_id = run_round(
-        bench,
-        url,
-        engine,
-        label="sqlite",
-        processes=args.processes,
-        threads=args.connections,
-        members=args.members,
-    )
+    plain, campaign_id = sqlite_round(bench, url, engine, "sqlite")
     rounds = [plain]
     bench.show(
         "SQLite, end to end",
@@ -831,15 +840,8 @@ def sqlite_part(bench: Bench) -> None:
         f"SQLite >= {TARGET_RATE:,.0f} msg/s", plain.rate >= TARGET_RATE, f"{plain.rate:,.0f}"
     )
     if not args.no_dkim:
-        signed, _ = run_round(
-            bench,
-            url,
-            engine,
-            label="sqlite dkim",
-            processes=args.processes,
-            threads=args.connections,
-            members=args.members,
-            signed_key=make_dkim_key(bench.tmp),
+        signed, _ = sqlite_round(
+            bench, url, engine, "sqlite dkim", signed_key=make_dkim_key(bench.tmp)
         )
         rounds.append(signed)
         share = signed.rate / plain.rate if plain.rate else 0.0
@@ -893,29 +895,22 @@ def pacing_rounds(bench: Bench, url: str, engine: Engine, plain: Round) -> list[
     One round each left the comparison to the noise of the machine (a 9 % "loss" with the same
     CPU per message), so the rounds alternate: off, on, off, on.
     """
-    args = bench.args
     paced_limits = ",".join(f"{domain}=8/1000000" for domain in DOMAINS)
     off, on = [plain], []
     for again in range(2):
         if again:
-            off.append(
-                run_round(bench, url, engine, label="sqlite again", processes=args.processes,
-                          threads=args.connections, members=args.members)[0]
-            )  # fmt: skip
-        on.append(
-            run_round(bench, url, engine, label=f"sqlite paced {again + 1}",
-                      processes=args.processes, threads=args.connections, members=args.members,
-                      extra_env={"NEWSLETTER_DOMAIN_LIMITS": paced_limits})[0]
-        )  # fmt: skip
-    off_rate = sum(r.rate for r in off) / len(off)
-    on_rate = sum(r.rate for r in on) / len(on)
+            off.append(sqlite_round(bench, url, engine, "sqlite again")[0])
+        paced_env = {"NEWSLETTER_DOMAIN_LIMITS": paced_limits}
+        on.append(sqlite_round(bench, url, engine, f"sqlite paced {again + 1}",
+                               extra_env=paced_env)[0])  # fmt: skip
+    off_rate, on_rate = mean(off, "rate"), mean(on, "rate")
     share = on_rate / off_rate if off_rate else 0.0
     bench.show(
         "SQLite, per-domain pacing on",
         f"{on_rate:,.0f} msg/s over {len(DOMAINS)} domains, mean of "
         f"{', '.join(f'{r.rate:,.0f}' for r in on)}; without: {off_rate:,.0f}, mean of "
         f"{', '.join(f'{r.rate:,.0f}' for r in off)} ({share:.0%}); drain CPU "
-        f"{sum(r.cpu_us for r in on) / len(on):.0f} vs {sum(r.cpu_us for r in off) / len(off):.0f}"
+        f"{mean(on, 'cpu_us'):.0f} vs {mean(off, 'cpu_us'):.0f}"
         " µs/msg",
     )
     bench.check(f"pacing on: >= {TARGET_PACED_SHARE:.0%} of the rate without",
@@ -948,21 +943,12 @@ def languages_rounds(bench: Bench, url: str, engine: Engine) -> list[Round]:
     campaign_id = 0
     for again in range(2):
         spread_languages(engine, 1)
-        one.append(
-            run_round(bench, url, engine, label=f"sqlite 1 language {again + 1}",
-                      processes=args.processes, threads=args.connections, members=args.members)[0]
-        )  # fmt: skip
+        one.append(sqlite_round(bench, url, engine, f"sqlite 1 language {again + 1}")[0])
         spread_languages(engine, args.languages)
-        round_, campaign_id = run_round(
-            bench, url, engine, label=f"sqlite {args.languages} languages {again + 1}",
-            processes=args.processes, threads=args.connections, members=args.members,
-        )  # fmt: skip
+        label = f"sqlite {args.languages} languages {again + 1}"
+        round_, campaign_id = sqlite_round(bench, url, engine, label)
         many.append(round_)
     versions = count_versions(engine, campaign_id)
-
-    def mean(rounds: list[Round], figure: str) -> float:
-        return sum(getattr(r, figure) for r in rounds) / len(rounds)
-
     rate_share = mean(many, "rate") / mean(one, "rate")
     cpu_share = mean(many, "cpu_us") / mean(one, "cpu_us")
     bench.show(
