@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlmodel import Session
 
 from mailer import outbox
-from mailer.outbox import Campaign, Delivery
+from mailer.outbox import Campaign
 from subscribers.audience import STAFF_TEST
 from subscribers.campaigns import Progress, progress_of
 from subscribers.models import MailingList
@@ -75,18 +75,9 @@ class CampaignFilter:
         return cls(group, kind, slug, state), problems
 
 
-def _unfinished() -> ColumnElement[bool]:
-    # Rows still to send; read through ix_delivery_due (state first), so it stays cheap however
-    # many rows finished campaigns have.
-    waiting = select(Delivery.campaign_id).where(
-        Delivery.state.in_((outbox.QUEUED, outbox.SENDING))  # type: ignore[attr-defined]
-    )
-    return Campaign.id.in_(waiting)  # type: ignore[union-attr]
-
-
 def _in_state(state: str, now: datetime) -> ColumnElement[bool]:
     """The campaigns the campaign pages show in ``state`` (same order of precedence)."""
-    unfinished = _unfinished()
+    unfinished = outbox.unfinished()
     scheduled = and_(
         Campaign.status != outbox.CANCELLED,
         Campaign.send_after.is_not(None),  # type: ignore[union-attr]

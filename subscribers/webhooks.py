@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from mailer import outbox
-from mailer.outbox import Campaign, Delivery
+from mailer.outbox import Campaign
 from subscribers.errors import Conflict, InvalidInput, NotFound
 from subscribers.models import (
     WebhookAttempt,
@@ -287,17 +287,12 @@ def note_finished_campaigns(session: Session, *, now: datetime) -> int:
     """campaign.finished for each recent campaign with nothing left to send (once each)."""
     if not any("campaign.finished" in event_list(e) for e in endpoints(session)):
         return 0
-    waiting = (
-        select(Delivery.campaign_id)
-        .where(Delivery.state.in_((outbox.QUEUED, outbox.SENDING)))  # type: ignore[attr-defined]
-        .distinct()
-    )
     done = session.execute(
         select(Campaign)
         .where(
             Campaign.created_at >= now - FINISHED_LOOKBACK,
             Campaign.total > 0,
-            Campaign.id.not_in(waiting),  # type: ignore[union-attr]
+            ~outbox.unfinished(),
             Campaign.kind.in_(("announcement", "digest", "invitation")),  # type: ignore[attr-defined]
         )
         .order_by(Campaign.id)
