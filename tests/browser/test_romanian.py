@@ -45,7 +45,9 @@ def test_a_romanian_browser_registers_in_romanian_and_gets_romanian_mail(
     page.locator("#country").select_option("MD")
     page.locator("#sector").select_option("probation")
     page.locator("#consent").check()
-    page.locator("form button[type=submit]").click()
+    # content() read mid-navigation is empty: wait for the page the submit loads.
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").click()
     assert html_lang(page.content()) == "ro"
     assert english_left(visible_text(page.content()), "ro") == []
     assert axe_violations(page) == []
@@ -63,7 +65,8 @@ def test_a_romanian_browser_registers_in_romanian_and_gets_romanian_mail(
     english = context.new_page()
     english.goto(mail_link(mail, rt.settings.base_url, "confirm"))
     assert html_lang(english.content()) == "ro"
-    english.locator("form button[type=submit]").click()
+    with english.expect_navigation():
+        english.locator("form button[type=submit]").click()
     assert html_lang(english.content()) == "ro"
     assert english_left(visible_text(english.content()), "ro") == []
     rt.sender.drain()
