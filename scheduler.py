@@ -19,18 +19,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from mailer import outbox, workers
-from subscribers import (
-    brakes,
-    clicks,
-    digests,
-    registration,
-    reminders,
-    throttle,
-    webhook_sender,
-    webhooks,
-)
-from subscribers.db import transaction
-from subscribers.models import MailingList
+from subscribers.admin import webhook_sender, webhooks
+from subscribers.content import brakes, digests
+from subscribers.core.db import transaction
+from subscribers.core.models import MailingList
+from subscribers.insight import clicks
+from subscribers.invitations import reminders
+from subscribers.people import registration, throttle
 from subscribers.runtime import Runtime
 
 log = logging.getLogger("scheduler")

@@ -11,12 +11,12 @@ Run from the project root (needs Postfix's ``smtp-sink``: ``apt-get install post
 What it does: a fresh database (a SQLite file in a temporary directory, or the tables of
 ``--database-url`` dropped and created again), N active members of one list inserted in bulk, one
 announcement with a ~30 KB message created through the real service
-(``subscribers.campaigns.create_announcement``: render once, fan out into the outbox), then the
-outbox drained by ``mailer.sender.drain_processes`` through ``SmtpTransport`` to ``smtp-sink`` on
-127.0.0.1. It prints the fan-out time, the drain rate, the compose cost per recipient (measured
-alone), peak RSS, and the ceiling: bare smtplib sending one pre-built message of the same size
-over the same number of connections and processes. Nothing is asserted; the targets are printed
-as met or not.
+(``subscribers.content.campaigns.create_announcement``: render once, fan out into the outbox), then
+the outbox drained by ``mailer.sender.drain_processes`` through ``SmtpTransport`` to ``smtp-sink``
+on 127.0.0.1. It prints the fan-out time, the drain rate, the compose cost per recipient (measured
+alone), peak RSS, and the ceiling: bare smtplib sending one pre-built message of the same size over
+the same number of connections and processes. Nothing is asserted; the targets are printed as met
+or not.
 
 Last, the same members read one language, then are spread evenly over the first N languages of
 the network (``--languages N``, default 7: en, pt, pl, es, ro, sk, bs), twice in turn: the
@@ -62,12 +62,12 @@ from mailer.message import Address  # noqa: E402
 from mailer.mime import MessageLayout, make_message_id  # noqa: E402
 from mailer.sender import Sender, default_parallelism, drain_processes  # noqa: E402
 from mailer.transport import SmtpTransport  # noqa: E402
-from subscribers.campaigns import Announcement, create_announcement  # noqa: E402
-from subscribers.db import make_engine, metadata, transaction  # noqa: E402
-from subscribers.models import ACTIVE, SUB_ACTIVE, MailingList, Member, Subscription  # noqa: E402
+from subscribers.content.campaigns import Announcement, create_announcement  # noqa: E402
+from subscribers.core.db import make_engine, metadata, transaction  # noqa: E402
+from subscribers.core.models import ACTIVE, SUB_ACTIVE, MailingList, Member, Subscription  # noqa: E402
+from subscribers.core.settings import load  # noqa: E402
+from subscribers.core.validation import LANGUAGES  # noqa: E402
 from subscribers.runtime import Runtime  # noqa: E402
-from subscribers.settings import load  # noqa: E402
-from subscribers.validation import LANGUAGES  # noqa: E402
 
 LIST_SLUG = "practitioners"
 MAIL_FROM = "Frontline Practitioners Network <news@network.example.org>"

@@ -82,10 +82,11 @@ class Campaign(SQLModel, table=True):
     total: int = 0
     # The language of subject/html/text above; other languages are CampaignVersion rows.
     language: str = Field(default="en", max_length=8)
-    # Why it paused itself (subscribers.brakes): hard_bounces | complaints; "overridden" once
-    # staff resumed it anyway, so the same brake does not stop it again.
+    # Why it paused itself (subscribers.content.brakes): hard_bounces | complaints;
+    # "overridden" once staff resumed it anyway, so the same brake does not stop it again.
     brake: str | None = Field(default=None, max_length=16)
-    # Published on the list's public archive page (a per-send choice: subscribers.campaigns).
+    # Published on the list's public archive page
+    # (a per-send choice: subscribers.content.campaigns).
     in_archive: bool = False
 
     def rendered(self) -> RenderedMail:

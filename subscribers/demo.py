@@ -10,9 +10,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from subscribers import events, imports, lists, news, staff
-from subscribers.mails import MailKit
-from subscribers.models import MailingList, StaffUser
+from subscribers.admin import staff
+from subscribers.content import lists, news
+from subscribers.content.mails import MailKit
+from subscribers.core.models import MailingList, StaffUser
+from subscribers.invitations import events
+from subscribers.people import imports
 
 DEMO_STAFF = "comms@example.org"
 

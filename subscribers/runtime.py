@@ -17,14 +17,14 @@ from mailer.pacing import Pacer
 from mailer.sender import Sender
 from mailer.sender import Signer as MessageSigner
 from mailer.transport import CaptureTransport, Transport, transport_from_url
-from subscribers import audience
-from subscribers.capture import CaptureStore
-from subscribers.db import make_engine, session_factory
-from subscribers.mails import MailKit
-from subscribers.registration import OfferedLists
-from subscribers.settings import Settings
-from subscribers.signing import signer_from_settings
-from subscribers.tokens import Signer
+from subscribers.content.mails import MailKit
+from subscribers.core.capture import CaptureStore
+from subscribers.core.db import make_engine, session_factory
+from subscribers.core.settings import Settings
+from subscribers.core.signing import signer_from_settings
+from subscribers.core.tokens import Signer
+from subscribers.people import audience
+from subscribers.people.registration import OfferedLists
 
 
 def start_thread(work: Callable[[], None]) -> None:
@@ -50,7 +50,7 @@ class Runtime:
     # The public lists between a registration form and its POST (one copy per process).
     offered: OfferedLists = field(default_factory=OfferedLists, repr=False)
     # Consent wordings a registration form showed, by id: rows never change once written, so
-    # the POST finds the words it records without a query (subscribers.consent).
+    # the POST finds the words it records without a query (subscribers.people.consent).
     wordings: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @classmethod

@@ -25,11 +25,11 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from mailer.clock import FrozenClock
 from mailer.transport import SmtpTransport
-from subscribers.consent import seed as seed_consent_wording
-from subscribers.db import make_engine, metadata, session_factory
-from subscribers.models import ConsentWording
+from subscribers.core.db import make_engine, metadata, session_factory
+from subscribers.core.models import ConsentWording
+from subscribers.core.settings import Settings, load
+from subscribers.people.consent import seed as seed_consent_wording
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings, load
 
 if TYPE_CHECKING:
     from tests.smtp_server import ScriptedSMTP

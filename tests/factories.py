@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from subscribers import lists
-from subscribers.models import ACTIVE, SUB_ACTIVE, MailingList, Member, Subscription
+from subscribers.content import lists
+from subscribers.core.models import ACTIVE, SUB_ACTIVE, MailingList, Member, Subscription
 
 
 def make_list(session: Session, now: datetime, **overrides: Any) -> MailingList:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 import scheduler
 from mailer.outbox import Campaign
-from subscribers import digests, news
-from subscribers.db import transaction
-from subscribers.models import NewsItem
+from subscribers.content import digests, news
+from subscribers.core.db import transaction
+from subscribers.core.models import NewsItem
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 
@@ -127,7 +127,7 @@ def test_jobs_coalesce_missed_runs() -> None:
 
 
 def test_purge_job_removes_stale_registrations(rt: Runtime, session) -> None:
-    from subscribers.models import Member
+    from subscribers.core.models import Member
 
     make_member(session, rt.clock(), status="pending", confirmed_at=None)
     scheduler.bind(rt)
@@ -139,8 +139,8 @@ def test_purge_job_removes_stale_registrations(rt: Runtime, session) -> None:
 
 
 def test_purge_job_removes_old_rate_limit_counters(rt: Runtime, session) -> None:
-    from subscribers import throttle
-    from subscribers.models import Throttle
+    from subscribers.core.models import Throttle
+    from subscribers.people import throttle
 
     throttle.hit(
         session, "register-ip:198.51.100.9", limit=5, window=timedelta(hours=1), now=rt.clock()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from subscribers.settings import Settings, SettingsError, load
+from subscribers.core.settings import Settings, SettingsError, load
 
 NEWSLETTER = Path(sys.executable).parent / "newsletter"
 KEY = "a-secret-key-long-enough"

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from mailer import outbox, workers
 from subscribers import worker
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.conftest import on_postgres
 from tests.factories import make_list, make_member

@@ -11,7 +11,7 @@ from flask import Flask, Response
 
 from subscribers.api import problems
 from subscribers.api.core import bp
-from subscribers.errors import NewsletterError
+from subscribers.core.errors import NewsletterError
 
 # Each module registers its operations on ``bp`` when imported.
 from subscribers.api import openapi, v1_content, v1_events, v1_lists, v1_members, v1_webhooks  # noqa: E402,F401  isort: skip

@@ -22,12 +22,13 @@ from flask import Blueprint, Response, current_app, g, json, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
-from subscribers import api_tokens, throttle
+from subscribers.admin import api_tokens
+from subscribers.admin.staff import role_allows
 from subscribers.api.problems import ApiProblem
-from subscribers.db import transaction
-from subscribers.errors import TokenError
-from subscribers.models import ApiToken, Throttle
-from subscribers.staff import role_allows
+from subscribers.core.db import transaction
+from subscribers.core.errors import TokenError
+from subscribers.core.models import ApiToken, Throttle
+from subscribers.people import throttle
 from subscribers.web import db, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")

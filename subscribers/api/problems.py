@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, json, request
 from werkzeug.http import HTTP_STATUS_CODES
 
-from subscribers.errors import Conflict, InvalidInput, NewsletterError, NotFound, Throttled
+from subscribers.core.errors import Conflict, InvalidInput, NewsletterError, NotFound, Throttled
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "/api/v1/problems/"

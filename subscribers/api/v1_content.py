@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from mailer import outbox
 from mailer.outbox import Campaign
-from subscribers import campaigns, lists, news
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
-from subscribers.audience import Segment
-from subscribers.errors import InvalidInput
-from subscribers.models import MailingList, NewsItem
+from subscribers.content import campaigns, lists, news
+from subscribers.core.errors import InvalidInput
+from subscribers.core.models import MailingList, NewsItem
+from subscribers.people.audience import Segment
 from subscribers.web import db, runtime
 
 

@@ -10,13 +10,15 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Suppression
-from subscribers import events, rsvp, suppressions, times
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged
 from subscribers.api.v1_lists import record
-from subscribers.audience import Segment
-from subscribers.models import Event, MailingList
-from subscribers.validation import normalise_email
+from subscribers.core import times
+from subscribers.core.models import Event, MailingList
+from subscribers.core.validation import normalise_email
+from subscribers.invitations import events, rsvp
+from subscribers.people import suppressions
+from subscribers.people.audience import Segment
 from subscribers.web import db, runtime
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from subscribers import audit, lists
+from subscribers.admin import audit
 from subscribers.api import schemas as s
 from subscribers.api.core import Answer, Call, operation, paged, require_match
-from subscribers.models import MailingList
+from subscribers.content import lists
+from subscribers.core.models import MailingList
 from subscribers.web import db, runtime
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import select
 
-from subscribers import imports, members, preferences, registration
 from subscribers.api import schemas as s
 from subscribers.api.core import Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
-from subscribers.errors import InvalidInput
-from subscribers.models import MailingList, Member, Subscription
-from subscribers.validation import check_details, normalise_email
+from subscribers.core.errors import InvalidInput
+from subscribers.core.models import MailingList, Member, Subscription
+from subscribers.core.validation import check_details, normalise_email
+from subscribers.people import imports, members, preferences, registration
 from subscribers.web import db, runtime
 
 DETAILS = ("name", "organisation", "country", "sector", "language")

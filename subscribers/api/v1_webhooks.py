@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from subscribers import webhooks
+from subscribers.admin import webhooks
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation
 from subscribers.api.v1_lists import record
-from subscribers.models import WebhookEndpoint
+from subscribers.core.models import WebhookEndpoint
 from subscribers.web import db, runtime
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from subscribers.db import metadata
+from subscribers.core.db import metadata
 
 config = context.config
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request
@@ -13,9 +12,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
+from subscribers import CATALOGUES
+from subscribers.content.templating import TEMPLATES, shared_bytecode_cache
+from subscribers.core.settings import Settings, load
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings, load
-from subscribers.templating import TEMPLATES, shared_bytecode_cache
 from subscribers.web import dates, language, names
 
 csrf = CSRFProtect()
@@ -48,7 +48,7 @@ def create_app(
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="en",
         # The catalogues `make messages` writes (next to the package, shipped with it).
-        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parent.parent / "translations"),
+        BABEL_TRANSLATION_DIRECTORIES=str(CATALOGUES),
     )
     app.jinja_env.bytecode_cache = shared_bytecode_cache("web")
     app.extensions["newsletter"] = runtime or Runtime.build(

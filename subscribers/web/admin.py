@@ -23,10 +23,13 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers import campaigns, confirmations, dashboard, digests, growth, lists, staff
-from subscribers.capture import extra_parts, leaf_parts, neutralise
-from subscribers.db import transaction
-from subscribers.errors import Conflict, NotFound, Throttled
+from subscribers.admin import staff
+from subscribers.content import campaigns, digests, lists
+from subscribers.core.capture import extra_parts, leaf_parts, neutralise
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, NotFound, Throttled
+from subscribers.insight import dashboard, growth
+from subscribers.people import confirmations
 from subscribers.web import client_ip, confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm, LoginForm

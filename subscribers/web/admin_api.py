@@ -11,9 +11,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import api_tokens, webhooks
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound
+from subscribers.admin import api_tokens, webhooks
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm

@@ -21,27 +21,17 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox, pacing, workers
 from mailer.compose import personalise
-from subscribers import (
-    audience,
-    brakes,
-    campaign_list,
-    campaigns,
-    clicks,
-    confirmations,
-    dashboard,
-    deliverability,
-    digests,
-    events,
-    lists,
-    news,
-)
-from subscribers.campaigns import Announcement
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.models import MailingList
-from subscribers.staff import role_allows
-from subscribers.templating import available_languages, supported_language
-from subscribers.validation import LANGUAGES
+from subscribers.admin.staff import role_allows
+from subscribers.content import brakes, campaign_list, campaigns, digests, lists, news
+from subscribers.content.campaigns import Announcement
+from subscribers.content.templating import available_languages, supported_language
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.models import MailingList
+from subscribers.core.validation import LANGUAGES
+from subscribers.insight import clicks, dashboard, deliverability
+from subscribers.invitations import events
+from subscribers.people import audience, confirmations
 from subscribers.web import confirm_step, dates, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, list_choices

@@ -16,14 +16,16 @@ from sqlmodel import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.compose import personalise
-from subscribers import audience, campaigns, confirmations, events, lists, rsvp
-from subscribers.audience import Segment
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.models import WAITING, Event, MailingList
-from subscribers.multilingual import Text
-from subscribers.templating import available_languages, supported_language
-from subscribers.validation import LANGUAGES
+from subscribers.content import campaigns, lists
+from subscribers.content.multilingual import Text
+from subscribers.content.templating import available_languages, supported_language
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.models import WAITING, Event, MailingList
+from subscribers.core.validation import LANGUAGES
+from subscribers.invitations import events, rsvp
+from subscribers.people import audience, confirmations
+from subscribers.people.audience import Segment
 from subscribers.web import confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm

@@ -1,7 +1,7 @@
 """Staff workspace — Members, imports and exports, the audit log.
 
 Every view is wrapped in ``role_required``. Views parse the input, call one service of
-``subscribers.members`` / ``imports`` / ``audit`` and render; each change is audited by the
+``subscribers.people.members`` / ``imports`` / ``audit`` and render; each change is audited by the
 service (or here, in the same transaction, for imports and exports).
 """
 
@@ -26,13 +26,16 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import audit, import_jobs, imports, lists, members, suppressions, uploads
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound
-from subscribers.members import MemberQuery
-from subscribers.models import ERASED, MailingList, Member
-from subscribers.paging import Page
-from subscribers.staff import role_allows
+from subscribers.admin import audit
+from subscribers.admin.staff import role_allows
+from subscribers.content import lists
+from subscribers.core import uploads
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.models import ERASED, MailingList, Member
+from subscribers.core.paging import Page
+from subscribers.people import import_jobs, imports, members, suppressions
+from subscribers.people.members import MemberQuery
 from subscribers.web import db, names, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm, choices, list_choices

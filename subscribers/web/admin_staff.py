@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import staff
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput, NotFound, Throttled
-from subscribers.models import StaffUser
+from subscribers.admin import staff
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput, NotFound, Throttled
+from subscribers.core.models import StaffUser
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from flask import abort, g, redirect, request, session, url_for
 
-from subscribers.models import StaffUser
-from subscribers.staff import role_allows, session_valid
+from subscribers.admin.staff import role_allows, session_valid
+from subscribers.core.models import StaffUser
 from subscribers.web import db
 
 F = TypeVar("F", bound=Callable[..., Any])

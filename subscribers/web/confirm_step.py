@@ -2,7 +2,7 @@
 
 The first POST renders the figures and a one-time token with the same form fields; the second
 POST (the button naming the action) carries the token, which the send spends in its own
-transaction (subscribers/confirmations.py), so a replay sends nothing.
+transaction (subscribers/people/confirmations.py), so a replay sends nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from flask import render_template, request
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
 
-from subscribers import confirmations
-from subscribers.audience import Reach
-from subscribers.db import transaction
+from subscribers.core.db import transaction
+from subscribers.people import confirmations
+from subscribers.people.audience import Reach
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
 

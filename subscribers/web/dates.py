@@ -18,7 +18,7 @@ from flask import Flask
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from subscribers import schedules
+from subscribers.content import schedules
 
 NOTHING = "—"
 

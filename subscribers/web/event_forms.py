@@ -8,9 +8,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
-from subscribers import events, times
-from subscribers.errors import InvalidInput
-from subscribers.events import EventSpec
+from subscribers.core import times
+from subscribers.core.errors import InvalidInput
+from subscribers.invitations import events
+from subscribers.invitations.events import EventSpec
 from subscribers.web.forms_content import SegmentFields
 
 LOCAL = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows

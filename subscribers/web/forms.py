@@ -21,16 +21,16 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from subscribers.errors import InvalidInput
-from subscribers.models import MailingList
-from subscribers.preferences import DetailsChange
-from subscribers.registration import RegistrationRequest, missing_answers
-from subscribers.validation import (
+from subscribers.core.errors import InvalidInput
+from subscribers.core.models import MailingList
+from subscribers.core.validation import (
     COUNTRIES,
     LANGUAGES,
     check_details,
     normalise_email,
 )
+from subscribers.people.preferences import DetailsChange
+from subscribers.people.registration import RegistrationRequest, missing_answers
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 

@@ -9,7 +9,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, URLField
 
-from subscribers import times, webhooks
+from subscribers.admin import webhooks
+from subscribers.core import times
 from subscribers.web.forms import MultiCheckboxField
 
 

@@ -15,12 +15,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
-from subscribers import campaigns, schedules, times
-from subscribers.lists import DEFAULT_ACCENT, ListChange, ListSpec
-from subscribers.models import MailingList
-from subscribers.multilingual import Text
-from subscribers.segments import Segment
-from subscribers.validation import COUNTRIES, LANGUAGES
+from subscribers.content import campaigns, schedules
+from subscribers.content.lists import DEFAULT_ACCENT, ListChange, ListSpec
+from subscribers.content.multilingual import Text
+from subscribers.core import times
+from subscribers.core.models import MailingList
+from subscribers.core.validation import COUNTRIES, LANGUAGES
+from subscribers.people.segments import Segment
 from subscribers.web.forms import MultiCheckboxField, choices
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 
@@ -42,7 +43,7 @@ class ListForm(FlaskForm):
     logo_url = URLField(_l("Logo URL"), render_kw=_hint("logo_url"))
     footer = StringField(_l("Footer line"))
     # The digest schedule: weekdays and a time (the picker), or a cron line (advanced), which
-    # wins when given; subscribers.schedules turns either into what the scheduler reads.
+    # wins when given; subscribers.content.schedules turns either into what the scheduler reads.
     digest_days = MultiCheckboxField(_l("Days"), choices=[], validate_choice=False)
     digest_time = StringField(_l("Time of day"), default="09:00", render_kw={"type": "time"})
     digest_cron = StringField(

@@ -8,8 +8,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SearchField, SelectField, StringField
 
-from subscribers.members import STATUSES
-from subscribers.validation import COUNTRIES, LANGUAGES
+from subscribers.core.validation import COUNTRIES, LANGUAGES
+from subscribers.people.members import STATUSES
 from subscribers.web.forms import DetailsMixin, choices
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 

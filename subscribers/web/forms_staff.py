@@ -6,8 +6,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField
 
-from subscribers.staff import ROLES
-from subscribers.validation import LANGUAGES
+from subscribers.admin.staff import ROLES
+from subscribers.core.validation import LANGUAGES
 from subscribers.web.forms import choices
 
 ROLE_LABELS = {

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 from flask_babel import get_locale, refresh
 
-from subscribers.models import MailingList, Member
-from subscribers.templating import available_languages, supported_language
-from subscribers.validation import LANGUAGES
+from subscribers.content.templating import available_languages, supported_language
+from subscribers.core.models import MailingList, Member
+from subscribers.core.validation import LANGUAGES
 
 COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600

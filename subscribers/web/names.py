@@ -16,7 +16,7 @@ from flask import Flask
 from flask_babel import get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
-from subscribers.validation import LANGUAGES
+from subscribers.core.validation import LANGUAGES
 
 NOTHING = "—"
 

@@ -15,13 +15,15 @@ from flask_babel import gettext as _
 from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers import archive, clicks, consent, preferences, registration
-from subscribers.consent import Wording
-from subscribers.db import transaction
-from subscribers.errors import InvalidInput, NotFound, Throttled, TokenError
-from subscribers.models import MailingList, Member
-from subscribers.registration import member_for_token, public_lists
-from subscribers.tokens import MANAGE_MAX_AGE
+from subscribers.content import archive
+from subscribers.core.db import transaction
+from subscribers.core.errors import InvalidInput, NotFound, Throttled, TokenError
+from subscribers.core.models import MailingList, Member
+from subscribers.core.tokens import MANAGE_MAX_AGE
+from subscribers.insight import clicks
+from subscribers.people import consent, preferences, registration
+from subscribers.people.consent import Wording
+from subscribers.people.registration import member_for_token, public_lists
 from subscribers.web import client_ip, csrf, db, language, reader, runtime
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
 from subscribers.web.staff_actions import show_errors

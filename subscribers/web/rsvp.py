@@ -2,7 +2,7 @@
 
 A GET only shows the event and the answer the link stands for, so a mail scanner that follows
 every link answers nothing. The join link never appears here: it goes by mail to those who said
-yes (see subscribers/event_mails.py).
+yes (see subscribers/invitations/event_mails.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 
-from subscribers import events, rsvp
-from subscribers.db import transaction
-from subscribers.errors import Conflict, NotFound, TokenError
-from subscribers.event_mails import (
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, NotFound, TokenError
+from subscribers.core.models import Event, Member
+from subscribers.invitations import events, rsvp
+from subscribers.invitations.event_mails import (
     RSVP_ANSWERS,
     Phrases,
     event_facts,
@@ -23,7 +24,6 @@ from subscribers.event_mails import (
     rsvp_url,
     written,
 )
-from subscribers.models import Event, Member
 from subscribers.web import db, language, runtime
 from subscribers.web.forms import ButtonForm
 

@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 from werkzeug.wrappers import Response
 
-from subscribers import audit
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput
-from subscribers.multilingual import Text
+from subscribers.admin import audit
+from subscribers.content.multilingual import Text
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
 from subscribers.web.forms_content import TranslationForm

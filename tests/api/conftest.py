@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from subscribers import api_tokens
-from subscribers.db import transaction
+from subscribers.admin import api_tokens
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 
 ROLES = ("viewer", "editor", "admin")

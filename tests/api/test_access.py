@@ -8,8 +8,9 @@ import re
 import pytest
 from flask import Flask
 
-from subscribers import api_tokens, news, staff
-from subscribers.db import transaction
+from subscribers.admin import api_tokens, staff
+from subscribers.content import news
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.api import contract
 from tests.api.conftest import Api, expired_token, make_token

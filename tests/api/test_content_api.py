@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from mailer import outbox
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.api import contract
 from tests.api.conftest import Api

@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer.outbox import Campaign, Delivery
-from subscribers.models import AuditEntry, ConsentEvent, Member
+from subscribers.core.models import AuditEntry, ConsentEvent, Member
 from subscribers.runtime import Runtime
 from tests.api import contract
 from tests.api.conftest import Api

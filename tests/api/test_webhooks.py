@@ -23,12 +23,13 @@ from sqlalchemy import select
 
 from mailer import outbox
 from mailer.clock import FrozenClock
-from subscribers import registration, webhook_sender, webhooks
-from subscribers.db import transaction
-from subscribers.errors import InvalidInput
-from subscribers.models import Member, WebhookAttempt, WebhookDelivery, WebhookMessage
+from subscribers.admin import webhook_sender, webhooks
+from subscribers.core.db import transaction
+from subscribers.core.errors import InvalidInput
+from subscribers.core.models import Member, WebhookAttempt, WebhookDelivery, WebhookMessage
+from subscribers.core.settings import Settings
+from subscribers.people import registration
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 from tests.api.conftest import Api, make_token
 from tests.factories import make_list
 
@@ -275,7 +276,7 @@ def test_each_change_queues_its_event_in_the_same_transaction(rt: Runtime, sessi
             allow_private=True,
         )
     with transaction(rt.new_session()) as s:
-        from subscribers import imports, preferences
+        from subscribers.people import imports, preferences
 
         imports.import_member(
             s, [lst.slug], {"email": "crm@example.org"}, consent_note="CRM", now=rt.clock(),

@@ -27,10 +27,10 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from subscribers import staff
-from subscribers.db import transaction
+from subscribers.admin import staff
+from subscribers.core.db import transaction
+from subscribers.core.settings import Settings
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

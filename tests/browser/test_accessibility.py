@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from subscribers import digests, events, news
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
+from subscribers.content import digests, news
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.invitations import events
 from subscribers.runtime import Runtime
 from tests.browser.conftest import axe_violations, expect, mail_link, make_staff, sign_in
 from tests.factories import make_list, make_member

@@ -14,11 +14,11 @@ from mailer.bounces import verp_address
 from mailer.clock import FrozenClock
 from mailer.outbox import Delivery
 from mailer.transport import CaptureTransport
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.cli import main
-from subscribers.db import transaction
+from subscribers.cli.root import main
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.core.settings import load
 from subscribers.runtime import Runtime
-from subscribers.settings import load
 from tests.factories import make_list, make_member
 
 TEMPLATE = "bounces+{token}@network.test"
@@ -141,7 +141,7 @@ def unsubscribe_mail(to: str, subject: str = "unsubscribe") -> bytes:
 
 
 def statuses(rt: Runtime) -> dict[str, str]:
-    from subscribers.models import Member
+    from subscribers.core.models import Member
 
     with rt.new_session() as s:
         return {m.email: m.status for m in s.execute(select(Member)).scalars()}

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailer.dkim import load_signer
-from subscribers import domain_check
-from subscribers.cli import main
+from subscribers.cli.root import main
+from subscribers.insight import domain_check
 
 Records = dict[tuple[str, str], list[str]]
 

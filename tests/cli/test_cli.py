@@ -24,9 +24,9 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from subscribers.cli import main
-from subscribers.db import make_engine, metadata
-from subscribers.models import MailingList, Member, StaffUser, Subscription
+from subscribers.cli.root import main
+from subscribers.core.db import make_engine, metadata
+from subscribers.core.models import MailingList, Member, StaffUser, Subscription
 from tests.conftest import on_postgres, scratch_postgres_database
 from tests.smtp_server import ScriptedSMTP
 
@@ -158,7 +158,7 @@ def test_an_unknown_command_fails(cli: Cli) -> None:
 
 
 def test_db_upgrade_says_which_revisions_it_went_through(cli: Cli) -> None:
-    from subscribers.migrate import upgrade
+    from subscribers.core.migrate import upgrade
 
     engine = cli.engine()
     try:
@@ -482,7 +482,7 @@ def test_serve_lets_its_threads_take_turns_every_millisecond(
     migrated_in_process: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request that gives up the interpreter lock at a database round trip wins it back
-    within a millisecond, not 5 (subscribers.cli.serving_threads_take_turns_quickly)."""
+    within a millisecond, not 5 (subscribers.cli.root.serving_threads_take_turns_quickly)."""
     import waitress
 
     seen: list[float] = []

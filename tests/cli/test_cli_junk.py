@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
-from subscribers.cli import main
+from subscribers.cli.root import main
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 

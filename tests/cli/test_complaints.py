@@ -11,9 +11,10 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.bounces import verp_address
 from mailer.outbox import Delivery
-from subscribers import campaigns, suppressions
-from subscribers.cli import main
-from subscribers.models import Complaint, ConsentEvent, Member, WebhookEndpoint, WebhookMessage
+from subscribers.cli.root import main
+from subscribers.content import campaigns
+from subscribers.core.models import Complaint, ConsentEvent, Member, WebhookEndpoint, WebhookMessage
+from subscribers.people import suppressions
 from tests.cli.test_bounces import KEY, TEMPLATE, env, sent  # noqa: F401 - fixtures
 
 SAMPLES = Path(__file__).parents[1] / "mailer" / "arf"

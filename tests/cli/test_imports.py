@@ -11,8 +11,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from mailer import outbox
-from subscribers.cli import main
-from subscribers.models import ConsentEvent, Member, Subscription
+from subscribers.cli.root import main
+from subscribers.core.models import ConsentEvent, Member, Subscription
 from subscribers.runtime import Runtime
 from tests.factories import make_list
 
@@ -88,8 +88,8 @@ def test_latin1_semicolon_file(env, tmp_path, rt: Runtime) -> None:  # type: ign
 
 def test_import_updates_but_never_resubscribes_someone_who_left(env, tmp_path, rt) -> None:  # type: ignore[no-untyped-def]
     import_bytes(env, tmp_path, b"email,name\nana@example.org,Ana\n")
-    from subscribers.db import transaction
-    from subscribers.preferences import unsubscribe
+    from subscribers.core.db import transaction
+    from subscribers.people.preferences import unsubscribe
 
     with transaction(rt.new_session()) as s:
         unsubscribe(s, s.execute(select(Member)).scalar_one(), now=rt.clock())
@@ -100,7 +100,7 @@ def test_import_updates_but_never_resubscribes_someone_who_left(env, tmp_path, r
 
 
 def test_suppressed_addresses_are_skipped(env, tmp_path, rt) -> None:  # type: ignore[no-untyped-def]
-    from subscribers.db import transaction
+    from subscribers.core.db import transaction
 
     with transaction(rt.new_session()) as s:
         outbox.suppress(s, "gone@example.org", reason="hard_bounce", now=rt.clock())

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from subscribers import cli
+from subscribers.cli import root as cli
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from subscribers.models import ApiToken, AuditEntry
+from subscribers.core.models import ApiToken, AuditEntry
 from subscribers.runtime import Runtime
 from tests.api.conftest import Api
 from tests.cli.test_imports import run

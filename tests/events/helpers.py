@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer.outbox import Campaign, Delivery
-from subscribers import events, rsvp
-from subscribers.db import transaction
-from subscribers.events import EventSpec
-from subscribers.models import Event, MailingList, Member, Rsvp
+from subscribers.core.db import transaction
+from subscribers.core.models import Event, MailingList, Member, Rsvp
+from subscribers.invitations import events, rsvp
+from subscribers.invitations.events import EventSpec
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import staff
-from subscribers.db import transaction
-from subscribers.models import AuditEntry
+from subscribers.admin import staff
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry
 from subscribers.runtime import Runtime
 from tests.conftest import confirm, csrf_token
 from tests.events.helpers import (
@@ -164,7 +164,7 @@ def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(
         assert message in response.text, field
     assert "<b>on prevention</b>" not in response.text
     with rt.new_session() as s:
-        from subscribers.events import list_events
+        from subscribers.invitations.events import list_events
 
         assert list_events(s) == []
 

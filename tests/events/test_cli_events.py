@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
-from subscribers.cli import main
+from subscribers.cli.root import main
 from subscribers.runtime import Runtime
 from tests.events.helpers import answer, campaigns, create, event_row, network, recipients_of
 

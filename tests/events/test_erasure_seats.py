@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 from sqlalchemy import update
 
-from subscribers import events, preferences, rsvp
-from subscribers.db import transaction
-from subscribers.errors import NotFound
-from subscribers.models import ERASED, Member
+from subscribers.core.db import transaction
+from subscribers.core.errors import NotFound
+from subscribers.core.models import ERASED, Member
+from subscribers.invitations import events, rsvp
+from subscribers.people import preferences
 from subscribers.runtime import Runtime
 from tests.events.helpers import (
     answer,

@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from subscribers import events, times
-from subscribers.audience import Segment
-from subscribers.db import transaction
-from subscribers.errors import Conflict, InvalidInput
+from subscribers.core import times
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, InvalidInput
+from subscribers.invitations import events
+from subscribers.people.audience import Segment
 from subscribers.runtime import Runtime
 from tests.events.helpers import (
     JOIN_URL,
@@ -317,7 +318,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(
 
 
 def test_dates_are_written_with_cldr_names_not_the_servers_c_locale() -> None:
-    from subscribers.event_mails import _wall
+    from subscribers.invitations.event_mails import _wall
 
     morning = datetime(2027, 3, 28, 9, 0, tzinfo=ZoneInfo("Europe/Chisinau"))
     assert _wall(morning) == "Sunday 28 March 2027, 09:00"

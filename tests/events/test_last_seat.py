@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from subscribers import rsvp
-from subscribers.db import transaction
-from subscribers.models import Member
+from subscribers.core.db import transaction
+from subscribers.core.models import Member
+from subscribers.invitations import rsvp
 from subscribers.runtime import Runtime
 from tests.conftest import on_postgres
 from tests.events.helpers import answer, create, invite, network, statuses

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import scheduler
-from subscribers import events
-from subscribers.db import transaction
-from subscribers.reminders import send_due_reminders
+from subscribers.core.db import transaction
+from subscribers.invitations import events
+from subscribers.invitations.reminders import send_due_reminders
 from subscribers.runtime import Runtime
 from tests.events.helpers import (
     JOIN_URL,

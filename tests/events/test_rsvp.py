@@ -7,11 +7,12 @@ from datetime import datetime
 import pytest
 from flask.testing import FlaskClient
 
-from subscribers import preferences, rsvp
-from subscribers.db import transaction
-from subscribers.errors import Conflict, TokenError
-from subscribers.event_mails import rsvp_url
-from subscribers.models import Member
+from subscribers.core.db import transaction
+from subscribers.core.errors import Conflict, TokenError
+from subscribers.core.models import Member
+from subscribers.invitations import rsvp
+from subscribers.invitations.event_mails import rsvp_url
+from subscribers.people import preferences
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.events.helpers import (
@@ -189,7 +190,7 @@ def test_when_full_a_yes_waits_and_a_no_gives_the_seat_to_the_first_in_line(
 
 
 def test_more_seats_in_an_update_go_to_the_waiting_list(rt: Runtime, session) -> None:
-    from subscribers import events
+    from subscribers.invitations import events
     from tests.events.helpers import spec
 
     _, (ana, piotr, ion) = network(session, rt)
@@ -205,7 +206,7 @@ def test_more_seats_in_an_update_go_to_the_waiting_list(rt: Runtime, session) ->
 
 
 def test_no_answers_once_cancelled(rt: Runtime, session) -> None:
-    from subscribers import events
+    from subscribers.invitations import events
 
     _, (ana,) = network(session, rt, "ana")
     event_id = create(rt)

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
-from subscribers.cli import main
-from subscribers.models import AuditEntry
+from subscribers.cli.root import main
+from subscribers.core.models import AuditEntry
 from subscribers.runtime import Runtime
 from tests.events.helpers import answer, create, invite, network
 from tests.events.test_admin_events import signed_in

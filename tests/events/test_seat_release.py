@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from mailer import outbox
-from subscribers import preferences
-from subscribers.db import transaction
-from subscribers.models import AuditEntry, Member
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry, Member
+from subscribers.people import preferences
 from subscribers.runtime import Runtime
 from tests.events.helpers import answer, create, invite, network, recipients_of, statuses, text_of
 from tests.events.test_admin_events import signed_in, submit

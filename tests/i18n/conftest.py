@@ -7,8 +7,8 @@ from sqlalchemy import Engine
 
 from mailer.clock import FrozenClock
 from mailer.transport import CaptureTransport
+from subscribers.core.settings import Settings
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from subscribers.models import MailingList, Member
+from subscribers.content.templating import available_languages
+from subscribers.core.models import MailingList, Member
+from subscribers.core.validation import LANGUAGES
 from subscribers.runtime import Runtime
-from subscribers.templating import available_languages
-from subscribers.validation import LANGUAGES
 from tests.factories import make_list, make_member
 
 CATALOGUES = Path(__file__).resolve().parents[2] / "subscribers" / "translations"

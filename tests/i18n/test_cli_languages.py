@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
-from subscribers import multilingual
-from subscribers.models import NEWS, MailingList, NewsItem
-from subscribers.multilingual import Text
+from subscribers.content import multilingual
+from subscribers.content.multilingual import Text
+from subscribers.core.models import NEWS, MailingList, NewsItem
 from tests.cli.test_cli import Cli, _migrated_template, migrated_in_process  # noqa: F401
 
 

@@ -11,12 +11,13 @@ import pytest
 from flask.testing import FlaskClient
 
 from mailer.transport import CaptureTransport
-from subscribers import campaigns, events
-from subscribers.db import transaction
-from subscribers.errors import InvalidInput
-from subscribers.multilingual import Text
+from subscribers.content import campaigns
+from subscribers.content.multilingual import Text
+from subscribers.content.templating import available_languages
+from subscribers.core.db import transaction
+from subscribers.core.errors import InvalidInput
+from subscribers.invitations import events
 from subscribers.runtime import Runtime
-from subscribers.templating import available_languages
 from tests.factories import make_member
 from tests.i18n.languages import member_of
 from tests.i18n.test_mail_languages import invited_event

@@ -11,8 +11,8 @@ import pytest
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from subscribers import staff
-from subscribers.db import transaction
+from subscribers.admin import staff
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.factories import make_list
 from tests.i18n.languages import TRANSLATED, need_catalogue

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from mailer.outbox import Campaign, CampaignVersion, Delivery
 from mailer.transport import CaptureTransport
-from subscribers import digests, news
-from subscribers.db import transaction
-from subscribers.multilingual import Text
+from subscribers.content import digests, news
+from subscribers.content.multilingual import Text
+from subscribers.content.templating import available_languages, mail_language
+from subscribers.core.db import transaction
+from subscribers.core.validation import LANGUAGES
 from subscribers.runtime import Runtime
-from subscribers.templating import available_languages, mail_language
-from subscribers.validation import LANGUAGES
 from tests.factories import make_list, make_member
 from tests.i18n.languages import english_left, html_lang, visible_text
 

@@ -21,9 +21,10 @@ from babel.dates import format_date
 
 from mailer.clock import FrozenClock
 from mailer.transport import CaptureTransport
-from subscribers import campaigns, digests, events, mails, news, reminders, rsvp
-from subscribers.db import transaction
-from subscribers.models import MailingList, Member
+from subscribers.content import campaigns, digests, mails, news
+from subscribers.core.db import transaction
+from subscribers.core.models import MailingList, Member
+from subscribers.invitations import events, reminders, rsvp
 from subscribers.runtime import Runtime
 from tests.i18n.languages import (
     TRANSLATED,

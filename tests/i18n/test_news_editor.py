@@ -7,12 +7,12 @@ import html
 
 from flask.testing import FlaskClient
 
-from subscribers import news
-from subscribers.db import transaction
-from subscribers.models import NEWS
-from subscribers.multilingual import translations
+from subscribers.content import news
+from subscribers.content.multilingual import translations
+from subscribers.content.templating import available_languages
+from subscribers.core.db import transaction
+from subscribers.core.models import NEWS
 from subscribers.runtime import Runtime
-from subscribers.templating import available_languages
 from tests.conftest import csrf_token
 from tests.factories import make_list
 from tests.web.test_admin import login, make_staff

@@ -11,12 +11,12 @@ import pytest
 from babel.dates import format_date
 from flask.testing import FlaskClient
 
-from subscribers import campaigns
-from subscribers.db import transaction
-from subscribers.event_mails import rsvp_url
-from subscribers.models import MailingList, Member
+from subscribers.content import campaigns
+from subscribers.content.templating import available_languages
+from subscribers.core.db import transaction
+from subscribers.core.models import MailingList, Member
+from subscribers.invitations.event_mails import rsvp_url
 from subscribers.runtime import Runtime
-from subscribers.templating import available_languages
 from tests.conftest import csrf_token
 from tests.factories import make_list
 from tests.i18n.languages import (

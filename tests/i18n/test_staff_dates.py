@@ -16,9 +16,10 @@ from babel.dates import format_skeleton
 from flask import Flask
 from flask.testing import FlaskClient
 
-from subscribers import campaigns, news, staff
-from subscribers.campaigns import Announcement
-from subscribers.db import transaction
+from subscribers.admin import staff
+from subscribers.content import campaigns, news
+from subscribers.content.campaigns import Announcement
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

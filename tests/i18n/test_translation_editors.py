@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from mailer.outbox import Campaign, CampaignVersion
-from subscribers import events
+from subscribers.invitations import events
 from subscribers.runtime import Runtime
 from tests.conftest import confirm, csrf_token
 from tests.events.helpers import create

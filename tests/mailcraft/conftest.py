@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from mailer.outbox import Campaign, Delivery
-from subscribers import campaigns, digests, events, news, registration, reminders
-from subscribers.campaigns import Announcement
-from subscribers.db import transaction
-from subscribers.models import Member
+from subscribers.content import campaigns, digests, news
+from subscribers.content.campaigns import Announcement
+from subscribers.core.db import transaction
+from subscribers.core.models import Member
+from subscribers.core.settings import Settings
+from subscribers.invitations import events, reminders
+from subscribers.people import registration
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 from tests.events.helpers import LISBON, answer, create, invite, network, spec
 from tests.smtp_server import ScriptedSMTP
 

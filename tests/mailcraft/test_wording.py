@@ -11,10 +11,10 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from subscribers.db import transaction
-from subscribers.event_mails import Phrases, lead_in_units, says_online
-from subscribers.models import MailingList
-from subscribers.reminders import send_due_reminders
+from subscribers.core.db import transaction
+from subscribers.core.models import MailingList
+from subscribers.invitations.event_mails import Phrases, lead_in_units, says_online
+from subscribers.invitations.reminders import send_due_reminders
 from subscribers.runtime import Runtime
 from tests.events.helpers import (
     answer,

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from mailer import outbox
 from mailer.compose import RenderedMail
 from mailer.outbox import Delivery, Recipient
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from tests.conftest import on_postgres
 from tests.smtp_server import ScriptedSMTP
 

@@ -6,7 +6,7 @@ import re
 
 from mailer.compose import collapse_whitespace, render
 from mailer.content import markdown_to_html, markdown_to_text, summary
-from subscribers.templating import mail_environments
+from subscribers.content.templating import mail_environments
 
 
 def test_raw_html_and_scripts_in_markdown_never_survive() -> None:

@@ -28,7 +28,7 @@ from mailer.compose import RenderedMail
 from mailer.outbox import Delivery, Recipient
 from mailer.sender import Sender
 from mailer.transport import SmtpTransport
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from tests.smtp_server import ScriptedSMTP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +173,7 @@ from mailer.sender import Sender
 from mailer.transport import SmtpTransport
 from subscribers import worker
 from subscribers.runtime import Runtime
-from subscribers.settings import load
+from subscribers.core.settings import load
 
 url, port, threads, lease, instance = sys.argv[1:6]
 settings = load(

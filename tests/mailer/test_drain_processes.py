@@ -21,7 +21,7 @@ from mailer.engine import make_engine
 from mailer.outbox import Delivery, Recipient
 from mailer.sender import Sender, drain_processes
 from mailer.transport import SmtpTransport
-from subscribers.db import session_factory, transaction
+from subscribers.core.db import session_factory, transaction
 from tests.smtp_server import ScriptedSMTP
 
 MAIL = RenderedMail(

@@ -27,7 +27,7 @@ from mailer.calendar import (
 from mailer.compose import Personalised, Personaliser, RenderedMail, render
 from mailer.message import Address
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
-from subscribers.templating import mail_environments
+from subscribers.content.templating import mail_environments
 
 BASE = "http://newsletter.test"
 SENDER = Address("news@network.test", "Network")
@@ -81,7 +81,7 @@ def event_context(**overrides: Any) -> dict[str, Any]:
         "rsvp_deadline": "Friday 30 October 2026",
     }
     event.update(overrides)
-    # The "Where:" lines as subscribers.event_mails phrases them in English.
+    # The "Where:" lines as subscribers.invitations.event_mails phrases them in English.
     place, online = event["location"], event["has_online"]
     later = " (the link is sent to those who accept)"
     both = f"{place}, and online" if place and online else place or ("Online" if online else "")

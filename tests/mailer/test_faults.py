@@ -38,7 +38,7 @@ from mailer.outbox import Delivery
 from mailer.sender import Sender
 from mailer.transport import SmtpTransport
 from subscribers import worker
-from subscribers.db import make_engine, metadata, session_factory
+from subscribers.core.db import make_engine, metadata, session_factory
 from subscribers.runtime import Runtime
 from tests.conftest import on_postgres
 from tests.mailer.test_sender import Hooked, NewSession, addresses, queue, received

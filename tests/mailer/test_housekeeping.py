@@ -16,11 +16,13 @@ import scheduler
 from mailer import outbox
 from mailer.compose import RenderedMail
 from mailer.outbox import Delivery, Recipient
-from subscribers import campaigns, deliverability, preferences
-from subscribers.db import transaction
-from subscribers.models import Member
+from subscribers.content import campaigns
+from subscribers.core.db import transaction
+from subscribers.core.models import Member
+from subscribers.core.settings import SettingsError, load
+from subscribers.insight import deliverability
+from subscribers.people import preferences
 from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
 from tests.factories import make_list, make_member
 
 MAIL = RenderedMail(kind="announcement", subject="Workshop report", html="<p>Hi</p>", text="Hi")

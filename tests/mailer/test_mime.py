@@ -18,7 +18,7 @@ from mailer.compose import Personalised, Personaliser, RenderedMail, render
 from mailer.content import markdown_to_html
 from mailer.message import Address, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
-from subscribers.templating import mail_environments
+from subscribers.content.templating import mail_environments
 
 SENDER = Address("news@network.test", "Frontline Practitioners Network")
 LIST_ID = '"Frontline Practitioners Network" <practitioners.network.test>'

@@ -19,7 +19,7 @@ from mailer.outbox import Delivery, Recipient
 from mailer.pacing import BUSY_DELAY, DEFAULT_LIMITS, DomainLimit, DomainPause, Pacer
 from mailer.sender import Sender
 from mailer.transport import SmtpTransport
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from tests.smtp_server import ScriptedSMTP
 
 NewSession = Callable[[], Session]

@@ -15,7 +15,7 @@ from mailer.clock import FrozenClock
 from mailer.message import Envelope
 from mailer.sender import Sender
 from mailer.transport import SmtpTransport
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from tests.mailer.test_sender import (
     Hooked,
     NewSession,

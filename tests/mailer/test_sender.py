@@ -25,8 +25,8 @@ from mailer.message import Envelope, SendResult
 from mailer.outbox import MAX_ATTEMPTS, Delivery, Recipient
 from mailer.sender import DrainReport, Sender
 from mailer.transport import SmtpTransport, Transport
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from mailer.bounce_log import Bounce
 from mailer.compose import RenderedMail
 from mailer.outbox import Delivery, address_hash, create_campaign
-from subscribers.models import ConsentEvent, Member
+from subscribers.core.models import ConsentEvent, Member
 from subscribers.runtime import Runtime
 from tests.web.test_admin import login, make_staff
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from subscribers import members
-from subscribers.members import MemberQuery
-from subscribers.migrate import upgrade
+from subscribers.core.migrate import upgrade
+from subscribers.people import members
+from subscribers.people.members import MemberQuery
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from sqlmodel import Session
 
-from subscribers import audit
-from subscribers.db import transaction
+from subscribers.admin import audit
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers.cli import main
-from subscribers.models import AuditEntry, Member
+from subscribers.cli.root import main
+from subscribers.core.models import AuditEntry, Member
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.members.helpers import bounce, consent, delivery

@@ -12,13 +12,13 @@ from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, text
 
-from subscribers import imports, preferences
-from subscribers.cli import main
-from subscribers.consent import VERSION_1
-from subscribers.migrate import upgrade
-from subscribers.models import ConsentEvent, Member
+from subscribers.cli.root import main
+from subscribers.core.migrate import upgrade
+from subscribers.core.models import ConsentEvent, Member
+from subscribers.core.settings import Settings
+from subscribers.people import imports, preferences
+from subscribers.people.consent import VERSION_1
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 from tests.conftest import csrf_token
 from tests.factories import make_list
 
@@ -174,6 +174,6 @@ def test_0019_makes_version_1_and_points_existing_records_at_it(old_engine: Engi
 
 
 def shown_polish_version_1() -> str:
-    from subscribers.consent import version_1
+    from subscribers.people.consent import version_1
 
     return version_1()["pl"]

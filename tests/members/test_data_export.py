@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from mailer import bounce_log
 from mailer.bounces import BounceReport
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.events.helpers import answer, create, invite, network

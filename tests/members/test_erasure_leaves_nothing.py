@@ -11,9 +11,10 @@ from sqlalchemy import select
 from mailer import bounce_log
 from mailer.bounces import BounceReport
 from mailer.outbox import Delivery
-from subscribers import import_jobs, members, throttle, uploads
-from subscribers.db import metadata, transaction
-from subscribers.models import Member, Rsvp, Throttle
+from subscribers.core import uploads
+from subscribers.core.db import metadata, transaction
+from subscribers.core.models import Member, Rsvp, Throttle
+from subscribers.people import import_jobs, members, throttle
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.events.helpers import answer, create, invite

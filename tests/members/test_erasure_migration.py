@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from subscribers.migrate import upgrade
+from subscribers.core.migrate import upgrade
 
 WHEN = "2026-11-25 09:00:00"
 ROWS = [

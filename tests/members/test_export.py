@@ -9,9 +9,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlmodel import Session
 
-from subscribers import imports, members
-from subscribers.db import transaction
-from subscribers.models import AuditEntry
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry
+from subscribers.people import imports, members
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list
@@ -81,7 +81,7 @@ def test_the_cli_audits_an_export_and_a_digest_as_the_workspace_does(
 ) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    from subscribers.cli import main
+    from subscribers.cli.root import main
 
     make_list(session, rt.clock())
     env = {

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import Flask
 from sqlmodel import Session
 
-from subscribers import growth
+from subscribers.insight import growth
 from subscribers.runtime import Runtime
 from tests.factories import make_member
 from tests.members.helpers import consent, signed_in

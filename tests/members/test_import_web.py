@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from mailer import outbox
-from subscribers.db import transaction
-from subscribers.models import AuditEntry, ConsentEvent, Member, Subscription
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry, ConsentEvent, Member, Subscription
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list

@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Suppression
-from subscribers.models import AuditEntry, ConsentEvent, Member, Subscription
+from subscribers.core.models import AuditEntry, ConsentEvent, Member, Subscription
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from sqlmodel import Session
 
-from subscribers import members
-from subscribers.errors import InvalidInput, NotFound
-from subscribers.members import MemberQuery
-from subscribers.models import Member
+from subscribers.core.errors import InvalidInput, NotFound
+from subscribers.core.models import Member
+from subscribers.people import members
+from subscribers.people.members import MemberQuery
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.members.helpers import signed_in

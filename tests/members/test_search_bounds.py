@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlmodel import Session
 
-from subscribers.cli import main
+from subscribers.cli.root import main
 from subscribers.runtime import Runtime
 from tests.events.helpers import create
 from tests.factories import make_list, make_member

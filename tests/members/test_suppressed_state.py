@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers import dashboard
-from subscribers.cli import main
-from subscribers.models import AuditEntry, Member
+from subscribers.cli.root import main
+from subscribers.core.models import AuditEntry, Member
+from subscribers.insight import dashboard
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

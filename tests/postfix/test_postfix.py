@@ -37,12 +37,12 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.clock import FrozenClock
 from mailer.transport import SmtpTransport
-from subscribers import campaigns
-from subscribers.campaigns import Announcement
-from subscribers.db import make_engine, metadata, transaction
-from subscribers.models import Member
+from subscribers.content import campaigns
+from subscribers.content.campaigns import Announcement
+from subscribers.core.db import make_engine, metadata, transaction
+from subscribers.core.models import Member
+from subscribers.core.settings import load
 from subscribers.runtime import Runtime
-from subscribers.settings import load
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
 
@@ -69,7 +69,7 @@ import site
 import sys
 
 site.addsitedir({site!r})
-from subscribers.cli import main
+from subscribers.cli.root import main
 
 sys.exit(main())
 """

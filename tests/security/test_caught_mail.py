@@ -8,10 +8,10 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
-from subscribers.capture import REMOVED, neutralise
-from subscribers.db import transaction
+from subscribers.core.capture import REMOVED, neutralise
+from subscribers.core.db import transaction
+from subscribers.core.settings import Settings
 from subscribers.runtime import Runtime
-from subscribers.settings import Settings
 from tests.factories import make_list, make_member
 from tests.web.test_admin import login, make_staff
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 
-from subscribers.capture import extra_parts
-from subscribers.db import transaction
+from subscribers.core.capture import extra_parts
+from subscribers.core.db import transaction
 from tests.events.helpers import create, invite, network
 from tests.security.test_caught_mail import TOKEN_LINK, catching_app
 from tests.web.test_admin import login, make_staff

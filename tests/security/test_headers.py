@@ -9,8 +9,8 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from subscribers.content.templating import TEMPLATES
 from subscribers.runtime import Runtime
-from subscribers.templating import TEMPLATES
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
 from tests.members.helpers import signed_in

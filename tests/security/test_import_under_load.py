@@ -13,9 +13,10 @@ from flask import Flask
 from sqlalchemy import Engine, func, select, text
 
 from mailer.clock import FrozenClock
-from subscribers import import_jobs, uploads
-from subscribers.db import make_engine, transaction
-from subscribers.models import IMPORT_DONE, AuditEntry, ConsentEvent, ImportJob, Member
+from subscribers.core import uploads
+from subscribers.core.db import make_engine, transaction
+from subscribers.core.models import IMPORT_DONE, AuditEntry, ConsentEvent, ImportJob, Member
+from subscribers.people import import_jobs
 from subscribers.runtime import Runtime
 from tests.conftest import on_postgres
 from tests.factories import make_list

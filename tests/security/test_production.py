@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from subscribers.db import make_engine
-from subscribers.settings import SettingsError, key_strength, load
+from subscribers.core.db import make_engine
+from subscribers.core.settings import SettingsError, key_strength, load
 
 STRONG_KEY = "q3V9-xT2pLr8ZkWc1NbYh7Fs0DjMuA6eRtGi4OoE5Hn"
 

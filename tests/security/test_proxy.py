@@ -7,10 +7,10 @@ import dataclasses
 from flask import Flask
 from sqlalchemy import select
 
-from subscribers.models import ConsentEvent
-from subscribers.registration import IP_LIMIT
+from subscribers.core.models import ConsentEvent
+from subscribers.core.settings import load
+from subscribers.people.registration import IP_LIMIT
 from subscribers.runtime import Runtime
-from subscribers.settings import load
 from tests.factories import make_list
 from tests.web.test_registration_input import form_data
 
@@ -60,7 +60,7 @@ def test_without_the_setting_a_forged_header_is_ignored(rt: Runtime, session) ->
 def test_the_setting_is_a_small_whole_number(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
-    from subscribers.settings import SettingsError
+    from subscribers.core.settings import SettingsError
 
     base = {"NEWSLETTER_INSTANCE_PATH": str(tmp_path)}
     assert load({**base, "NEWSLETTER_TRUSTED_PROXIES": "2"}, dotenv=None).trusted_proxies == 2

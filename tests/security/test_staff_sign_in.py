@@ -10,9 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from subscribers import staff
-from subscribers.db import transaction
-from subscribers.errors import Throttled
+from subscribers.admin import staff
+from subscribers.core.db import transaction
+from subscribers.core.errors import Throttled
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.web.test_admin import PASSWORD, make_staff
@@ -95,7 +95,7 @@ def test_known_unknown_and_throttled_addresses_do_the_same_work(
 def test_a_wrong_current_password_is_throttled_and_always_hashed(
     rt: Runtime, hashes: list[str]
 ) -> None:
-    from subscribers.errors import InvalidInput
+    from subscribers.core.errors import InvalidInput
 
     make_staff(rt, "viewer")
     answers = []

@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 
 from mailer.outbox import Campaign
-from subscribers import campaigns, digests, news
-from subscribers.campaigns import Announcement
-from subscribers.db import transaction
+from subscribers.content import campaigns, digests, news
+from subscribers.content.campaigns import Announcement
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.events.helpers import network
 

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mailer.clock import FrozenClock
 from mailer.dkim import load_signer
 from mailer.transport import CaptureTransport
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.core.settings import SettingsError, load
 from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
 from tests.factories import make_list, make_member
 
 

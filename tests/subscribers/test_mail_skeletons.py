@@ -1,5 +1,5 @@
 """Transactional mails from a cached skeleton: the same bytes as rendering afresh, and fresh
-whenever a template or a list's look changes (subscribers.skeletons)."""
+whenever a template or a list's look changes (subscribers.content.skeletons)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from jinja2 import FileSystemLoader
 from sqlmodel import Session
 
 from mailer.compose import RenderedMail
-from subscribers import mails, skeletons
-from subscribers.mails import MailKit, brand
-from subscribers.models import MailingList, Member
+from subscribers.content import mails, skeletons
+from subscribers.content.mails import MailKit, brand
+from subscribers.content.templating import TEMPLATES
+from subscribers.core.models import MailingList, Member
 from subscribers.runtime import Runtime
-from subscribers.templating import TEMPLATES
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
 

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 from mailer import outbox
 from mailer.outbox import Campaign, Delivery, Suppression
-from subscribers import preferences, registration
-from subscribers.consent import VERSION_1
-from subscribers.db import transaction
-from subscribers.errors import InvalidInput, Throttled, TokenError
-from subscribers.models import ConsentEvent, MailingList, Member, Subscription
-from subscribers.registration import RegistrationRequest
+from subscribers.core.db import transaction
+from subscribers.core.errors import InvalidInput, Throttled, TokenError
+from subscribers.core.models import ConsentEvent, MailingList, Member, Subscription
+from subscribers.people import preferences, registration
+from subscribers.people.consent import VERSION_1
+from subscribers.people.registration import RegistrationRequest
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from mailer.zones import UnknownZone, known_zone
-from subscribers import events, lists
-from subscribers.errors import InvalidInput
+from subscribers.content import lists
+from subscribers.core.errors import InvalidInput
+from subscribers.core.settings import SettingsError, load
+from subscribers.invitations import events
 from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
 from tests.events.helpers import network, spec
 
 

@@ -10,9 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from mailer.outbox import Campaign
-from subscribers import news, staff
-from subscribers.db import transaction
-from subscribers.models import AuditEntry
+from subscribers.admin import staff
+from subscribers.content import news
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry
 from subscribers.runtime import Runtime
 from tests.conftest import confirm, csrf_token
 from tests.factories import make_list, make_member

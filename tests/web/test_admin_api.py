@@ -8,8 +8,8 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import webhook_sender
-from subscribers.models import AuditEntry
+from subscribers.admin import webhook_sender
+from subscribers.core.models import AuditEntry
 from subscribers.runtime import Runtime
 from subscribers.web import create_app
 from tests.api.conftest import Api
@@ -70,8 +70,8 @@ def test_webhooks_page_adds_lists_attempts_and_replays(rt: Runtime) -> None:
         data={"csrf_token": token, "url": "http://127.0.0.1:9/h", "events": "member.erased"},
     )
     assert re.search(r"<code>whsec_[^<]+</code>", made.text)
-    from subscribers import webhooks
-    from subscribers.db import transaction
+    from subscribers.admin import webhooks
+    from subscribers.core.db import transaction
 
     with transaction(open_rt.new_session()) as s:
         webhooks.emit(s, "member.erased", {"member_id": 7}, now=open_rt.clock())

@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from mailer.outbox import Delivery, Suppression
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
-from subscribers.models import ConsentEvent, Member
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.core.models import ConsentEvent, Member
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list
@@ -186,7 +186,7 @@ def test_unsubscribe_by_the_page_button(
 def test_unsubscribe_during_a_campaign_stops_the_rest(
     rt: Runtime, smtp: ScriptedSMTP, session
 ) -> None:
-    from subscribers.preferences import unsubscribe
+    from subscribers.people.preferences import unsubscribe
     from tests.factories import make_member
 
     lst = make_list(session, rt.clock())

@@ -13,8 +13,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from subscribers import events, news
-from subscribers.db import transaction
+from subscribers.content import news
+from subscribers.core.db import transaction
+from subscribers.invitations import events
 from subscribers.runtime import Runtime
 from tests.events.helpers import spec
 from tests.factories import make_list, make_member

@@ -8,10 +8,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import preferences
-from subscribers.errors import InvalidInput
-from subscribers.models import MailingList, Member, Subscription
-from subscribers.preferences import DetailsChange
+from subscribers.core.errors import InvalidInput
+from subscribers.core.models import MailingList, Member, Subscription
+from subscribers.people import preferences
+from subscribers.people.preferences import DetailsChange
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member

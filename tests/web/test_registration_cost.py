@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, event, func, select, text
 
 from mailer.outbox import Delivery
-from subscribers.db import make_engine, transaction
-from subscribers.models import ConsentEvent, MailingList, Member, Subscription
-from subscribers.registration import OfferedLists
+from subscribers.core.db import make_engine, transaction
+from subscribers.core.models import ConsentEvent, MailingList, Member, Subscription
+from subscribers.people.registration import OfferedLists
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token, on_postgres
 from tests.factories import make_list

@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from mailer.outbox import Campaign, Delivery
-from subscribers.models import ConsentEvent, Member, Subscription, Throttle
-from subscribers.registration import IP_LIMIT
+from subscribers.core.models import ConsentEvent, Member, Subscription, Throttle
+from subscribers.people.registration import IP_LIMIT
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers.models import StaffUser
+from subscribers.core.models import StaffUser
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.web.test_admin import PASSWORD, login, make_staff

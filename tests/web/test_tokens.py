@@ -1,6 +1,6 @@
 """Links in mail: forged, truncated, foreign, expired, misused or dead tokens change nothing.
 
-The first part goes through HTTP; the last part tests ``subscribers.tokens.Signer`` directly.
+The first part goes through HTTP; the last part tests ``subscribers.core.tokens.Signer`` directly.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 
 from mailer.clock import FrozenClock
 from mailer.outbox import Campaign, Delivery, Suppression
-from subscribers import preferences
-from subscribers.db import transaction
-from subscribers.errors import TokenError
-from subscribers.models import ConsentEvent, MailingList, Member, Subscription
-from subscribers.registration import purge_unconfirmed
+from subscribers.core.db import transaction
+from subscribers.core.errors import TokenError
+from subscribers.core.models import ConsentEvent, MailingList, Member, Subscription
+from subscribers.core.tokens import CONFIRM_MAX_AGE, MANAGE_MAX_AGE, PURPOSES, Signer, TokenClaims
+from subscribers.people import preferences
+from subscribers.people.registration import purge_unconfirmed
 from subscribers.runtime import Runtime
-from subscribers.tokens import CONFIRM_MAX_AGE, MANAGE_MAX_AGE, PURPOSES, Signer, TokenClaims
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP

@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import staff
-from subscribers.db import transaction
-from subscribers.models import AuditEntry
+from subscribers.admin import staff
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 

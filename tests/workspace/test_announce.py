@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from mailer.outbox import Campaign, Delivery
-from subscribers.models import Subscription
+from subscribers.core.models import Subscription
 from subscribers.runtime import Runtime
 from tests.conftest import confirm
 from tests.factories import make_list, make_member

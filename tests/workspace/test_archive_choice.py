@@ -12,16 +12,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, text
 
 from mailer.outbox import Campaign
-from subscribers import news
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.cli import main
-from subscribers.db import transaction
-from subscribers.digests import create_digest
-from subscribers.migrate import upgrade
-from subscribers.models import AuditEntry
+from subscribers.cli.root import main
+from subscribers.content import news
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.content.digests import create_digest
+from subscribers.core.db import transaction
+from subscribers.core.migrate import upgrade
+from subscribers.core.models import AuditEntry
+from subscribers.core.settings import Settings
+from subscribers.people.segments import Segment
 from subscribers.runtime import Runtime
-from subscribers.segments import Segment
-from subscribers.settings import Settings
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
 from tests.web.test_journey import text_of

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from subscribers.errors import InvalidInput
+from subscribers.core.errors import InvalidInput
+from subscribers.people.segments import Segment
 from subscribers.runtime import Runtime
-from subscribers.segments import Segment
 from tests.events.helpers import create, network, recipients_of
 from tests.workspace.conftest import post_form
 

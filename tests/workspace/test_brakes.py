@@ -12,12 +12,12 @@ from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.compose import RenderedMail
 from mailer.outbox import Campaign, Delivery, Recipient
-from subscribers import brakes, campaigns
-from subscribers.brakes import Limits
-from subscribers.db import transaction
-from subscribers.models import AuditEntry, Complaint
+from subscribers.content import brakes, campaigns
+from subscribers.content.brakes import Limits
+from subscribers.core.db import transaction
+from subscribers.core.models import AuditEntry, Complaint
+from subscribers.core.settings import SettingsError, load
 from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
 
 DEFAULTS = Limits()  # 5 % hard bounces, 0.3 % complaints, after 100 sent
 
@@ -149,7 +149,7 @@ def test_resuming_from_the_cli_overrides_the_brake_too(  # type: ignore[no-untyp
 ) -> None:
     from click.testing import CliRunner
 
-    from subscribers.cli import main
+    from subscribers.cli.root import main
 
     cid = campaign_with(session, rt, sent=100)
     hard_bounces(session, rt, cid, 10)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from mailer import outbox
 from mailer.compose import RenderedMail
 from mailer.outbox import Delivery, Recipient
-from subscribers.db import transaction
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.factories import make_list
 

@@ -9,10 +9,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from mailer.outbox import Delivery
-from subscribers import news, staff
-from subscribers.cli import main
-from subscribers.db import transaction
-from subscribers.models import MailingList, NewsItem
+from subscribers.admin import staff
+from subscribers.cli.root import main
+from subscribers.content import news
+from subscribers.core.db import transaction
+from subscribers.core.models import MailingList, NewsItem
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP

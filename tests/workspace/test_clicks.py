@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import clicks
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
-from subscribers.models import LinkClick, MailingList
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.core.models import LinkClick, MailingList
+from subscribers.insight import clicks
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP
@@ -159,7 +159,7 @@ def test_a_list_whose_consent_says_so_records_clicks_per_member(  # type: ignore
 def test_lists_edit_turns_recording_per_member_on_and_off(rt: Runtime, session) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    from subscribers.cli import main
+    from subscribers.cli.root import main
 
     make_list(session, rt.clock())
     env = {

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from mailer.outbox import Campaign, Delivery
-from subscribers import news
-from subscribers.db import transaction
-from subscribers.models import Event
+from subscribers.content import news
+from subscribers.core.db import transaction
+from subscribers.core.models import Event
 from subscribers.runtime import Runtime
 from tests.conftest import CONFIRM_INPUT, confirm
 from tests.events.helpers import create, invite

@@ -8,10 +8,10 @@ from sqlalchemy import update
 from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Delivery
-from subscribers import deliverability
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
-from subscribers.models import Complaint
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
+from subscribers.core.models import Complaint
+from subscribers.insight import deliverability
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 

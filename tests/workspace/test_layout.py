@@ -7,8 +7,8 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
+from subscribers.content.templating import TEMPLATES
 from subscribers.runtime import Runtime
-from subscribers.templating import TEMPLATES
 from tests.factories import make_list
 from tests.workspace.conftest import post_form
 from tests.workspace.test_lists import GOOD

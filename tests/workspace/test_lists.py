@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers.models import MailingList
+from subscribers.core.models import MailingList
 from subscribers.runtime import Runtime
 from tests.factories import make_list
 from tests.workspace.conftest import audit_actions, post_form

@@ -9,8 +9,8 @@ from sqlmodel import Session
 
 from mailer.bounce_log import Bounce
 from mailer.outbox import address_hash
-from subscribers.campaigns import Announcement, create_announcement
-from subscribers.db import transaction
+from subscribers.content.campaigns import Announcement, create_announcement
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.smtp_server import ScriptedSMTP

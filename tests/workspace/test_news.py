@@ -7,9 +7,9 @@ import re
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from subscribers import digests
-from subscribers.db import transaction
-from subscribers.models import NewsItem
+from subscribers.content import digests
+from subscribers.core.db import transaction
+from subscribers.core.models import NewsItem
 from subscribers.runtime import Runtime
 from tests.factories import make_list, make_member
 from tests.workspace.conftest import audit_actions, post_form

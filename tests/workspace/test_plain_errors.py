@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from mailer.zones import UnknownZone, closest_zones, known_zone
+from subscribers.core.settings import SettingsError, load
 from subscribers.runtime import Runtime
-from subscribers.settings import SettingsError, load
 from tests.factories import make_list
 from tests.workspace.conftest import post_form
 from tests.workspace.test_cli_content import env, run  # noqa: F401 - fixture

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from subscribers import digests
-from subscribers.models import Member
+from subscribers.content import digests
+from subscribers.core.models import Member
 from subscribers.runtime import Runtime
 from subscribers.web import dates, names
 from tests.conftest import csrf_token

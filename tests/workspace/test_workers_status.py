@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from mailer import outbox, workers
 from mailer.clock import FrozenClock
-from subscribers.cli import main
-from subscribers.db import transaction
+from subscribers.cli.root import main
+from subscribers.core.db import transaction
 from subscribers.runtime import Runtime
 from tests.mailer.test_sender import addresses, queue
 

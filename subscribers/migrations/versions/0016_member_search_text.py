@@ -7,7 +7,7 @@ Revises: 0015
 import sqlalchemy as sa
 from alembic import op
 
-from subscribers.models import member_search_text
+from subscribers.core.models import member_search_text
 
 revision = "0016"
 down_revision = "0015"

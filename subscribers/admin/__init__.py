@@ -1,0 +1,1 @@
+"""Staff accounts, the audit log, API tokens and webhooks."""

@@ -1,0 +1,148 @@
+"""What every `newsletter` command shares: the runtime, one-line errors, input parsing."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from mailer import pacing
+from mailer.sender import Sender
+from subscribers.content.multilingual import Text
+from subscribers.core import times
+from subscribers.core.errors import NewsletterError
+from subscribers.core.settings import SettingsError, load
+from subscribers.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime() -> Runtime:
+    """Settings and runtime, built once per command invocation."""
+    ctx = click.get_current_context()
+    rt = ctx.meta.get("newsletter.runtime")
+    if rt is None:
+        rt = Runtime.build(load())
+        ctx.meta["newsletter.runtime"] = rt
+        # Close pooled connections when the command ends (matters when invoked in-process).
+        ctx.call_on_close(rt.engine.dispose)
+    return rt
+
+
+def cli_actor() -> str:
+    """Who did it, for the audit log: "cli (<os user>)"."""
+    try:
+        return f"cli ({getpass.getuser()})"
+    except (OSError, KeyError):  # no login name in a bare container
+        return "cli"
+
+
+def record(session: Session, rt: Runtime, action: str, target: object, detail: str) -> None:
+    """An audit entry for a change made from the command line, in the caller's transaction."""
+    from subscribers.admin import audit
+
+    audit.record(
+        session, actor=cli_actor(), action=action, target=str(target), detail=detail, now=rt.clock()
+    )
+
+
+def friendly(command: F) -> F:
+    """Turn our errors into the SPEC's one line on stderr and a non-zero exit."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SettingsError as err:
+            raise click.ClickException(str(err)) from None
+        except (OperationalError, ProgrammingError) as err:
+            # Unreachable server, missing file or table: one line, no traceback.
+            reason = str(err.orig).strip().splitlines()[0] if err.orig else "not reachable"
+            raise click.ClickException(
+                f"database: {reason} (is NEWSLETTER_DATABASE_URL right, and did "
+                "`newsletter db upgrade` run?)"
+            ) from None
+        except (NewsletterError, LookupError, ValueError) as err:
+            message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+            raise click.ClickException(str(message)) from None
+        except OSError as err:
+            # A file that cannot be read or written (-o into a directory, a full disk...).
+            where = f"{err.filename}: " if err.filename else ""
+            raise click.ClickException(f"{where}{err.strerror or err}") from None
+
+    return wrapped  # type: ignore[return-value]
+
+
+def body_text(body_file: Path | None, body: str | None) -> str:
+    if (body_file is None) == (body is None):
+        raise click.UsageError("give exactly one of --body-file and --body")
+    if body_file is not None:
+        return read_text(body_file)
+    return body or ""
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file given on the command line, or one line saying it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not UTF-8 text") from None
+
+
+TRANSLATION_HELP = (
+    "A translation: CODE=FILE, the file's first line the title, the rest the body (repeatable)."
+)
+
+
+def translation_files(values: tuple[str, ...], option: str = "--translation") -> list[Text]:
+    """``CODE=FILE`` pairs: each file's first line is the title (a leading ``#`` is dropped),
+    the rest its Markdown body. The service checks the code and the texts."""
+    texts = []
+    for value in values:
+        code, sep, path = value.partition("=")
+        if not sep or not code.strip() or not path.strip():
+            raise click.ClickException(f"{option}: expected CODE=FILE, got {value!r}")
+        file = Path(path.strip())
+        if not file.is_file():
+            raise click.ClickException(f"{option}: {file}: no such file")
+        title, _newline, body = read_text(file).lstrip().partition("\n")
+        texts.append(Text(code.strip().lower(), title.strip().lstrip("#").strip(), body.strip()))
+    return texts
+
+
+def parse_time(value: str | None, zone: str, option: str = "--at") -> datetime | None:
+    """ISO 8601; a time without offset is in the configured time zone (subscribers.core.times)."""
+    return None if value is None else times.parse_time(value, zone, field=option)
+
+
+def sender_for_process(share: int) -> Sender:
+    """What each of ``outbox drain --processes N`` runs: a sender built from the environment.
+
+    The send rate is one limit for all of them, so each process gets its ``1/share`` of it (and
+    of each domain's limits).
+    Module-level (and given through ``functools.partial``) so that a spawned process can
+    unpickle it.
+    """
+    settings = load()
+    settings = dataclasses.replace(
+        settings,
+        send_rate=settings.send_rate / share,
+        domain_limits=pacing.share(settings.domain_limits, share),
+    )
+    return Runtime.build(settings).sender
+
+
+def drain_now(rt: Runtime) -> None:
+    report = rt.sender.drain(threads=rt.settings.smtp_connections)
+    click.echo(report.describe())
+    if report.failed:
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Lists, news, announcements, digests and the mails they become."""

@@ -1,0 +1,1 @@
+"""What every part stands on: settings, the database and its models, errors, times, tokens."""

@@ -1,0 +1,1 @@
+"""What staff learn from sending: clicks, complaints, deliverability, growth."""

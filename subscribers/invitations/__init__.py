@@ -1,0 +1,1 @@
+"""Events: invitations with calendar files, RSVP and reminders."""

@@ -1,0 +1,1 @@
+"""Members and their consent: registration, confirmation, preferences, imports, audiences."""

@@ -1,0 +1,45 @@
+"""One-time confirmation of a mass or irreversible send: issued on the "are you sure?" page,
+spent in the same transaction as the send, so a second identical request sends nothing."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import update
+from sqlmodel import Session
+
+from subscribers.core.errors import Conflict
+from subscribers.core.models import SendConfirmation
+
+VALID_FOR = timedelta(hours=1)  # long enough to read the numbers, short enough to be stale
+
+
+def issue(session: Session, action: str, *, now: datetime) -> str:
+    """A new token that confirms ``action`` (e.g. ``digest:practitioners``) once."""
+    token = secrets.token_urlsafe(32)
+    session.add(SendConfirmation(token=token, action=action, created_at=now))
+    session.flush()
+    return token
+
+
+def spend(session: Session, token: str, action: str, *, now: datetime) -> None:
+    """Mark the token used; Conflict if it is unknown, for another action, old or spent.
+
+    One conditional UPDATE: of two identical requests racing, only one changes the row.
+    """
+    spent = session.execute(
+        update(SendConfirmation)
+        .where(
+            SendConfirmation.token == token,  # type: ignore[arg-type]
+            SendConfirmation.action == action,  # type: ignore[arg-type]
+            SendConfirmation.used_at.is_(None),  # type: ignore[union-attr]
+            SendConfirmation.created_at > now - VALID_FOR,  # type: ignore[arg-type]
+        )
+        .values(used_at=now)
+    ).rowcount
+    if spent != 1:
+        raise Conflict(
+            _("This confirmation was used already or has expired; nothing was sent again.")
+        )
