@@ -11,12 +11,12 @@ import re
 import secrets
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
 from subscribers.admin.staff import ROLES
 from subscribers.core.errors import Conflict, InvalidInput, NotFound, TokenError
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import ApiToken
 
 PREFIX = "nlt_"  # recognisable in a leaked file or a secret scanner

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import AuditEntry
 from subscribers.core.paging import Page, paginate
 from subscribers.core.validation import bounded

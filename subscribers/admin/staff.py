@@ -7,13 +7,13 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from subscribers.content.multilingual import language_code
 from subscribers.core.errors import Conflict, InvalidInput, NotFound, Throttled
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import StaffUser
 from subscribers.core.validation import normalise_email
 from subscribers.people import throttle

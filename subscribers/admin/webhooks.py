@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     WebhookAttempt,
     WebhookDelivery,

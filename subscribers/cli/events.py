@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask_babel import ngettext
 
 from subscribers.cli.support import drain_now, friendly, read_text, record, runtime
 from subscribers.content.multilingual import Text
 from subscribers.core import times
 from subscribers.core.db import transaction
+from subscribers.core.i18n import ngettext
 from subscribers.invitations import events, rsvp
 from subscribers.people.audience import Segment
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from flask_babel import ngettext
 
 from subscribers.admin import audit
 from subscribers.cli.support import cli_actor, friendly, runtime
 from subscribers.core.db import transaction
+from subscribers.core.i18n import ngettext
 from subscribers.core.validation import check_details
 from subscribers.people import members, suppressions
 from subscribers.people.members import History, MemberQuery

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from flask_babel import ngettext
 
 from mailer import outbox, workers
 from mailer.sender import drain_processes
@@ -34,6 +33,7 @@ from subscribers.cli.support import (
 )
 from subscribers.core.db import transaction
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import ngettext
 from subscribers.core.models import ImportJob
 from subscribers.people import preferences
 from subscribers.runtime import Runtime

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
@@ -15,6 +14,7 @@ from mailer.compose import Pieces
 from mailer.outbox import Campaign, CampaignVersion
 from subscribers.content import lists
 from subscribers.core.errors import NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import MailingList
 from subscribers.insight import clicks
 

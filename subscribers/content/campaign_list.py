@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlmodel import Session
 
 from mailer import outbox
 from mailer.outbox import Campaign
 from subscribers.content.campaigns import Progress, progress_of
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import MailingList
 from subscribers.people.audience import STAFF_TEST
 

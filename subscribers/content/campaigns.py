@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
@@ -24,6 +23,7 @@ from subscribers.content import brakes, lists, multilingual
 from subscribers.content.mails import MailKit, brand, list_campaign
 from subscribers.content.multilingual import Text, Written
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import Complaint, MailingList, StaffUser
 from subscribers.core.validation import LANGUAGES, clean_text
 from subscribers.people import audience

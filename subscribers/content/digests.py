@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -28,6 +27,7 @@ from mailer.plaintext import markdown_to_plain
 from subscribers.content import lists, news
 from subscribers.content.mails import MailKit, brand, list_campaign
 from subscribers.content.multilingual import Reading, Written
+from subscribers.core.i18n import ngettext
 from subscribers.core.models import MailingList, NewsItem
 from subscribers.people import audience
 

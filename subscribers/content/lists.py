@@ -9,8 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
-from flask_babel import pgettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,6 +18,8 @@ from mailer.zones import UnknownZone, known_zone
 from subscribers.content import schedules
 from subscribers.content.multilingual import language_code
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
+from subscribers.core.i18n import pgettext
 from subscribers.core.models import MailingList
 from subscribers.core.validation import clean_text
 

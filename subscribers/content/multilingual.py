@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from flask_babel import format_number
-from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import format_number
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import Translation
 from subscribers.core.validation import LANGUAGES, clean_text
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -13,6 +12,7 @@ from mailer.content import markdown_to_html
 from subscribers.content import lists, multilingual
 from subscribers.content.multilingual import Text, Written
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import NEWS, NewsItem
 from subscribers.core.validation import clean_text
 

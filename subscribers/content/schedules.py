@@ -15,10 +15,10 @@ from datetime import time
 from apscheduler.triggers.cron import CronTrigger
 from babel.dates import format_time, get_day_names
 from babel.lists import format_list
-from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import current_language
+from subscribers.core.i18n import gettext as _
 
 # Weekday names as cron takes them, Monday first (Babel numbers its day names 0 = Monday too).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -92,7 +92,7 @@ def check_cron(raw: str | None) -> str | None:
 
 def weekday_choices() -> list[tuple[str, str]]:
     """The picker's weekdays: (cron name, the day's name in the reader's language)."""
-    names = get_day_names("wide", locale=str(get_locale() or "en"))
+    names = get_day_names("wide", locale=current_language())
     return [(day, names[i][:1].upper() + names[i][1:]) for i, day in enumerate(WEEKDAYS)]
 
 
@@ -145,7 +145,7 @@ def sentence(cron: str | None, zone: str) -> str:
     as people say it: subscribers.web.dates.zone_name)."""
     if not cron:
         return _("no digest")
-    locale = str(get_locale() or "en")
+    locale = current_language()
     reading = picked(cron)
     if reading is None:
         return _("on the cron schedule “%(cron)s”, %(zone)s", cron=cron, zone=zone)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-
 from mailer.zones import UnknownZone, known_zone
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import gettext as _
 
 
 def zone(name: str, *, field: str = "timezone") -> ZoneInfo:

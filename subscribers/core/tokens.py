@@ -12,12 +12,12 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from mailer.clock import Clock, system_clock
 from subscribers.core.errors import TokenError
+from subscribers.core.i18n import gettext as _
 
 PURPOSES = ("confirm", "manage", "unsubscribe", "rsvp")
 CONFIRM_MAX_AGE = timedelta(days=7)

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_pgettext as _lp
 
 from subscribers import CATALOGUES
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import gettext as _
+from subscribers.core.i18n import lazy_gettext as _l
+from subscribers.core.i18n import lazy_pgettext as _lp
 
 COUNTRIES = {
     "PT": "Portugal",

@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import func, insert, or_, select
 from sqlmodel import Session
 
@@ -27,6 +25,8 @@ from subscribers.content import lists, multilingual
 from subscribers.content.mails import MailKit
 from subscribers.content.multilingual import Text
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
+from subscribers.core.i18n import ngettext
 from subscribers.core.models import (
     ACTIVE,
     EVENT,

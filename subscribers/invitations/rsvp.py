@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, select
 from sqlmodel import Session
 
 from subscribers.admin import webhooks
 from subscribers.content.mails import MailKit
 from subscribers.core.errors import Conflict, NotFound, TokenError
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     ERASED,
     EVENT_CANCELLED,

@@ -6,11 +6,11 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from flask_babel import gettext as _
 from sqlalchemy import update
 from sqlmodel import Session
 
 from subscribers.core.errors import Conflict
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import SendConfirmation
 
 VALID_FOR = timedelta(hours=1)  # long enough to read the numbers, short enough to be stale

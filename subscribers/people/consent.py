@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from babel.support import Translations
-from flask_babel import gettext as _
 from sqlalchemy import Connection, Table, event, func, select
 from sqlmodel import Session
 
 from subscribers import CATALOGUES
 from subscribers.admin import audit
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import ConsentEvent, ConsentWording
 from subscribers.core.validation import LANGUAGES, clean_text
 

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -26,6 +25,7 @@ from subscribers.content import lists
 from subscribers.core import uploads
 from subscribers.core.db import refresh_statistics, transaction
 from subscribers.core.errors import InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     IMPORT_DONE,
     IMPORT_RUNNING,

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
@@ -24,6 +23,7 @@ from mailer import outbox
 from subscribers.admin import webhooks
 from subscribers.content import lists
 from subscribers.core.errors import Conflict, InvalidInput
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     ACTIVE,
     ERASED,

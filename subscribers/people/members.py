@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, exists, select
 from sqlmodel import Session
 
@@ -22,6 +21,7 @@ from subscribers.admin import audit
 from subscribers.content import lists
 from subscribers.content.mails import MailKit
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     ACTIVE,
     ERASED,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
@@ -16,6 +15,7 @@ from mailer.outbox import Campaign, Delivery
 from subscribers.admin import webhooks
 from subscribers.content.mails import MailKit
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
     ACTIVE,
     ERASED,

@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, delete, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
@@ -36,6 +34,8 @@ from subscribers.content.mails import (
     queue_welcome,
 )
 from subscribers.core.errors import InvalidInput, Throttled, TokenError
+from subscribers.core.i18n import gettext as _
+from subscribers.core.i18n import lazy_gettext as _l
 from subscribers.core.models import (
     ACTIVE,
     ERASED,

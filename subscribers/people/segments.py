@@ -14,10 +14,10 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from sqlalchemy import Select
 
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import Member
 from subscribers.core.textfold import fold
 from subscribers.core.validation import COUNTRIES, LANGUAGES, SECTORS, bounded, clean_text

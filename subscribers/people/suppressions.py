@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -19,6 +18,7 @@ from mailer import outbox
 from mailer.outbox import Suppression
 from subscribers.admin import audit
 from subscribers.core.errors import NotFound
+from subscribers.core.i18n import gettext as _
 from subscribers.core.models import Member
 from subscribers.core.validation import clean_text
 

@@ -62,6 +62,7 @@ def create_app(
         )
     csrf.init_app(app)
     Babel(app, locale_selector=language.select)
+    language.install_translator()
     language.install(app)
     dates.install(app)
     names.install(app)

@@ -12,15 +12,31 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import flask_babel
 from flask import Flask, Response, g, request
 from flask_babel import get_locale, refresh
 
 from subscribers.content.templating import available_languages, supported_language
+from subscribers.core import i18n
 from subscribers.core.models import MailingList, Member
 from subscribers.core.validation import LANGUAGES
 
 COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def install_translator() -> None:
+    """Services translate through ``subscribers.core.i18n``: in the web app, into the page's
+    language, by Flask-Babel (whose functions have the signatures the interface names)."""
+    i18n.install(
+        i18n.Translator(
+            gettext=flask_babel.gettext,
+            ngettext=flask_babel.ngettext,
+            pgettext=flask_babel.pgettext,
+            format_number=flask_babel.format_number,
+            language=lambda: str(get_locale() or "en"),
+        )
+    )
 
 
 def _staff_page() -> bool:
