@@ -23,9 +23,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
+# mypy checks what [tool.mypy] in pyproject.toml names, strictly.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The translation catalogues: every marked text of Python code and templates (see babel.cfg).
 # English is the source language; each other language has one .po a native speaker reviews.

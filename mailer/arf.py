@@ -51,7 +51,7 @@ class FeedbackReport:
 
 def is_feedback_report(msg: Message) -> bool:
     param = msg.get_param("report-type", "")
-    report_type = str(collapse_rfc2231_value(param)).strip().lower()  # type: ignore[arg-type]
+    report_type = str(collapse_rfc2231_value(param)).strip().lower()
     return msg.get_content_type() == "multipart/report" and report_type == "feedback-report"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from mailer import outbox
 from mailer.bounces import BounceReport
@@ -109,7 +109,9 @@ def _recent_soft(session: Session, key: str, *, now: datetime) -> int:
             select(func.count())
             .select_from(Bounce)
             .where(
-                Bounce.address_hash == key, Bounce.kind == "soft", Bounce.at >= now - SOFT_WINDOW
+                col(Bounce.address_hash) == key,
+                col(Bounce.kind) == "soft",
+                col(Bounce.at) >= now - SOFT_WINDOW,
             )
         ).scalar_one()
     )
@@ -117,10 +119,10 @@ def _recent_soft(session: Session, key: str, *, now: datetime) -> int:
 
 def _of_recipient(address: str | None, recipient_id: int) -> ColumnElement[bool]:
     """Bounces tied by VERP to one of a recipient's deliveries, or kept under their address."""
-    own = select(Delivery.id).where(Delivery.recipient_id == recipient_id)
-    matches: list[ColumnElement[bool]] = [Bounce.delivery_id.in_(own)]  # type: ignore[union-attr]
+    own = select(col(Delivery.id)).where(col(Delivery.recipient_id) == recipient_id)
+    matches: list[ColumnElement[bool]] = [col(Bounce.delivery_id).in_(own)]
     if address:
-        matches.append(Bounce.address_hash == outbox.address_hash(address))
+        matches.append(col(Bounce.address_hash) == outbox.address_hash(address))
     return or_(*matches)
 
 
@@ -131,7 +133,7 @@ def of_recipient(
     rows = session.execute(
         select(Bounce)
         .where(_of_recipient(address, recipient_id))
-        .order_by(Bounce.at.desc(), Bounce.id.desc())  # type: ignore[attr-defined, union-attr]
+        .order_by(col(Bounce.at).desc(), col(Bounce.id).desc())
         .limit(limit)
     )
     return list(rows.scalars().all())

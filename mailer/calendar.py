@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
@@ -100,7 +100,8 @@ def _vtimezone_ical(tzid: str, first_year: int, last_year: int) -> bytes:
     timezone = Timezone.from_tzid(
         tzid, first_date=date(first_year, 1, 1), last_date=date(last_year, 1, 1)
     )
-    return timezone.to_ical()
+    ical: bytes = timezone.to_ical()
+    return ical
 
 
 def _vtimezone(event: CalendarEvent) -> Timezone:
@@ -111,7 +112,8 @@ def _vtimezone(event: CalendarEvent) -> Timezone:
     transitions, not ~140 RDATEs) while still covering the event itself.
     """
     data = _vtimezone_ical(event.timezone, event.start.year - 1, event.end.year + 2)
-    return Timezone.from_ical(data)
+    # from_ical is typed on Component; called on Timezone it builds a Timezone.
+    return cast(Timezone, Timezone.from_ical(data))
 
 
 def _ics_datetime(local: datetime) -> datetime:
@@ -188,7 +190,8 @@ def invitation_ics(
     # Outlook) only resolve a TZID defined before the component using it.
     cal.add_component(_vtimezone(event))
     cal.add_component(vevent)
-    return cal.to_ical()
+    ical: bytes = cal.to_ical()
+    return ical
 
 
 def _utc_compact(value: datetime) -> str:

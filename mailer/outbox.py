@@ -40,10 +40,10 @@ from sqlalchemy import (
 )
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from mailer.compose import RenderedMail
-from mailer.dbtypes import UTCDateTime
+from mailer.dbtypes import UTCDateTime, table_of
 from mailer.engine import is_postgres
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED = "queued", "sending", "sent", "failed", "skipped"
@@ -259,7 +259,7 @@ def versions(session: Session, campaign: Campaign) -> dict[str, RenderedMail]:
     found = {campaign.language: campaign.rendered()}
     rows = session.execute(
         select(CampaignVersion)
-        .where(CampaignVersion.campaign_id == campaign.id)
+        .where(col(CampaignVersion.campaign_id) == campaign.id)
         .order_by(CampaignVersion.language)
     ).scalars()
     for row in rows:
@@ -298,7 +298,7 @@ def enqueue(
         ]
         if rows:
             # Core, not ORM, insert: the same statement without building 1,000 ORM states.
-            session.execute(sa_insert(Delivery.__table__), rows)  # type: ignore[arg-type]
+            session.execute(sa_insert(table_of(Delivery)), rows)
         count += len(rows)
     campaign.total += count
     session.add(campaign)
@@ -308,7 +308,7 @@ def enqueue(
 
 def _single_delivery() -> Any:
     """INSERT one delivery (its values as parameters) unless its address is suppressed."""
-    delivery = Delivery.__table__  # type: ignore[attr-defined]
+    delivery = table_of(Delivery)
     names = [
         "campaign_id",
         "recipient_id",
@@ -320,8 +320,8 @@ def _single_delivery() -> Any:
         "next_attempt_at",
         "language",
     ]
-    suppressed = select(Suppression.address_hash).where(
-        Suppression.address_hash == bindparam("address_hash")
+    suppressed = select(col(Suppression.address_hash)).where(
+        col(Suppression.address_hash) == bindparam("address_hash")
     )
     row = select(*(bindparam(name, type_=delivery.c[name].type) for name in names))
     # RETURNING tells whether a row went in: psycopg's rowcount of an INSERT ... SELECT is -1.
@@ -393,7 +393,7 @@ class Claimed:
 
 def _claim_statement(*, expired: bool) -> Any:
     """UPDATE ... RETURNING claiming due rows of one kind; built once, run with parameters."""
-    delivery, campaign = Delivery.__table__, Campaign.__table__  # type: ignore[attr-defined]
+    delivery, campaign = table_of(Delivery), table_of(Campaign)
     when = delivery.c.next_attempt_at.type
     now = bindparam("now", type_=when)
     due = (
@@ -480,7 +480,7 @@ def _finish(session: Session, delivery_id: int, values: dict[str, Any]) -> None:
     # over: its late result must not overwrite the new holder's.
     session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == SENDING)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.state) == SENDING)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -497,7 +497,7 @@ def mark_sent(
     """
     session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state != SENT)
+        .where(col(Delivery.id) == delivery_id, col(Delivery.state) != SENT)
         .values(
             state=SENT,
             sent_at=now,
@@ -545,7 +545,7 @@ class SentMarker:
         self._engine = engine
         self._postgres = is_postgres(engine)
         self._sql = self._SQL.format(p="?" if dialect.paramstyle == "qmark" else "%s")
-        sent_at = Delivery.__table__.c.sent_at.type  # type: ignore[attr-defined]
+        sent_at = table_of(Delivery).c.sent_at.type
         self._datetime = sent_at.dialect_impl(dialect).bind_processor(dialect)
         self._connection: Any = None
         self._cursor: Any = None
@@ -617,6 +617,7 @@ class SentMarker:
         connection = self._engine.raw_connection()
         try:
             driver = connection.driver_connection
+            assert driver is not None, "a connection fresh from the pool is open"
             if self._postgres:
                 if driver.info.transaction_status != 0:  # not idle: end what the pool left
                     driver.rollback()
@@ -711,7 +712,7 @@ def mark_skipped(session: Session, delivery_ids: Sequence[int], *, reason: str) 
         return
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)), Delivery.state == SENDING)
+        .where(col(Delivery.id).in_(list(delivery_ids)), col(Delivery.state) == SENDING)
         .values(state=SKIPPED, lease_until=None, last_error=reason[:500])
         .execution_options(synchronize_session=False)
     )
@@ -719,8 +720,8 @@ def mark_skipped(session: Session, delivery_ids: Sequence[int], *, reason: str) 
 
 def next_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
     """Exponential back-off with jitter: about 1, 2, 4 ... minutes, at most 6 hours."""
-    base = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
-    jitter = (rng or random).uniform(0.5, 1.5)
+    base: timedelta = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
+    jitter: float = (rng or random).uniform(0.5, 1.5)
     return base * jitter
 
 
@@ -739,7 +740,7 @@ def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
         # Rows in flight (sending) finish on their own; everything still waiting is skipped.
         session.execute(
             update(Delivery)
-            .where(Delivery.campaign_id == campaign_id, Delivery.state == QUEUED)
+            .where(col(Delivery.campaign_id) == campaign_id, col(Delivery.state) == QUEUED)
             .values(state=SKIPPED, last_error="campaign cancelled")
             .execution_options(synchronize_session=False)
         )
@@ -757,24 +758,26 @@ def counts(
 
     With ``campaign_ids`` every one of them has an entry, all zeros when it has no delivery.
     """
-    stmt = select(Delivery.campaign_id, Delivery.state, func.count()).group_by(
-        Delivery.campaign_id, Delivery.state
+    stmt = select(col(Delivery.campaign_id), col(Delivery.state), func.count()).group_by(
+        col(Delivery.campaign_id), col(Delivery.state)
     )
     result: dict[int, dict[str, int]] = {}
     if campaign_id is not None:
-        stmt = stmt.where(Delivery.campaign_id == campaign_id)
+        stmt = stmt.where(col(Delivery.campaign_id) == campaign_id)
     if campaign_ids is not None:
         if not campaign_ids:
             return result
-        stmt = stmt.where(Delivery.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Delivery.campaign_id).in_(campaign_ids))
         result = {cid: dict.fromkeys(STATES, 0) for cid in campaign_ids}
     for cid, state, n in session.execute(stmt):
         result.setdefault(cid, dict.fromkeys(STATES, 0))[state] = n
-    folded = select(FoldedDeliveries.campaign_id, FoldedDeliveries.state, FoldedDeliveries.count)
+    folded = select(
+        col(FoldedDeliveries.campaign_id), col(FoldedDeliveries.state), col(FoldedDeliveries.count)
+    )
     if campaign_id is not None:
-        folded = folded.where(FoldedDeliveries.campaign_id == campaign_id)
+        folded = folded.where(col(FoldedDeliveries.campaign_id) == campaign_id)
     if campaign_ids is not None:
-        folded = folded.where(FoldedDeliveries.campaign_id.in_(campaign_ids))  # type: ignore[attr-defined]
+        folded = folded.where(col(FoldedDeliveries.campaign_id).in_(campaign_ids))
     for cid, state, n in session.execute(folded):
         by_state = result.setdefault(cid, dict.fromkeys(STATES, 0))
         by_state[state] = by_state.get(state, 0) + n
@@ -784,10 +787,8 @@ def counts(
 def unfinished() -> ColumnElement[bool]:
     """Campaigns with rows still queued or being sent (read through ix_delivery_due, state
     first, so it stays cheap however many rows finished campaigns have)."""
-    waiting = select(Delivery.campaign_id).where(
-        Delivery.state.in_((QUEUED, SENDING))  # type: ignore[attr-defined]
-    )
-    return Campaign.id.in_(waiting)  # type: ignore[union-attr]
+    waiting = select(col(Delivery.campaign_id)).where(col(Delivery.state).in_((QUEUED, SENDING)))
+    return col(Campaign.id).in_(waiting)
 
 
 def fold_old(session: Session, *, before: datetime, chunk: int = 5000) -> int:
@@ -800,26 +801,28 @@ def fold_old(session: Session, *, before: datetime, chunk: int = 5000) -> int:
     Suppressions, bounces, complaints, consent and members are other tables and stay, and so
     does the campaign itself (subject, text, archive).
     """
-    has_rows = select(Delivery.id).where(Delivery.campaign_id == Campaign.id).exists()
+    has_rows = (
+        select(col(Delivery.id)).where(col(Delivery.campaign_id) == col(Campaign.id)).exists()
+    )
     cid = session.execute(
-        select(Campaign.id)
-        .where(Campaign.created_at < before, has_rows, ~unfinished())
-        .order_by(Campaign.id)
+        select(col(Campaign.id))
+        .where(col(Campaign.created_at) < before, has_rows, ~unfinished())
+        .order_by(col(Campaign.id))
         .limit(1)
     ).scalar_one_or_none()
     if cid is None:
         return 0
     ids = list(
         session.execute(
-            select(Delivery.id)
+            select(col(Delivery.id))
             .where(Delivery.campaign_id == cid)
-            .order_by(Delivery.id)
+            .order_by(col(Delivery.id))
             .limit(chunk)
         ).scalars()
     )
     by_state = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.id.in_(ids))  # type: ignore[union-attr]
+        select(col(Delivery.state), func.count())
+        .where(col(Delivery.id).in_(ids))
         .group_by(Delivery.state)
     ).all()
     for state, n in by_state:
@@ -828,8 +831,8 @@ def fold_old(session: Session, *, before: datetime, chunk: int = 5000) -> int:
             row = FoldedDeliveries(campaign_id=cid, state=state, count=0)
         row.count += n
         session.add(row)
-    delivery = Delivery.__table__
-    session.execute(delivery.delete().where(delivery.c.id.in_(ids)))  # type: ignore[attr-defined]
+    delivery = table_of(Delivery)
+    session.execute(delivery.delete().where(delivery.c.id.in_(ids)))
     session.flush()
     return len(ids)
 
@@ -840,7 +843,9 @@ def suppressed(session: Session, addresses: Iterable[str]) -> set[str]:
     if not by_hash:
         return set()
     rows = session.execute(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
+        select(col(Suppression.address_hash)).where(
+            col(Suppression.address_hash).in_(list(by_hash))
+        )
     ).scalars()
     return {by_hash[h] for h in rows}
 
@@ -885,13 +890,13 @@ def forget_recipients(session: Session, recipient_ids: Sequence[int]) -> None:
         return
     session.execute(
         update(Delivery)
-        .where(Delivery.recipient_id.in_(list(recipient_ids)), Delivery.state != SENDING)
+        .where(col(Delivery.recipient_id).in_(list(recipient_ids)), col(Delivery.state) != SENDING)
         .values(
             address="",
             name="",
             personal={},
             last_error=None,  # a server's refusal quotes the address
-            state=case((Delivery.state == QUEUED, SKIPPED), else_=Delivery.state),
+            state=case((col(Delivery.state) == QUEUED, SKIPPED), else_=col(Delivery.state)),
         )
         .execution_options(synchronize_session=False)
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from mailer.dbtypes import UTCDateTime
 
@@ -151,7 +151,9 @@ def active_pauses(session: Session, now: datetime) -> list[DomainPause]:
     """The domains paused at ``now``, by domain."""
     return list(
         session.execute(
-            select(DomainPause).where(DomainPause.until > now).order_by(DomainPause.domain)
+            select(DomainPause)
+            .where(col(DomainPause.until) > now)
+            .order_by(col(DomainPause.domain))
         ).scalars()
     )
 

@@ -38,12 +38,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
+from typing import Any, cast
 
 from sqlalchemy import text as sql_text
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox, pacing, priority, workers
 from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
@@ -564,9 +565,9 @@ class Sender:
         session.execute(
             update(Delivery)
             .where(
-                Delivery.id.in_(ids),  # type: ignore[union-attr]
-                Delivery.state == outbox.SENDING,
-                Delivery.worker_id == self._worker_id,
+                col(Delivery.id).in_(ids),
+                col(Delivery.state) == outbox.SENDING,
+                col(Delivery.worker_id) == self._worker_id,
             )
             .values(state=outbox.QUEUED, lease_until=None, next_attempt_at=until)
             .execution_options(synchronize_session=False)
@@ -669,9 +670,9 @@ class Sender:
         """
         if ids:
             stmt = update(Delivery).where(
-                Delivery.id.in_(ids),  # type: ignore[union-attr]
-                Delivery.state == outbox.SENDING,
-                Delivery.worker_id == self._worker_id,
+                col(Delivery.id).in_(ids),
+                col(Delivery.state) == outbox.SENDING,
+                col(Delivery.worker_id) == self._worker_id,
             )
             session.execute(
                 stmt.values(state=outbox.QUEUED, lease_until=None).execution_options(
@@ -849,6 +850,10 @@ def _rest(batch: _Batch, number: int, index: int) -> list[int]:
 # -- several processes ----------------------------------------------------------------------------
 
 
+# What multiprocessing.get_context returns for each start method drain_processes accepts.
+_ProcessContext = SpawnContext | ForkContext | ForkServerContext
+
+
 def _drain_child(
     make_sender: Callable[[], Sender],
     threads: int,
@@ -910,7 +915,8 @@ def drain_processes(
             return sender.drain(threads=threads, stop=stop)
         finally:
             sender.transport.close()
-    ctx = multiprocessing.get_context(start_method)
+    # Every start method's context has Process; typeshed declares it on each concrete one only.
+    ctx = cast(_ProcessContext, multiprocessing.get_context(start_method))
     child_stop = ctx.Event()
     results = ctx.Queue()
     workers = [

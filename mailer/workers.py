@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, func, select, update
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
-from mailer.dbtypes import UTCDateTime
+from mailer.dbtypes import UTCDateTime, changed_rows
 from mailer.outbox import QUEUED, SENDING, Delivery
 
 # A live worker renews its leases every HEARTBEAT; a dead one's rows come back within LEASE.
@@ -71,9 +71,9 @@ def register(session: Session, *, now: datetime, lease: timedelta = LEASE) -> Wo
 _RENEW = (
     update(Delivery)
     .where(
-        Delivery.id.in_(bindparam("ids", expanding=True)),  # type: ignore[union-attr]
-        Delivery.worker_id == bindparam("holder"),
-        Delivery.state == SENDING,
+        col(Delivery.id).in_(bindparam("ids", expanding=True)),
+        col(Delivery.worker_id) == bindparam("holder"),
+        col(Delivery.state) == SENDING,
     )
     .values(lease_until=bindparam("renewed_until"))
     .execution_options(synchronize_session=False)
@@ -95,7 +95,7 @@ def beat(
     """
     session.execute(
         update(Worker)
-        .where(Worker.id == worker_id)  # type: ignore[arg-type]
+        .where(col(Worker.id) == worker_id)
         .values(last_seen=now)
         .execution_options(synchronize_session=False)
     )
@@ -111,20 +111,22 @@ def release(session: Session, worker_id: int, *, keep: Collection[int] = ()) -> 
     For rows whose sending was abandoned (a thread that failed, a stop): they go back at once
     rather than one lease later. The caller commits.
     """
-    stmt = update(Delivery).where(Delivery.worker_id == worker_id, Delivery.state == SENDING)
+    stmt = update(Delivery).where(
+        col(Delivery.worker_id) == worker_id, col(Delivery.state) == SENDING
+    )
     if keep:
-        stmt = stmt.where(Delivery.id.not_in(list(keep)))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Delivery.id).not_in(list(keep)))
     result = session.execute(
         stmt.values(state=QUEUED, lease_until=None).execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return changed_rows(result)
 
 
 def sign_off(session: Session, worker_id: int, *, now: datetime) -> None:
     """Record that this worker stopped cleanly (it is then never shown as alive)."""
     session.execute(
         update(Worker)
-        .where(Worker.id == worker_id)  # type: ignore[arg-type]
+        .where(col(Worker.id) == worker_id)
         .values(stopped_at=now, last_seen=now)
         .execution_options(synchronize_session=False)
     )
@@ -132,16 +134,16 @@ def sign_off(session: Session, worker_id: int, *, now: datetime) -> None:
 
 def purge(session: Session, *, now: datetime, after: timedelta = FORGET_AFTER) -> int:
     """Delete workers not seen for ``after`` and holding no row; return how many."""
-    holding = select(Delivery.worker_id).where(
-        Delivery.state == SENDING,
-        Delivery.worker_id.is_not(None),  # type: ignore[union-attr]
+    holding = select(col(Delivery.worker_id)).where(
+        col(Delivery.state) == SENDING,
+        col(Delivery.worker_id).is_not(None),
     )
     result = session.execute(
         delete(Worker)
-        .where(Worker.last_seen < now - after, Worker.id.not_in(holding))  # type: ignore[union-attr]
+        .where(col(Worker.last_seen) < now - after, col(Worker.id).not_in(holding))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return changed_rows(result)
 
 
 @dataclass(frozen=True)
@@ -187,21 +189,20 @@ def holders(
     """Who holds the rows in ``sending``, by campaign and worker, live workers first."""
     stmt = (
         select(
-            Delivery.campaign_id,
-            Delivery.worker_id,
+            col(Delivery.campaign_id),
+            col(Delivery.worker_id),
             func.count(),
-            func.max(Delivery.lease_until),
+            func.max(col(Delivery.lease_until)),
         )
-        .where(Delivery.state == SENDING)
-        .group_by(Delivery.campaign_id, Delivery.worker_id)
+        .where(col(Delivery.state) == SENDING)
+        .group_by(col(Delivery.campaign_id), col(Delivery.worker_id))
     )
     if campaign_ids is not None:
-        stmt = stmt.where(Delivery.campaign_id.in_(list(campaign_ids)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Delivery.campaign_id).in_(list(campaign_ids)))
     rows = list(session.execute(stmt))
     ids = {worker_id for _, worker_id, _, _ in rows if worker_id is not None}
     workers = {
-        w.id: w
-        for w in session.execute(select(Worker).where(Worker.id.in_(ids))).scalars()  # type: ignore[union-attr]
+        w.id: w for w in session.execute(select(Worker).where(col(Worker.id).in_(ids))).scalars()
     }
     found = []
     for campaign_id, worker_id, count, lease_until in rows:
