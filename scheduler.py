@@ -17,6 +17,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
+from sqlmodel import col
 
 from mailer import outbox, workers
 from subscribers.admin import webhook_sender, webhooks
@@ -56,7 +57,7 @@ def send_digest(list_slug: str) -> str:
     now = rt.clock()
     with transaction(rt.new_session()) as session:
         lst = session.execute(
-            select(MailingList).where(MailingList.slug == list_slug)
+            select(MailingList).where(col(MailingList.slug) == list_slug)
         ).scalar_one_or_none()
         if lst is None or not lst.digest_cron:
             return f"{list_slug}: no digest schedule"

@@ -21,7 +21,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -718,7 +718,13 @@ def mark_skipped(session: Session, delivery_ids: Sequence[int], *, reason: str) 
     )
 
 
-def next_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
+class Jitter(Protocol):
+    """Where next_delay draws its jitter: a random.Random, or a stand-in that takes no chance."""
+
+    def uniform(self, a: float, b: float, /) -> float: ...
+
+
+def next_delay(attempts: int, rng: Jitter | None = None) -> timedelta:
     """Exponential back-off with jitter: about 1, 2, 4 ... minutes, at most 6 hours."""
     base: timedelta = min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
     jitter: float = (rng or random).uniform(0.5, 1.5)

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from subscribers.admin.staff import ROLES
 from subscribers.core.errors import Conflict, InvalidInput, NotFound, TokenError
@@ -47,7 +47,7 @@ def create(
         raise InvalidInput(_("role must be one of %(roles)s", roles=", ".join(ROLES)), field="role")
     if expires_at is not None and expires_at <= now:
         raise InvalidInput(_("expires: must be in the future"), field="expires")
-    if session.execute(select(ApiToken.id).where(ApiToken.name == name)).first():
+    if session.execute(select(col(ApiToken.id)).where(col(ApiToken.name) == name)).first():
         raise Conflict(_("a token named %(name)s exists already", name=name))
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
@@ -68,8 +68,8 @@ def all_tokens(session: Session) -> list[ApiToken]:
 
 
 def by_name(session: Session, name: str) -> ApiToken:
-    token = session.execute(
-        select(ApiToken).where(ApiToken.name == (name or "").strip())
+    token: ApiToken | None = session.execute(
+        select(ApiToken).where(col(ApiToken.name) == (name or "").strip())
     ).scalar_one_or_none()
     if token is None:
         raise NotFound(_("no API token named %(name)s", name=repr(name)))
@@ -97,8 +97,8 @@ def state(token: ApiToken, now: datetime) -> str:
 
 def authenticate(session: Session, secret: str, *, now: datetime) -> ApiToken:
     """The token for a bearer value, its last use recorded; TokenError when it does not work."""
-    token = session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _hash(secret or ""))
+    token: ApiToken | None = session.execute(
+        select(ApiToken).where(col(ApiToken.token_hash) == _hash(secret or ""))
     ).scalar_one_or_none()
     if token is None:
         raise TokenError(_("This token is not valid."))

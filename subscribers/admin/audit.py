@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import AuditEntry
@@ -42,15 +42,17 @@ def entries(
     if needle:
         stmt = stmt.where(func.lower(AuditEntry.actor).contains(needle, autoescape=True))
     if action.endswith("."):
-        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(AuditEntry.action).startswith(action, autoescape=True))
     elif action:
-        stmt = stmt.where(AuditEntry.action == action)
-    stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())  # type: ignore[attr-defined, union-attr]
+        stmt = stmt.where(col(AuditEntry.action) == action)
+    stmt = stmt.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
     return paginate(session, stmt, page=page, per_page=per_page)
 
 
 def actions(session: Session) -> list[str]:
     """Every action that occurs in the log, for a filter's choices."""
     return list(
-        session.execute(select(AuditEntry.action).distinct().order_by(AuditEntry.action)).scalars()
+        session.execute(
+            select(col(AuditEntry.action)).distinct().order_by(col(AuditEntry.action))
+        ).scalars()
     )

@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from subscribers.content.multilingual import language_code
@@ -45,7 +45,7 @@ def create(session: Session, email: str, password: str, role: str, *, now: datet
     if len(password) < 10:
         raise InvalidInput(_("password must be at least 10 characters long"), field="password")
     address = normalise_email(email)
-    if session.execute(select(StaffUser).where(StaffUser.email == address)).first():
+    if session.execute(select(StaffUser).where(col(StaffUser.email) == address)).first():
         raise Conflict(_("a staff account for %(address)s exists already", address=address))
     user = StaffUser(
         email=address,
@@ -61,7 +61,9 @@ def create(session: Session, email: str, password: str, role: str, *, now: datet
 def get(session: Session, email: str) -> StaffUser:
     """The staff account with this address, or NotFound."""
     address = (email or "").strip().lower()
-    user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
+    user: StaffUser | None = session.execute(
+        select(StaffUser).where(col(StaffUser.email) == address)
+    ).scalar_one_or_none()
     if user is None:
         raise NotFound(_("no staff account %(address)s", address=repr(address)))
     return user
@@ -86,7 +88,9 @@ def authenticate(
     or not and whether it is throttled, so neither the answer nor its time tells them apart.
     """
     address = (email or "").strip().lower()
-    user = session.execute(select(StaffUser).where(StaffUser.email == address)).scalar_one_or_none()
+    user: StaffUser | None = session.execute(
+        select(StaffUser).where(col(StaffUser.email) == address)
+    ).scalar_one_or_none()
     right = check_password_hash(user.password_hash if user else _dummy_hash(), password or "")
     key = _login_key(address, ip)
     if throttle.attempts(session, key, window=LOCKOUT, now=now) >= MAX_FAILED_LOGINS:
@@ -137,7 +141,7 @@ def by_id(session: Session, user_id: int) -> StaffUser:
 
 
 def _admins_left_without(session: Session, user: StaffUser) -> int:
-    admins = session.execute(select(StaffUser).where(StaffUser.role == "admin")).scalars()
+    admins = session.execute(select(StaffUser).where(col(StaffUser.role) == "admin")).scalars()
     return sum(1 for admin in admins if admin.id != user.id)
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.clock import Clock
+from mailer.dbtypes import table_of
 from subscribers.admin import webhooks
 from subscribers.core.errors import InvalidInput
 from subscribers.core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -75,7 +76,7 @@ def claim(
 
     Due: queued and its time has come, or sending with a lease run out (its worker died).
     """
-    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    table = table_of(WebhookDelivery)
     due = (
         select(table.c.id)
         .where(
@@ -100,10 +101,10 @@ def claim(
         return []
     rows = session.execute(
         select(WebhookDelivery, WebhookEndpoint, WebhookMessage)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
-        .where(WebhookDelivery.id.in_(ids))  # type: ignore[union-attr]
-        .order_by(WebhookDelivery.id)
+        .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+        .join(WebhookMessage, col(WebhookMessage.id) == col(WebhookDelivery.message_id))
+        .where(col(WebhookDelivery.id).in_(ids))
+        .order_by(col(WebhookDelivery.id))
     ).all()
     return [
         Due(d.id, d.attempts, e.url, e.secret, m.msg_id, m.payload)
@@ -142,7 +143,9 @@ def record(session: Session, due: Due, outcome: Outcome, *, now: datetime, took_
         values.update(state=outbox.QUEUED, next_attempt_at=now + outbox.next_delay(tried))
     session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == due.delivery_id, WebhookDelivery.state == outbox.SENDING)
+        .where(
+            col(WebhookDelivery.id) == due.delivery_id, col(WebhookDelivery.state) == outbox.SENDING
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -180,12 +183,14 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to one checked address, with the certificate checked for the host name."""
 
     def __init__(self, host: str, address: str, port: int) -> None:
-        super().__init__(host, port, timeout=TIMEOUT, context=ssl.create_default_context())
+        tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=TIMEOUT, context=tls)
         self._address = address
+        self._tls = tls
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 class _PinnedHTTP(http.client.HTTPConnection):

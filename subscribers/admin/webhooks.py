@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Campaign
@@ -155,8 +155,8 @@ def add(
 # Built once: every registration and confirmation asks (``emit``).
 _ENDPOINTS = (
     select(WebhookEndpoint)
-    .where(WebhookEndpoint.removed_at.is_(None))  # type: ignore[union-attr]
-    .order_by(WebhookEndpoint.id)
+    .where(col(WebhookEndpoint.removed_at).is_(None))
+    .order_by(col(WebhookEndpoint.id))
 )
 
 
@@ -165,7 +165,7 @@ _ENDPOINTS = (
 ANY_ENDPOINT = (
     select(func.count())
     .select_from(WebhookEndpoint)
-    .where(WebhookEndpoint.removed_at.is_(None))  # type: ignore[union-attr]
+    .where(col(WebhookEndpoint.removed_at).is_(None))
     .scalar_subquery()
 )
 
@@ -193,8 +193,8 @@ def remove(session: Session, endpoint_id: int, *, now: datetime) -> WebhookEndpo
     session.execute(
         update(WebhookDelivery)
         .where(
-            WebhookDelivery.endpoint_id == endpoint_id,
-            WebhookDelivery.state == outbox.QUEUED,
+            col(WebhookDelivery.endpoint_id) == endpoint_id,
+            col(WebhookDelivery.state) == outbox.QUEUED,
         )
         .values(state=outbox.SKIPPED, last_error="webhook removed")
         .execution_options(synchronize_session=False)
@@ -249,7 +249,9 @@ def _queue(
 ) -> WebhookMessage | None:
     if (
         ref is not None
-        and session.execute(select(WebhookMessage.id).where(WebhookMessage.ref == ref)).first()
+        and session.execute(
+            select(col(WebhookMessage.id)).where(col(WebhookMessage.ref) == ref)
+        ).first()
     ):
         return None
     payload = {"type": event, "timestamp": now.isoformat(), "data": data}
@@ -290,12 +292,12 @@ def note_finished_campaigns(session: Session, *, now: datetime) -> int:
     done = session.execute(
         select(Campaign)
         .where(
-            Campaign.created_at >= now - FINISHED_LOOKBACK,
-            Campaign.total > 0,
+            col(Campaign.created_at) >= now - FINISHED_LOOKBACK,
+            col(Campaign.total) > 0,
             ~outbox.unfinished(),
-            Campaign.kind.in_(("announcement", "digest", "invitation")),  # type: ignore[attr-defined]
+            col(Campaign.kind).in_(("announcement", "digest", "invitation")),
         )
-        .order_by(Campaign.id)
+        .order_by(col(Campaign.id))
     ).scalars()
     count = 0
     for campaign in done:
@@ -333,12 +335,12 @@ def deliveries(
     """The latest deliveries, newest first, with their message."""
     stmt = (
         select(WebhookDelivery, WebhookMessage)
-        .join(WebhookMessage, WebhookMessage.id == WebhookDelivery.message_id)
-        .order_by(WebhookDelivery.id.desc())  # type: ignore[union-attr]
+        .join(WebhookMessage, col(WebhookMessage.id) == col(WebhookDelivery.message_id))
+        .order_by(col(WebhookDelivery.id).desc())
         .limit(limit)
     )
     if endpoint_id is not None:
-        stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
+        stmt = stmt.where(col(WebhookDelivery.endpoint_id) == endpoint_id)
     return [(d, m) for d, m in session.execute(stmt).all()]
 
 
@@ -348,8 +350,8 @@ def attempts(session: Session, delivery_ids: Sequence[int]) -> dict[int, list[We
         return found
     rows = session.execute(
         select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_(list(delivery_ids)))  # type: ignore[attr-defined]
-        .order_by(WebhookAttempt.id)
+        .where(col(WebhookAttempt.delivery_id).in_(list(delivery_ids)))
+        .order_by(col(WebhookAttempt.id))
     ).scalars()
     for row in rows:
         found[row.delivery_id].append(row)
@@ -361,7 +363,7 @@ def pending_count(session: Session) -> int:
         session.execute(
             select(func.count())
             .select_from(WebhookDelivery)
-            .where(WebhookDelivery.state.in_((outbox.QUEUED, outbox.SENDING)))  # type: ignore[attr-defined]
+            .where(col(WebhookDelivery.state).in_((outbox.QUEUED, outbox.SENDING)))
         ).scalar_one()
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.compose import Pieces
@@ -23,11 +23,11 @@ ARCHIVED_KINDS = ("digest", "announcement")
 
 def _published(mailing_list: MailingList, now: datetime):  # type: ignore[no-untyped-def]
     return select(Campaign).where(
-        Campaign.list_id == mailing_list.id,
-        Campaign.kind.in_(ARCHIVED_KINDS),
-        Campaign.in_archive.is_(True),  # type: ignore[attr-defined]
-        Campaign.status != outbox.CANCELLED,
-        or_(Campaign.send_after.is_(None), Campaign.send_after <= now),
+        col(Campaign.list_id) == mailing_list.id,
+        col(Campaign.kind).in_(ARCHIVED_KINDS),
+        col(Campaign.in_archive).is_(True),
+        col(Campaign.status) != outbox.CANCELLED,
+        or_(col(Campaign.send_after).is_(None), col(Campaign.send_after) <= now),
     )
 
 
@@ -44,7 +44,7 @@ def entries(
         raise lists.no_such_list(list_slug)
     rows = (
         session.execute(
-            _published(mailing_list, now).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
+            _published(mailing_list, now).order_by(col(Campaign.id).desc()).limit(limit)
         )
         .scalars()
         .all()
@@ -74,8 +74,12 @@ def language_versions(session: Session, campaigns: list[Campaign], reader: str) 
     ids = [campaign.id for campaign in campaigns]
     others: dict[int, list[Version]] = {campaign_id or 0: [] for campaign_id in ids}
     rows = session.execute(
-        select(CampaignVersion.campaign_id, CampaignVersion.language, CampaignVersion.subject)
-        .where(CampaignVersion.campaign_id.in_(ids))  # type: ignore[attr-defined]
+        select(
+            col(CampaignVersion.campaign_id),
+            col(CampaignVersion.language),
+            col(CampaignVersion.subject),
+        )
+        .where(col(CampaignVersion.campaign_id).in_(ids))
         .order_by(CampaignVersion.language)
     )
     for campaign_id, language, subject in rows:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.bounce_log import Bounce
@@ -63,21 +63,21 @@ def rates(session: Session, campaign_id: int) -> Rates:
         select(func.count())
         .select_from(Delivery)
         .where(
-            Delivery.campaign_id == campaign_id,
-            Delivery.state == outbox.FAILED,
-            Delivery.last_code >= 500,  # type: ignore[operator]
+            col(Delivery.campaign_id) == campaign_id,
+            col(Delivery.state) == outbox.FAILED,
+            col(Delivery.last_code) >= 500,
         )
     )
     sent = (
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.campaign_id == campaign_id, Delivery.state == outbox.SENT)
+        .where(col(Delivery.campaign_id) == campaign_id, col(Delivery.state) == outbox.SENT)
     )
     bounced = select(func.count(func.distinct(Bounce.address_hash))).where(
-        Bounce.campaign_id == campaign_id, Bounce.kind == "hard"
+        col(Bounce.campaign_id) == campaign_id, col(Bounce.kind) == "hard"
     )
     complained = select(func.count(func.distinct(Complaint.address_hash))).where(
-        Complaint.campaign_id == campaign_id
+        col(Complaint.campaign_id) == campaign_id
     )
     n_refused = int(session.execute(refused).scalar_one())
     return Rates(
@@ -176,10 +176,10 @@ def _left_to_send(session: Session, campaign_id: int) -> bool:
     # A campaign with nothing left to send has nothing to stop; pausing it would only confuse.
     return (
         session.execute(
-            select(Delivery.id)
+            select(col(Delivery.id))
             .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.state.in_((outbox.QUEUED, outbox.SENDING)),  # type: ignore[attr-defined]
+                col(Delivery.campaign_id) == campaign_id,
+                col(Delivery.state).in_((outbox.QUEUED, outbox.SENDING)),
             )
             .limit(1)
         ).first()
@@ -190,10 +190,10 @@ def _left_to_send(session: Session, campaign_id: int) -> bool:
 def check_recent(session: Session, limits: Limits, *, now: datetime) -> list[int]:
     """``check`` every active campaign of the last days; the ids of those paused now."""
     ids = session.execute(
-        select(Campaign.id).where(
-            Campaign.status == outbox.ACTIVE,
-            Campaign.brake.is_(None),  # type: ignore[union-attr]
-            Campaign.created_at >= now - WATCH_FOR,
+        select(col(Campaign.id)).where(
+            col(Campaign.status) == outbox.ACTIVE,
+            col(Campaign.brake).is_(None),
+            col(Campaign.created_at) >= now - WATCH_FOR,
         )
     ).scalars()
     return [cid for cid in list(ids) if check(session, cid, limits, now=now)]

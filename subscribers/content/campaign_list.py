@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, not_, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Campaign
@@ -79,20 +79,20 @@ def _in_state(state: str, now: datetime) -> ColumnElement[bool]:
     """The campaigns the campaign pages show in ``state`` (same order of precedence)."""
     unfinished = outbox.unfinished()
     scheduled = and_(
-        Campaign.status != outbox.CANCELLED,
-        Campaign.send_after.is_not(None),  # type: ignore[union-attr]
-        Campaign.send_after > now,  # type: ignore[operator]
+        col(Campaign.status) != outbox.CANCELLED,
+        col(Campaign.send_after).is_not(None),
+        col(Campaign.send_after) > now,
         unfinished,
     )
     return {
-        CANCELLED: Campaign.status == outbox.CANCELLED,
+        CANCELLED: col(Campaign.status) == outbox.CANCELLED,
         SCHEDULED: scheduled,
-        PAUSED: and_(Campaign.status == outbox.PAUSED, not_(scheduled)),
-        DONE: and_(Campaign.status == outbox.ACTIVE, not_(unfinished)),
+        PAUSED: and_(col(Campaign.status) == outbox.PAUSED, not_(scheduled)),
+        DONE: and_(col(Campaign.status) == outbox.ACTIVE, not_(unfinished)),
         SENDING: and_(
-            Campaign.status == outbox.ACTIVE,
+            col(Campaign.status) == outbox.ACTIVE,
             unfinished,
-            or_(Campaign.send_after.is_(None), Campaign.send_after <= now),  # type: ignore[union-attr, operator]
+            or_(col(Campaign.send_after).is_(None), col(Campaign.send_after) <= now),
         ),
     }[state]
 
@@ -106,13 +106,13 @@ def find(
     limit: int = LIMIT,
 ) -> list[Progress]:
     """The newest campaigns the filter selects (at most ``limit``), each with its progress."""
-    stmt = select(Campaign).where(Campaign.kind.in_(KINDS[wanted.group]))  # type: ignore[attr-defined]
+    stmt = select(Campaign).where(col(Campaign.kind).in_(KINDS[wanted.group]))
     if wanted.kind:
-        stmt = stmt.where(Campaign.kind == wanted.kind)
+        stmt = stmt.where(col(Campaign.kind) == wanted.kind)
     if wanted.list_slug:
         list_id = next(lst.id for lst in lists if lst.slug == wanted.list_slug)
-        stmt = stmt.where(Campaign.list_id == list_id)
+        stmt = stmt.where(col(Campaign.list_id) == list_id)
     if wanted.state:
         stmt = stmt.where(_in_state(wanted.state, now))
-    stmt = stmt.order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
+    stmt = stmt.order_by(col(Campaign.id).desc()).limit(limit)
     return progress_of(session, list(session.execute(stmt).scalars()))

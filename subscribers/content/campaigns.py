@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.bounce_log import Bounce
@@ -350,9 +350,9 @@ def _distinct_addresses(
     if not campaign_ids:
         return {}
     rows = session.execute(
-        select(table.campaign_id, func.count(func.distinct(table.address_hash)))
-        .where(table.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
-        .group_by(table.campaign_id)
+        select(col(table.campaign_id), func.count(func.distinct(col(table.address_hash))))
+        .where(col(table.campaign_id).in_(campaign_ids))
+        .group_by(col(table.campaign_id))
     )
     return {cid: n for cid, n in rows}
 
@@ -373,9 +373,9 @@ def progress(session: Session, campaign_id: int) -> Progress:
 
 def recent(session: Session, *, limit: int = 50, list_id: int | None = None) -> list[Progress]:
     """The latest campaigns, newest first, each with its progress."""
-    stmt = select(Campaign).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
+    stmt = select(Campaign).order_by(col(Campaign.id).desc()).limit(limit)
     if list_id is not None:
-        stmt = stmt.where(Campaign.list_id == list_id)
+        stmt = stmt.where(col(Campaign.list_id) == list_id)
     return progress_of(session, list(session.execute(stmt).scalars()))
 
 
@@ -396,13 +396,13 @@ def problems(session: Session, campaign_id: int, *, limit: int = 200) -> list[De
     stmt = (
         select(Delivery)
         .where(
-            Delivery.campaign_id == campaign_id,
+            col(Delivery.campaign_id) == campaign_id,
             or_(
-                Delivery.state == outbox.FAILED,
-                (Delivery.state == outbox.QUEUED) & Delivery.last_error.is_not(None),  # type: ignore[union-attr]
+                col(Delivery.state) == outbox.FAILED,
+                (col(Delivery.state) == outbox.QUEUED) & col(Delivery.last_error).is_not(None),
             ),
         )
-        .order_by(Delivery.id)
+        .order_by(col(Delivery.id))
         .limit(limit)
     )
     return list(session.execute(stmt).scalars())

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.compose import RenderedMail
@@ -68,7 +68,7 @@ def create_digest(
     mailing_list = lists.by_slug(session, list_slug)
     assert mailing_list.id is not None
     ref = period_ref(mailing_list.id, period or now.strftime("manual-%Y-%m-%dT%H:%M"))
-    if session.execute(select(Campaign.id).where(Campaign.ref == ref)).first():
+    if session.execute(select(col(Campaign.id)).where(col(Campaign.ref) == ref)).first():
         return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")
     items = news.queued(session, mailing_list.id)
     if not items:
@@ -179,6 +179,8 @@ def latest_slot(
 def next_digests(session: Session, *, now: datetime) -> list[tuple[MailingList, datetime | None]]:
     """Each scheduled list with the time of its next digest."""
     scheduled = session.execute(
-        select(MailingList).where(MailingList.digest_cron.is_not(None)).order_by(MailingList.name)
+        select(MailingList)
+        .where(col(MailingList.digest_cron).is_not(None))
+        .order_by(col(MailingList.name))
     ).scalars()
     return [(lst, digest_trigger(lst).get_next_fire_time(None, now)) for lst in scheduled]

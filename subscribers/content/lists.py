@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.message import Address, HeaderInjection
 from mailer.zones import UnknownZone, known_zone
@@ -164,7 +165,7 @@ def check_timezone(raw: str) -> str:
         raise InvalidInput(message, field="timezone") from None
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": check_name,
     "description": check_description,
     "from_address": lambda v: check_address(v, field="from_address"),
@@ -202,7 +203,7 @@ def create(session: Session, spec: ListSpec, *, now: datetime) -> MailingList:
             _("use lowercase letters, digits and hyphens (at most 63)"), field="slug"
         )
     values = _checked({f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "slug"})
-    if session.execute(select(MailingList).where(MailingList.slug == spec.slug)).first():
+    if session.execute(select(MailingList).where(col(MailingList.slug) == spec.slug)).first():
         raise Conflict(_("a list %(slug)s exists already", slug=repr(spec.slug)))
     lst = MailingList(slug=spec.slug, created_at=now, **values)
     session.add(lst)
@@ -230,7 +231,9 @@ def update(session: Session, slug: str, change: ListChange) -> tuple[MailingList
 
 def by_slug(session: Session, slug: str) -> MailingList:
     """The list with this slug, or NotFound."""
-    lst = session.execute(select(MailingList).where(MailingList.slug == slug)).scalar_one_or_none()
+    lst: MailingList | None = session.execute(
+        select(MailingList).where(col(MailingList.slug) == slug)
+    ).scalar_one_or_none()
     if lst is None:
         raise no_such_list(slug)
     return lst

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from subscribers.core.errors import InvalidInput
 from subscribers.core.i18n import format_number
@@ -109,8 +109,8 @@ def translations_of(
         return found
     rows = session.execute(
         select(Translation).where(
-            Translation.owner == owner,
-            Translation.owner_id.in_(ids),  # type: ignore[attr-defined]
+            col(Translation.owner) == owner,
+            col(Translation.owner_id).in_(ids),
         )
     ).scalars()
     for row in rows:
@@ -130,7 +130,9 @@ def save(session: Session, owner: str, owner_id: int, text: Text) -> None:
 
 def remove(session: Session, owner: str, owner_id: int, language: str | None = None) -> None:
     """Drop one translation, or all of an item's when ``language`` is None."""
-    stmt = delete(Translation).where(Translation.owner == owner, Translation.owner_id == owner_id)
+    stmt = delete(Translation).where(
+        col(Translation.owner) == owner, col(Translation.owner_id) == owner_id
+    )
     if language is not None:
-        stmt = stmt.where(Translation.language == language)
+        stmt = stmt.where(col(Translation.language) == language)
     session.execute(stmt)

@@ -6,7 +6,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.content import markdown_to_html
 from subscribers.content import lists, multilingual
@@ -159,8 +159,8 @@ def queued(session: Session, list_id: int) -> list[NewsItem]:
     return list(
         session.execute(
             select(NewsItem)
-            .where(NewsItem.list_id == list_id, NewsItem.status == QUEUED)
-            .order_by(NewsItem.id)
+            .where(col(NewsItem.list_id) == list_id, col(NewsItem.status) == QUEUED)
+            .order_by(col(NewsItem.id))
             .with_for_update()
         ).scalars()
     )
@@ -168,9 +168,9 @@ def queued(session: Session, list_id: int) -> list[NewsItem]:
 
 def for_list(session: Session, list_slug: str | None = None, *, limit: int = 200) -> list[NewsItem]:
     """The latest items (of one list, or of all), newest first, whatever their status."""
-    stmt = select(NewsItem).order_by(NewsItem.id.desc()).limit(limit)  # type: ignore[union-attr]
+    stmt = select(NewsItem).order_by(col(NewsItem.id).desc()).limit(limit)
     if list_slug:
-        stmt = stmt.where(NewsItem.list_id == lists.by_slug(session, list_slug).id)
+        stmt = stmt.where(col(NewsItem.list_id) == lists.by_slug(session, list_slug).id)
     return list(session.execute(stmt).scalars())
 
 

@@ -19,7 +19,8 @@ from jinja2 import (
 )
 from jinja2.bccache import Bucket
 
-from subscribers.core.validation import CATALOGUES, LANGUAGES
+from subscribers import CATALOGUES
+from subscribers.core.validation import LANGUAGES
 
 # templates/ is shipped as the package ``newsletter_templates`` (a name that cannot clash with
 # another project's ``templates`` in site-packages); in a checkout it is the top-level folder.
@@ -115,6 +116,7 @@ def _mail_env(language: str, *, html: bool) -> Environment:
         keep_trailing_newline=True,
     )
     catalogue = Translations.load(str(CATALOGUES), [language, "en"])
+    # jinja2.ext.i18n adds this method to the environment when it loads; no type declares it.
     env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(locale_formatters(language))
     env.globals["language"] = language

@@ -57,7 +57,7 @@ def extra_parts(message: EmailMessage) -> list[Part]:
 
 
 def leaf_parts(message: EmailMessage) -> list[EmailMessage]:
-    return [part for part in message.walk() if not part.is_multipart()]  # type: ignore[misc]
+    return [part for part in message.walk() if not part.is_multipart()]
 
 
 def _safe_filename(name: str) -> str:
@@ -98,9 +98,7 @@ class CaptureStore:
         path = self.folder / name
         if not path.is_file():
             return None
-        return email.message_from_bytes(  # type: ignore[return-value]
-            path.read_bytes(), policy=email.policy.default
-        )
+        return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
 
     def summaries(self, limit: int = 200) -> list[CaughtMail]:
         caught = []

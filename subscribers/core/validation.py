@@ -52,9 +52,11 @@ def _with_added_catalogues(known: Mapping[str, str]) -> dict[str, str]:
     added = {}
     for code in sorted(found - set(known)):
         try:
-            added[code] = Locale.parse(code).get_display_name(code).capitalize()
+            name = Locale.parse(code).get_display_name(code)
         except (ValueError, UnknownLocaleError):
             continue  # a folder that names no language Babel knows is not offered
+        if name is not None:
+            added[code] = name.capitalize()
     return {**known, **added}
 
 

@@ -28,9 +28,10 @@ from html import unescape
 from markupsafe import escape
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.compose import RenderedMail
+from mailer.dbtypes import changed_rows
 from mailer.outbox import Campaign, CampaignVersion
 from subscribers.core.models import (
     CampaignLink,
@@ -209,7 +210,7 @@ def forget_member(session: Session, member_id: int) -> None:
     """An erased member's recorded clicks stay counted, no longer theirs."""
     session.execute(
         update(LinkClick)
-        .where(LinkClick.member_id == member_id)  # type: ignore[arg-type]
+        .where(col(LinkClick.member_id) == member_id)
         .values(member_id=None)
         .execution_options(synchronize_session=False)
     )
@@ -217,8 +218,8 @@ def forget_member(session: Session, member_id: int) -> None:
 
 def forget_keys(session: Session, *, now: datetime) -> int:
     """Destroy the keys of campaigns sent more than 30 days ago; how many were destroyed."""
-    result = session.execute(delete(ClickKey).where(ClickKey.forget_after <= now))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = session.execute(delete(ClickKey).where(col(ClickKey.forget_after) <= now))
+    return changed_rows(result)
 
 
 # -- figures for staff ------------------------------------------------------------------------
@@ -251,27 +252,27 @@ class ClickFigures:
 def figures(session: Session, campaign_id: int) -> ClickFigures:
     counts = dict(
         session.execute(
-            select(LinkClick.idx, func.count())
-            .where(LinkClick.campaign_id == campaign_id)
-            .group_by(LinkClick.idx)
+            select(col(LinkClick.idx), func.count())
+            .where(col(LinkClick.campaign_id) == campaign_id)
+            .group_by(col(LinkClick.idx))
         ).all()
     )
     links = [
         LinkFigures(link.idx, link.url, int(counts.get(link.idx, 0)))
         for link in session.execute(
             select(CampaignLink)
-            .where(CampaignLink.campaign_id == campaign_id)
-            .order_by(CampaignLink.idx)
+            .where(col(CampaignLink.campaign_id) == campaign_id)
+            .order_by(col(CampaignLink.idx))
         ).scalars()
     ]
     clickers = int(
         session.execute(
-            select(func.count()).select_from(Clicker).where(Clicker.campaign_id == campaign_id)
+            select(func.count()).select_from(Clicker).where(col(Clicker.campaign_id) == campaign_id)
         ).scalar_one()
     )
     hours: dict[datetime, int] = {}
     for (at,) in session.execute(
-        select(LinkClick.at).where(LinkClick.campaign_id == campaign_id)
+        select(col(LinkClick.at)).where(col(LinkClick.campaign_id) == campaign_id)
     ).all():
         hour = at.replace(minute=0, second=0, microsecond=0)
         hours[hour] = hours.get(hour, 0) + 1
@@ -279,10 +280,10 @@ def figures(session: Session, campaign_id: int) -> ClickFigures:
         (member, int(n))
         for member, n in session.execute(
             select(Member, func.count())
-            .join(LinkClick, LinkClick.member_id == Member.id)
-            .where(LinkClick.campaign_id == campaign_id)
-            .group_by(Member.id)
-            .order_by(func.count().desc(), Member.id)
+            .join(LinkClick, col(LinkClick.member_id) == col(Member.id))
+            .where(col(LinkClick.campaign_id) == campaign_id)
+            .group_by(col(Member.id))
+            .order_by(func.count().desc(), col(Member.id))
             .limit(200)
         ).all()
     ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.arf import FeedbackReport
@@ -59,7 +59,7 @@ def _delivery(session: Session, report: FeedbackReport) -> Delivery | None:
             return found
     if report.message_id:
         return session.execute(
-            select(Delivery).where(Delivery.message_id == report.message_id).limit(1)
+            select(Delivery).where(col(Delivery.message_id) == report.message_id).limit(1)
         ).scalar_one_or_none()
     return None
 
@@ -68,8 +68,8 @@ def _latest_delivery(session: Session, address: str) -> Delivery | None:
     """The last mail sent to an address, when the report names only the address."""
     return session.execute(
         select(Delivery)
-        .where(func.lower(Delivery.address) == address, Delivery.state == outbox.SENT)
-        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())  # type: ignore[union-attr]
+        .where(func.lower(col(Delivery.address)) == address, col(Delivery.state) == outbox.SENT)
+        .order_by(col(Delivery.sent_at).desc(), col(Delivery.id).desc())
         .limit(1)
     ).scalar_one_or_none()
 

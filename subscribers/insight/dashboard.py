@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Campaign
@@ -23,8 +23,8 @@ def list_counts(session: Session) -> list[ListCount]:
     """Subscribers of each list by status."""
     lists = session.execute(select(MailingList).order_by(MailingList.name)).scalars().all()
     rows = session.execute(
-        select(Subscription.list_id, Subscription.status, func.count()).group_by(
-            Subscription.list_id, Subscription.status
+        select(col(Subscription.list_id), col(Subscription.status), func.count()).group_by(
+            col(Subscription.list_id), col(Subscription.status)
         )
     ).all()
     counts: dict[int, dict[str, int]] = {}
@@ -52,9 +52,9 @@ def list_counts(session: Session) -> list[ListCount]:
 def _suppressed_active(session: Session) -> dict[int, int]:
     """Active subscribers per list whose address is suppressed (they get no mail)."""
     rows = session.execute(
-        select(Subscription.list_id, Member.email)
-        .join(Member, Member.id == Subscription.member_id)
-        .where(Subscription.status == SUB_ACTIVE, Member.status == ACTIVE)
+        select(col(Subscription.list_id), col(Member.email))
+        .join(Member, col(Member.id) == col(Subscription.member_id))
+        .where(col(Subscription.status) == SUB_ACTIVE, col(Member.status) == ACTIVE)
     ).all()
     blocked = suppressions.of_addresses(session, {email for _id, email in rows if email})
     found: dict[int, int] = {}
@@ -66,9 +66,7 @@ def _suppressed_active(session: Session) -> dict[int, int]:
 
 def latest_campaigns(session: Session, limit: int = 20) -> list[tuple[Campaign, dict[str, int]]]:
     campaigns = (
-        session.execute(
-            select(Campaign).order_by(Campaign.id.desc()).limit(limit)  # type: ignore[union-attr]
-        )
+        session.execute(select(Campaign).order_by(col(Campaign.id).desc()).limit(limit))
         .scalars()
         .all()
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.bounce_log import Bounce
@@ -58,17 +58,21 @@ def _events(
 ) -> list[tuple[int | None, str, datetime]]:
     """(campaign id, kind, when) of every bounce, complaint and suppression since ``since``."""
     found: list[tuple[int | None, str, datetime]] = []
-    bounces = select(Bounce.campaign_id, Bounce.kind, Bounce.at).where(Bounce.at >= since)
-    complaints = select(Complaint.campaign_id, Complaint.at).where(Complaint.at >= since)
+    bounces = select(col(Bounce.campaign_id), col(Bounce.kind), col(Bounce.at)).where(
+        col(Bounce.at) >= since
+    )
+    complaints = select(col(Complaint.campaign_id), col(Complaint.at)).where(
+        col(Complaint.at) >= since
+    )
     # The bounce or complaint that caused a suppression names its campaign.
     causes = (
-        select(Suppression.address_hash, Suppression.created_at, Suppression.reason)
-        .where(Suppression.created_at >= since)
-        .where(Suppression.reason.in_(_CAUSES))  # type: ignore[attr-defined]
+        select(col(Suppression.address_hash), col(Suppression.created_at), col(Suppression.reason))
+        .where(col(Suppression.created_at) >= since)
+        .where(col(Suppression.reason).in_(_CAUSES))
     )
     if campaign_ids is not None:
-        bounces = bounces.where(Bounce.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
-        complaints = complaints.where(Complaint.campaign_id.in_(campaign_ids))  # type: ignore[union-attr]
+        bounces = bounces.where(col(Bounce.campaign_id).in_(campaign_ids))
+        complaints = complaints.where(col(Complaint.campaign_id).in_(campaign_ids))
     for cid, kind, at in session.execute(bounces):
         found.append((cid, kind, at))
     for cid, at in session.execute(complaints):
@@ -80,9 +84,9 @@ def _events(
         chunk = keys[start : start + 500]
         for table in (Bounce, Complaint):
             rows = session.execute(
-                select(table.address_hash, func.max(table.campaign_id))
-                .where(table.address_hash.in_(chunk))  # type: ignore[attr-defined]
-                .group_by(table.address_hash)
+                select(col(table.address_hash), func.max(col(table.campaign_id)))
+                .where(col(table.address_hash).in_(chunk))
+                .group_by(col(table.address_hash))
             )
             for key, cid in rows:
                 origin.setdefault(key, cid)
@@ -98,8 +102,8 @@ def per_campaign(session: Session, *, now: datetime, limit: int = 50) -> list[Ca
     campaigns = list(
         session.execute(
             select(Campaign)
-            .where(Campaign.list_id.is_not(None))  # type: ignore[union-attr]
-            .order_by(Campaign.id.desc())  # type: ignore[union-attr]
+            .where(col(Campaign.list_id).is_not(None))
+            .order_by(col(Campaign.id).desc())
             .limit(limit)
         ).scalars()
     )
@@ -110,9 +114,9 @@ def per_campaign(session: Session, *, now: datetime, limit: int = 50) -> list[Ca
         for cid, by_state in outbox.counts(session, campaign_ids=ids).items():
             figures[cid].sent = by_state[outbox.SENT]
         oldest = min(c.created_at for c in campaigns)
-        for cid, kind, _at in _events(session, oldest, ids):
-            if cid in figures and kind in (*KINDS,):
-                figures[cid].add(kind)
+        for of_campaign, kind, _at in _events(session, oldest, ids):
+            if of_campaign is not None and of_campaign in figures and kind in (*KINDS,):
+                figures[of_campaign].add(kind)
     return [CampaignRow(c, figures[c.id]) for c in campaigns if c.id is not None]
 
 
@@ -120,7 +124,7 @@ def per_list(session: Session, *, now: datetime, weeks: int = WEEKS) -> list[Lis
     """Per list, week by week (Mondays, newest first): bounces, complaints, suppressions."""
     since = _week(now) - timedelta(weeks=weeks - 1)
     lists = {lst.id: lst for lst in session.execute(select(MailingList)).scalars()}
-    list_of = dict(session.execute(select(Campaign.id, Campaign.list_id)).all())
+    list_of = dict(session.execute(select(col(Campaign.id), col(Campaign.list_id))).all())
     result: dict[int | None, ListWeeks] = defaultdict(lambda: ListWeeks(None))
     for lid, lst in lists.items():
         result[lid] = ListWeeks(lst)

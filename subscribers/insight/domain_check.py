@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import dns.exception
 import dns.name
+import dns.rdata
 import dns.resolver
+from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.TXT import TXT
 from publicsuffixlist import PublicSuffixList
 
 from mailer.message import Address
@@ -86,7 +89,7 @@ class _Dns:
         self.resolver.lifetime = lifetime
         self.resolver.timeout = lifetime
 
-    def _answer(self, name: str, rdtype: str) -> list[object]:
+    def _answer(self, name: str, rdtype: str) -> list[dns.rdata.Rdata]:
         try:
             return list(self.resolver.resolve(name, rdtype))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -100,10 +103,14 @@ class _Dns:
 
     def txt(self, name: str) -> list[str]:
         # A TXT record may be split in strings of 255 bytes: they join without a separator.
-        return [b"".join(r.strings).decode("utf-8", "replace") for r in self._answer(name, "TXT")]
+        records = self._answer(name, "TXT")
+        return [
+            b"".join(r.strings).decode("utf-8", "replace") for r in records if isinstance(r, TXT)
+        ]
 
     def mx(self, name: str) -> list[str]:
-        return [r.exchange.to_text(omit_final_dot=True) for r in self._answer(name, "MX")]
+        records = self._answer(name, "MX")
+        return [r.exchange.to_text(omit_final_dot=True) for r in records if isinstance(r, MX)]
 
 
 def _tags(record: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from subscribers.core.models import ConsentEvent
 
@@ -65,15 +65,15 @@ def weekly(session: Session, *, now: datetime, timezone: str, weeks: int = WEEKS
     first = this_monday - timedelta(weeks=weeks - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=zone)
     first_join = (
-        select(ConsentEvent.member_id, func.min(ConsentEvent.at).label("at"))
-        .where(ConsentEvent.action.in_(JOINED))  # type: ignore[attr-defined]
-        .group_by(ConsentEvent.member_id)
+        select(col(ConsentEvent.member_id), func.min(col(ConsentEvent.at)).label("at"))
+        .where(col(ConsentEvent.action).in_(JOINED))
+        .group_by(col(ConsentEvent.member_id))
         .having(func.min(ConsentEvent.at) >= since)
     )
     joined = {(member_id, _monday(at, zone)) for member_id, at in session.execute(first_join)}
-    leaving = select(ConsentEvent.member_id, ConsentEvent.at).where(
-        ConsentEvent.action.in_(LEFT),  # type: ignore[attr-defined]
-        ConsentEvent.at >= since,
+    leaving = select(col(ConsentEvent.member_id), col(ConsentEvent.at)).where(
+        col(ConsentEvent.action).in_(LEFT),
+        col(ConsentEvent.at) >= since,
     )
     left = {(member_id, _monday(at, zone)) for member_id, at in session.execute(leaving)}
     mondays = [first + timedelta(weeks=i) for i in range(weeks)]

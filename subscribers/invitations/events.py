@@ -12,11 +12,12 @@ import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.compose import RenderedMail
@@ -194,8 +195,10 @@ def locked(session: Session, event_id: int) -> Event:
     decided one after the other. (SQLite ignores FOR UPDATE; its transactions take the write
     lock at BEGIN IMMEDIATE, see mailer/engine.py, which serialises them just the same.)
     """
-    stmt = select(Event).where(Event.id == event_id).with_for_update()
-    event = session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+    stmt = select(Event).where(col(Event.id) == event_id).with_for_update()
+    event: Event | None = session.execute(
+        stmt.execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if event is None:
         raise NotFound(_("no event %(id)s", id=event_id))
     return event
@@ -205,12 +208,14 @@ def list_events(session: Session) -> list[tuple[Event, MailingList, dict[str, in
     """Every event, latest start first, with its answer counts."""
     rows = session.execute(
         select(Event, MailingList)
-        .join(MailingList, MailingList.id == Event.list_id)
-        .order_by(Event.start_at.desc(), Event.id.desc())
+        .join(MailingList, col(MailingList.id) == col(Event.list_id))
+        .order_by(col(Event.start_at).desc(), col(Event.id).desc())
     ).all()
     counts: dict[int, dict[str, int]] = {}
     for event_id, status, n in session.execute(
-        select(Rsvp.event_id, Rsvp.status, func.count()).group_by(Rsvp.event_id, Rsvp.status)
+        select(col(Rsvp.event_id), col(Rsvp.status), func.count()).group_by(
+            col(Rsvp.event_id), col(Rsvp.status)
+        )
     ):
         counts.setdefault(event_id, dict.fromkeys(RSVP_STATUSES, 0))[status] = n
     empty = dict.fromkeys(RSVP_STATUSES, 0)
@@ -260,14 +265,15 @@ def create_event(
     if spec.start <= now:
         raise InvalidInput(_("Start: must be in the future."), field="start")
     host = urlsplit(kit.base_url).hostname or "localhost"
+    assert mailing_list.id is not None  # a stored list
     event = Event(
         list_id=mailing_list.id,
         uid=f"event-{secrets.token_hex(8)}@{host}",
         created_at=now,
         updated_at=now,
         created_by=created_by,
+        **_fields(spec),
     )
-    _apply(event, spec)
     session.add(event)
     session.flush()
     return event
@@ -305,17 +311,25 @@ def preview_invitation(session: Session, kit: MailKit, event: Event, language: s
     return event_mails.preview(session, kit, event, mailing_list, "invitation", context, language)
 
 
+def _fields(spec: EventSpec) -> dict[str, Any]:
+    """The event's columns that its spec sets (at creation and at each update)."""
+    return {
+        "title": spec.title,
+        "description": spec.description,
+        "start_at": spec.start.astimezone(UTC),
+        "end_at": spec.end.astimezone(UTC),
+        "timezone": spec.timezone,
+        "location": spec.location,
+        "online_url": spec.online_url,
+        "capacity": spec.capacity,
+        "rsvp_deadline": spec.rsvp_deadline.astimezone(UTC) if spec.rsvp_deadline else None,
+        "reminders": ",".join(str(m) for m in spec.reminders),
+    }
+
+
 def _apply(event: Event, spec: EventSpec) -> None:
-    event.title = spec.title
-    event.description = spec.description
-    event.start_at = spec.start.astimezone(UTC)
-    event.end_at = spec.end.astimezone(UTC)
-    event.timezone = spec.timezone
-    event.location = spec.location
-    event.online_url = spec.online_url
-    event.capacity = spec.capacity
-    event.rsvp_deadline = spec.rsvp_deadline.astimezone(UTC) if spec.rsvp_deadline else None
-    event.reminders = ",".join(str(m) for m in spec.reminders)
+    for name, value in _fields(spec).items():
+        setattr(event, name, value)
 
 
 @dataclass(frozen=True)
@@ -449,7 +463,7 @@ def _forget_reminders(session: Session, event: Event, *, old_sequence: int) -> N
     """
     prefix = f"reminder:{event.id}:"
     old = session.execute(
-        select(Campaign).where(Campaign.ref.startswith(prefix, autoescape=True))  # type: ignore[union-attr]
+        select(Campaign).where(col(Campaign.ref).startswith(prefix, autoescape=True))
     ).scalars()
     for campaign in list(old):
         if campaign.ref and campaign.ref.count(":") == 2:
@@ -470,14 +484,18 @@ def invited_members(
     """Invited members still active, by answer; the update and cancel audiences."""
     stmt = (
         select(Member)
-        .join(Rsvp, Rsvp.member_id == Member.id)
-        .where(Rsvp.event_id == event.id, Member.status == ACTIVE, Member.email.is_not(None))
-        .order_by(Member.id)
+        .join(Rsvp, col(Rsvp.member_id) == col(Member.id))
+        .where(
+            col(Rsvp.event_id) == event.id,
+            col(Member.status) == ACTIVE,
+            col(Member.email).is_not(None),
+        )
+        .order_by(col(Member.id))
     )
     if statuses is not None:
-        stmt = stmt.where(Rsvp.status.in_(list(statuses)))
+        stmt = stmt.where(col(Rsvp.status).in_(list(statuses)))
     if exclude:
-        stmt = stmt.where(Rsvp.status.not_in(list(exclude)))
+        stmt = stmt.where(col(Rsvp.status).not_in(list(exclude)))
     return list(session.execute(stmt).scalars())
 
 
@@ -493,7 +511,7 @@ def invite_reach(session: Session, event_id: int, segment: Segment | None = None
     event = get(session, event_id)
     mailing_list = session.get(MailingList, event.list_id)
     assert mailing_list is not None
-    invited = select(Rsvp.member_id).where(Rsvp.event_id == event.id)
+    invited = select(col(Rsvp.member_id)).where(col(Rsvp.event_id) == event.id)
     return audience.reach(session, mailing_list, segment or Segment(), leave_out=invited)
 
 
@@ -568,7 +586,9 @@ def _invite_chunk(
     ids = [r.id for r in chunk]
     invited = set(
         session.execute(
-            select(Rsvp.member_id).where(Rsvp.event_id == event.id, Rsvp.member_id.in_(ids))
+            select(col(Rsvp.member_id)).where(
+                col(Rsvp.event_id) == event.id, col(Rsvp.member_id).in_(ids)
+            )
         ).scalars()
     )
     new_ids = [i for i in ids if i not in invited]
@@ -581,7 +601,7 @@ def _invite_chunk(
             for i in new_ids
         ],
     )
-    members = session.execute(select(Member).where(Member.id.in_(new_ids))).scalars().all()
+    members = session.execute(select(Member).where(col(Member.id).in_(new_ids))).scalars().all()
     return list(recipients(kit, event, sorted(members, key=lambda m: m.id or 0), rsvp_links=True))
 
 
@@ -639,11 +659,11 @@ def cancel_event(
 
 def _stop_event_campaigns(session: Session, event: Event) -> None:
     """Cancel the event's queued invitations, updates and reminders (sent ones stay sent)."""
-    stmt = select(Campaign.id).where(
-        Campaign.status != outbox.CANCELLED,
+    stmt = select(col(Campaign.id)).where(
+        col(Campaign.status) != outbox.CANCELLED,
         or_(
-            Campaign.ref.startswith(f"event:{event.id}:", autoescape=True),  # type: ignore[union-attr]
-            Campaign.ref.startswith(f"reminder:{event.id}:", autoescape=True),  # type: ignore[union-attr]
+            col(Campaign.ref).startswith(f"event:{event.id}:", autoescape=True),
+            col(Campaign.ref).startswith(f"reminder:{event.id}:", autoescape=True),
         ),
     )
     for campaign_id in list(session.execute(stmt).scalars()):

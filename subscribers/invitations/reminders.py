@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Campaign
@@ -50,8 +50,12 @@ def send_due_reminders(session: Session, now: datetime, *, kit: MailKit) -> int:
     horizon = now + timedelta(minutes=MAX_REMINDER)
     upcoming = session.execute(
         select(Event)
-        .where(Event.status == EVENT_SCHEDULED, Event.start_at > now, Event.start_at <= horizon)
-        .order_by(Event.start_at)
+        .where(
+            col(Event.status) == EVENT_SCHEDULED,
+            col(Event.start_at) > now,
+            col(Event.start_at) <= horizon,
+        )
+        .order_by(col(Event.start_at))
     ).scalars()
     total = 0
     for event in list(upcoming):
@@ -63,7 +67,10 @@ def send_due_reminders(session: Session, now: datetime, *, kit: MailKit) -> int:
 
 def _remind(session: Session, kit: MailKit, event: Event, minutes: int, now: datetime) -> int:
     ref = reminder_ref(event, minutes)
-    if session.execute(select(Campaign.id).where(Campaign.ref == ref)).first() is not None:
+    if (
+        session.execute(select(col(Campaign.id)).where(col(Campaign.ref) == ref)).first()
+        is not None
+    ):
         return 0
     members = invited_members(session, event, statuses=(YES,))
     if not members:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from subscribers.admin import webhooks
 from subscribers.content.mails import MailKit
@@ -65,14 +65,16 @@ def read_token(session: Session, kit: MailKit, event_id: int, token: str) -> tup
 
 def status_of(session: Session, event_id: int, member_id: int) -> str | None:
     return session.execute(
-        select(Rsvp.status).where(Rsvp.event_id == event_id, Rsvp.member_id == member_id)
+        select(col(Rsvp.status)).where(
+            col(Rsvp.event_id) == event_id, col(Rsvp.member_id) == member_id
+        )
     ).scalar_one_or_none()
 
 
 def seats_taken(session: Session, event: Event) -> int:
     return int(
         session.execute(
-            select(func.count()).where(Rsvp.event_id == event.id, Rsvp.status == YES)
+            select(func.count()).where(col(Rsvp.event_id) == event.id, col(Rsvp.status) == YES)
         ).scalar_one()
     )
 
@@ -97,7 +99,7 @@ def respond(
     if not events.answers_open(event, now):
         raise Conflict(_closed_reason(event))
     row = session.execute(
-        select(Rsvp).where(Rsvp.event_id == event_id, Rsvp.member_id == member.id)
+        select(Rsvp).where(col(Rsvp.event_id) == event_id, col(Rsvp.member_id) == member.id)
     ).scalar_one_or_none()
     if row is None:  # a valid token proves the invitation, even if its row is gone
         row = Rsvp(event_id=event_id, member_id=member.id, status=INVITED, invited_at=now)
@@ -178,11 +180,15 @@ def fill_free_seats(
         return []
     stmt = (
         select(Rsvp, Member)
-        .join(Member, Member.id == Rsvp.member_id)
+        .join(Member, col(Member.id) == col(Rsvp.member_id))
         # An erased member has no address to be told at (and rows erased before erasure
         # released seats may still exist): never promoted.
-        .where(Rsvp.event_id == event.id, Rsvp.status == WAITING, Member.email.is_not(None))  # type: ignore[union-attr]
-        .order_by(Rsvp.waiting_since, Rsvp.id)
+        .where(
+            col(Rsvp.event_id) == event.id,
+            col(Rsvp.status) == WAITING,
+            col(Member.email).is_not(None),
+        )
+        .order_by(col(Rsvp.waiting_since), col(Rsvp.id))
     )
     if free is not None:
         stmt = stmt.limit(free)
@@ -205,11 +211,11 @@ def release(session: Session, kit: MailKit, member: Member, *, now: datetime) ->
     A suppression (bounce, complaint) frees nothing: a full mailbox or a spam click says nothing
     about coming to the event, and staff still see the answer and can reach the person.
     """
-    rows = session.execute(select(Rsvp).where(Rsvp.member_id == member.id)).scalars().all()
+    rows = session.execute(select(Rsvp).where(col(Rsvp.member_id) == member.id)).scalars().all()
     held = sorted({row.event_id for row in rows if row.status == YES})
     # Lock the events first, in id order, so two erasures cannot deadlock on them.
     locked = [events.locked(session, event_id) for event_id in held]
-    session.execute(delete(Rsvp).where(Rsvp.member_id == member.id))  # type: ignore[arg-type]
+    session.execute(delete(Rsvp).where(col(Rsvp.member_id) == member.id))
     session.flush()
     promoted: list[Member] = []
     for event in locked:
@@ -247,15 +253,18 @@ def answers(session: Session, event_id: int) -> list[Answer]:
     maybe, no, and those who have not answered; each marked if they have since left."""
     order = {YES: 0, WAITING: 1, MAYBE: 2, NO: 3, INVITED: 4}
     rows = session.execute(
-        select(Rsvp, Member, Subscription.status)
-        .join(Member, Member.id == Rsvp.member_id)
-        .join(Event, Event.id == Rsvp.event_id)
+        select(Rsvp, Member, col(Subscription.status))
+        .join(Member, col(Member.id) == col(Rsvp.member_id))
+        .join(Event, col(Event.id) == col(Rsvp.event_id))
         .outerjoin(
             Subscription,
-            and_(Subscription.member_id == Member.id, Subscription.list_id == Event.list_id),
+            and_(
+                col(Subscription.member_id) == col(Member.id),
+                col(Subscription.list_id) == col(Event.list_id),
+            ),
         )
-        .where(Rsvp.event_id == event_id)
-        .order_by(Rsvp.waiting_since, Rsvp.answered_at, Member.id)
+        .where(col(Rsvp.event_id) == event_id)
+        .order_by(col(Rsvp.waiting_since), col(Rsvp.answered_at), col(Member.id))
     ).all()
     suppressed = suppressions.of_addresses(session, [m.email for _r, m, _s in rows if m.email])
     found = [
@@ -293,7 +302,7 @@ def release_seat(
         raise Conflict(_("This event is cancelled or over; its seats are no longer given out."))
     member = session.get(Member, member_id)
     row = session.execute(
-        select(Rsvp).where(Rsvp.event_id == event_id, Rsvp.member_id == member_id)
+        select(Rsvp).where(col(Rsvp.event_id) == event_id, col(Rsvp.member_id) == member_id)
     ).scalar_one_or_none()
     if member is None or row is None:
         raise NotFound(_("This member was not invited to this event."))
@@ -302,8 +311,8 @@ def release_seat(
             _("%(name)s holds no seat and is not on the waiting list.", name=member.display_name)
         )
     subscription_status = session.execute(
-        select(Subscription.status).where(
-            Subscription.member_id == member_id, Subscription.list_id == event.list_id
+        select(col(Subscription.status)).where(
+            col(Subscription.member_id) == member_id, col(Subscription.list_id) == event.list_id
         )
     ).scalar_one_or_none()
     departed = _departure(member, subscription_status, suppressions.of_member(session, member))
@@ -327,7 +336,9 @@ def release_seat(
 def counts(session: Session, event_id: int) -> dict[str, int]:
     result = dict.fromkeys(RSVP_STATUSES, 0)
     for status, n in session.execute(
-        select(Rsvp.status, func.count()).where(Rsvp.event_id == event_id).group_by(Rsvp.status)
+        select(col(Rsvp.status), func.count())
+        .where(col(Rsvp.event_id) == event_id)
+        .group_by(col(Rsvp.status))
     ):
         result[status] = n
     return result

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer.outbox import Campaign, Claimed, Recipient
 from subscribers.content.mails import MailKit
@@ -21,7 +21,9 @@ from subscribers.core.models import (
     Subscription,
     display_name,
 )
-from subscribers.people.segments import Segment
+
+# Re-exported: an audience is a list and a segment, and callers name both through this module.
+from subscribers.people.segments import Segment as Segment
 
 # Campaign kind of a test mail sent to a staff user: its recipient ids are staff ids.
 STAFF_TEST = "test"
@@ -29,15 +31,15 @@ STAFF_TEST = "test"
 EVERYONE = Segment()
 
 
-def _members_of(mailing_list: MailingList, segment: Segment) -> Select:  # type: ignore[type-arg]
+def _members_of(mailing_list: MailingList, segment: Segment) -> Select[Member]:
     stmt = (
         select(Member)
-        .join(Subscription, Subscription.member_id == Member.id)
+        .join(Subscription, col(Subscription.member_id) == col(Member.id))
         .where(
-            Subscription.list_id == mailing_list.id,
-            Subscription.status == SUB_ACTIVE,
-            Member.status == ACTIVE,
-            Member.email.is_not(None),
+            col(Subscription.list_id) == mailing_list.id,
+            col(Subscription.status) == SUB_ACTIVE,
+            col(Member.status) == ACTIVE,
+            col(Member.email).is_not(None),
         )
     )
     return segment.apply(stmt)
@@ -45,7 +47,7 @@ def _members_of(mailing_list: MailingList, segment: Segment) -> Select:  # type:
 
 def count(session: Session, mailing_list: MailingList, segment: Segment = EVERYONE) -> int:
     """How many members a campaign to this list and segment would reach now."""
-    sub = _members_of(mailing_list, segment).with_only_columns(Member.id).subquery()
+    sub = _members_of(mailing_list, segment).with_only_columns(col(Member.id)).subquery()
     return int(session.execute(select(func.count()).select_from(sub)).scalar_one())
 
 
@@ -57,7 +59,7 @@ def languages(
     One query for the distinct languages, so a campaign renders once per language present,
     never once per member.
     """
-    sub = _members_of(mailing_list, segment).with_only_columns(Member.language).subquery()
+    sub = _members_of(mailing_list, segment).with_only_columns(col(Member.language)).subquery()
     present = {
         mail_language(code) for code in session.execute(select(sub.c.language).distinct()).scalars()
     }
@@ -78,13 +80,13 @@ def reach(
     mailing_list: MailingList,
     segment: Segment = EVERYONE,
     *,
-    leave_out: Select | None = None,  # type: ignore[type-arg]
+    leave_out: Select[int] | None = None,
 ) -> Reach:
     """Who a send to this list and segment reaches now (``leave_out``: member ids to skip)."""
     stmt = _members_of(mailing_list, segment)
     if leave_out is not None:
-        stmt = stmt.where(Member.id.not_in(leave_out))  # type: ignore[union-attr]
-    sub = stmt.with_only_columns(Member.id, Member.language).subquery()
+        stmt = stmt.where(col(Member.id).not_in(leave_out))
+    sub = stmt.with_only_columns(col(Member.id), col(Member.language)).subquery()
     members, languages = session.execute(
         select(func.count(), func.count(func.distinct(sub.c.language))).select_from(sub)
     ).one()
@@ -108,8 +110,14 @@ def recipients(
     # Columns, not Member objects: building 100,000 ORM objects cost a fifth of a fan-out.
     stmt = (
         _members_of(mailing_list, segment)
-        .with_only_columns(Member.id, Member.email, Member.name, Member.nonce, Member.language)
-        .order_by(Member.id)
+        .with_only_columns(
+            col(Member.id),
+            col(Member.email),
+            col(Member.name),
+            col(Member.nonce),
+            col(Member.language),
+        )
+        .order_by(col(Member.id))
     )
     for member_id, email, name, nonce, language in session.execute(
         stmt.execution_options(yield_per=1000)
@@ -122,19 +130,19 @@ def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) 
     """Recipient ids that may still receive this campaign (checked right before sending)."""
     ids = [row.recipient_id for row in rows]
     if campaign.kind == STAFF_TEST:
-        stmt = select(StaffUser.id).where(StaffUser.id.in_(ids))  # type: ignore[union-attr]
+        stmt = select(col(StaffUser.id)).where(col(StaffUser.id).in_(ids))
     elif campaign.list_id is None:
         # Transactional mail (confirmation, welcome): anyone not erased.
-        stmt = select(Member.id).where(Member.id.in_(ids), Member.status != ERASED)
+        stmt = select(col(Member.id)).where(col(Member.id).in_(ids), col(Member.status) != ERASED)
     else:
         stmt = (
-            select(Member.id)
-            .join(Subscription, Subscription.member_id == Member.id)
+            select(col(Member.id))
+            .join(Subscription, col(Subscription.member_id) == col(Member.id))
             .where(
-                Member.id.in_(ids),
-                Member.status == ACTIVE,
-                Subscription.list_id == campaign.list_id,
-                Subscription.status == SUB_ACTIVE,
+                col(Member.id).in_(ids),
+                col(Member.status) == ACTIVE,
+                col(Subscription.list_id) == campaign.list_id,
+                col(Subscription.status) == SUB_ACTIVE,
             )
         )
     return set(session.execute(stmt).scalars())
@@ -143,8 +151,8 @@ def still_wanted(session: Session, campaign: Campaign, rows: Sequence[Claimed]) 
 def organisations(session: Session, limit: int = 500) -> list[str]:
     """The organisations members gave, for the audience builder's suggestions (from the data)."""
     stmt = (
-        select(Member.organisation)
-        .where(Member.status == ACTIVE, Member.organisation != "")
+        select(col(Member.organisation))
+        .where(col(Member.status) == ACTIVE, col(Member.organisation) != "")
         .distinct()
         .order_by(Member.organisation)
         .limit(limit)

@@ -7,8 +7,9 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from mailer.dbtypes import changed_rows
 from subscribers.core.errors import Conflict
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import SendConfirmation
@@ -29,16 +30,18 @@ def spend(session: Session, token: str, action: str, *, now: datetime) -> None:
 
     One conditional UPDATE: of two identical requests racing, only one changes the row.
     """
-    spent = session.execute(
-        update(SendConfirmation)
-        .where(
-            SendConfirmation.token == token,  # type: ignore[arg-type]
-            SendConfirmation.action == action,  # type: ignore[arg-type]
-            SendConfirmation.used_at.is_(None),  # type: ignore[union-attr]
-            SendConfirmation.created_at > now - VALID_FOR,  # type: ignore[arg-type]
+    spent = changed_rows(
+        session.execute(
+            update(SendConfirmation)
+            .where(
+                col(SendConfirmation.token) == token,
+                col(SendConfirmation.action) == action,
+                col(SendConfirmation.used_at).is_(None),
+                col(SendConfirmation.created_at) > now - VALID_FOR,
+            )
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    ).rowcount
+    )
     if spent != 1:
         raise Conflict(
             _("This confirmation was used already or has expired; nothing was sent again.")

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 from babel.support import Translations
 from sqlalchemy import Connection, Table, event, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from mailer.dbtypes import table_of
 from subscribers import CATALOGUES
 from subscribers.admin import audit
 from subscribers.core.errors import InvalidInput
@@ -45,7 +46,7 @@ def version_1() -> dict[str, str]:
     return texts
 
 
-@event.listens_for(ConsentWording.__table__, "after_create")  # type: ignore[attr-defined]
+@event.listens_for(table_of(ConsentWording), "after_create")
 def seed(table: Table, connection: Connection, **_kw: object) -> None:
     """A database made from the models (tests, a first start) begins with version 1, as one
     made by the migrations does."""
@@ -79,8 +80,8 @@ def current(session: Session, language: str) -> Wording:
     newest = select(func.max(ConsentWording.version)).scalar_subquery()
     rows = session.execute(
         select(ConsentWording).where(
-            ConsentWording.version == newest,
-            ConsentWording.language.in_((language, FALLBACK)),  # type: ignore[attr-defined]
+            col(ConsentWording.version) == newest,
+            col(ConsentWording.language).in_((language, FALLBACK)),
         )
     ).scalars()
     by_language = {row.language: row for row in rows}
@@ -97,7 +98,7 @@ def versions(session: Session) -> dict[int, dict[str, str]]:
     found: dict[int, dict[str, str]] = {}
     rows = session.execute(
         select(ConsentWording).order_by(
-            ConsentWording.version.desc(),  # type: ignore[attr-defined]
+            col(ConsentWording.version).desc(),
             ConsentWording.language,
         )
     ).scalars()
@@ -149,10 +150,10 @@ def ticked_on_list(session: Session, list_id: int) -> dict[int, tuple[str, str]]
     Consent recorded without a wording (imports, records older than any wording) has none.
     """
     rows = session.execute(
-        select(ConsentEvent.member_id, ConsentWording.version, ConsentWording.text)
-        .join(ConsentWording, ConsentWording.id == ConsentEvent.wording_id)
-        .where(ConsentEvent.list_id == list_id)
-        .order_by(ConsentEvent.id)
+        select(col(ConsentEvent.member_id), col(ConsentWording.version), col(ConsentWording.text))
+        .join(ConsentWording, col(ConsentWording.id) == col(ConsentEvent.wording_id))
+        .where(col(ConsentEvent.list_id) == list_id)
+        .order_by(col(ConsentEvent.id))
     )
     return {member_id: (str(version), text) for member_id, version, text in rows}
 
@@ -162,8 +163,8 @@ def versions_of(session: Session, wording_ids: list[int]) -> dict[int, int]:
     if not wording_ids:
         return {}
     rows = session.execute(
-        select(ConsentWording.id, ConsentWording.version).where(
-            ConsentWording.id.in_(wording_ids)  # type: ignore[union-attr]
+        select(col(ConsentWording.id), col(ConsentWording.version)).where(
+            col(ConsentWording.id).in_(wording_ids)
         )
     )
     return {wording_id: version for wording_id, version in rows}

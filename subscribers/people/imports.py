@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from subscribers.admin import webhooks
@@ -325,7 +325,7 @@ def preview(
     addresses = [c["email"] for _line, _row, c in shown if not isinstance(c, str)]
     suppressed = outbox.suppressed(session, addresses)
     known = set(
-        session.execute(select(Member.email).where(Member.email.in_(addresses))).scalars()  # type: ignore[union-attr]
+        session.execute(select(col(Member.email)).where(col(Member.email).in_(addresses))).scalars()
     )
     preview_rows = []
     for line, row, checked in shown:
@@ -362,7 +362,7 @@ def _upsert(
     addresses = [r["email"] for r in rows]
     known = {
         m.email: m
-        for m in session.execute(select(Member).where(Member.email.in_(addresses))).scalars()  # type: ignore[union-attr]
+        for m in session.execute(select(Member).where(col(Member.email).in_(addresses))).scalars()
     }
     new = [data for data in rows if data["email"] not in known]
     for data in rows:
@@ -392,12 +392,19 @@ def _upsert(
         )
     assert mailing_list.id is not None
     members = session.execute(
-        select(Member.id, Member.status, Subscription.id, Member.email, Member.language)
+        select(
+            col(Member.id),
+            col(Member.status),
+            col(Subscription.id),
+            col(Member.email),
+            col(Member.language),
+        )
         .outerjoin(
             Subscription,
-            (Subscription.member_id == Member.id) & (Subscription.list_id == mailing_list.id),
+            (col(Subscription.member_id) == col(Member.id))
+            & (col(Subscription.list_id) == mailing_list.id),
         )
-        .where(Member.email.in_(addresses))  # type: ignore[union-attr]
+        .where(col(Member.email).in_(addresses))
     ).all()
     # Subscribe whoever is not yet on the list, unless they left or were erased.
     joining = [
@@ -468,9 +475,9 @@ def export_members(session: Session, list_slug: str) -> str:
     mailing_list = lists.by_slug(session, list_slug)
     stmt = (
         select(Member, Subscription)
-        .join(Subscription, Subscription.member_id == Member.id)
-        .where(Subscription.list_id == mailing_list.id, Member.status != ERASED)
-        .order_by(Member.id)
+        .join(Subscription, col(Subscription.member_id) == col(Member.id))
+        .where(col(Subscription.list_id) == mailing_list.id, col(Member.status) != ERASED)
+        .order_by(col(Member.id))
     )
     rows = session.execute(stmt).all()
     blocked = suppressions.of_addresses(session, [m.email for m, _sub in rows if m.email])

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import bounce_log, outbox
 from mailer.bounce_log import Bounce
@@ -94,7 +94,7 @@ def _text_filter(text: str) -> ColumnElement[bool]:
     Both sides are folded in Python (textfold.fold: "zolc" finds Żółć, "chisinau" Chișinău), so
     SQLite and PostgreSQL match alike without unaccent() or ICU collations.
     """
-    return Member.search_text.contains(fold(text), autoescape=True)  # type: ignore[attr-defined]
+    return col(Member.search_text).contains(fold(text), autoescape=True)
 
 
 def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
@@ -107,7 +107,9 @@ def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
     if query.list_slug:
         list_id = lists.by_slug(session, query.list_slug).id
         stmt = stmt.where(
-            exists().where(Subscription.member_id == Member.id, Subscription.list_id == list_id)
+            exists().where(
+                col(Subscription.member_id) == col(Member.id), col(Subscription.list_id) == list_id
+            )
         )
     if query.status:
         if query.status not in STATUSES:
@@ -115,7 +117,7 @@ def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
                 _("status must be one of %(statuses)s", statuses=", ".join(STATUSES)),
                 field="status",
             )
-        stmt = stmt.where(Member.status == query.status)
+        stmt = stmt.where(col(Member.status) == query.status)
     for name in ("country", "sector", "language"):
         value = getattr(query, name)
         if value:
@@ -125,7 +127,7 @@ def _filtered(session: Session, query: MemberQuery) -> Select[Any]:
 
 def search(session: Session, query: MemberQuery) -> Page[Member]:
     """Members matching the query, newest first, one page of them."""
-    stmt = _filtered(session, query).order_by(Member.id.desc())  # type: ignore[union-attr]
+    stmt = _filtered(session, query).order_by(col(Member.id).desc())
     return paginate(session, stmt, page=query.page, per_page=query.per_page)
 
 
@@ -143,7 +145,9 @@ def find(session: Session, ref: str) -> Member:
     if text.lstrip("#").isdigit():
         return get(session, int(text.lstrip("#")))
     address = text.lower()
-    member = session.execute(select(Member).where(Member.email == address)).scalar_one_or_none()
+    member: Member | None = session.execute(
+        select(Member).where(col(Member.email) == address)
+    ).scalar_one_or_none()
     if member is None:
         if address and outbox.suppressed(session, [address]):
             raise NotFound(
@@ -156,17 +160,17 @@ def find(session: Session, ref: str) -> Member:
 def history(session: Session, member: Member, *, limit: int = HISTORY_LIMIT) -> History:
     """Everything staff may see about a member, newest first."""
     consents = session.execute(
-        select(ConsentEvent, MailingList.name)
-        .outerjoin(MailingList, MailingList.id == ConsentEvent.list_id)
-        .where(ConsentEvent.member_id == member.id)
-        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())  # type: ignore[attr-defined, union-attr]
+        select(ConsentEvent, col(MailingList.name))
+        .outerjoin(MailingList, col(MailingList.id) == col(ConsentEvent.list_id))
+        .where(col(ConsentEvent.member_id) == member.id)
+        .order_by(col(ConsentEvent.at).desc(), col(ConsentEvent.id).desc())
         .limit(limit)
     ).all()
     deliveries = session.execute(
-        select(Delivery, Campaign.subject, Campaign.kind)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.recipient_id == member.id)
-        .order_by(Delivery.id.desc())  # type: ignore[union-attr]
+        select(Delivery, col(Campaign.subject), col(Campaign.kind))
+        .join(Campaign, col(Campaign.id) == col(Delivery.campaign_id))
+        .where(col(Delivery.recipient_id) == member.id)
+        .order_by(col(Delivery.id).desc())
         .limit(limit)
     ).all()
     return History(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import bounce_log, outbox
 from mailer.outbox import Campaign, Delivery
@@ -49,8 +49,8 @@ class DetailsChange:
 def subscriptions(session: Session, member: Member) -> list[tuple[Subscription, MailingList]]:
     rows = session.execute(
         select(Subscription, MailingList)
-        .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(Subscription.member_id == member.id)
+        .join(MailingList, col(MailingList.id) == col(Subscription.list_id))
+        .where(col(Subscription.member_id) == member.id)
         .order_by(MailingList.name)
     ).all()
     return [(sub, lst) for sub, lst in rows]
@@ -80,14 +80,14 @@ def offered_lists(session: Session, member: Member) -> list[MailingList]:
     A list closed to public registration is joined only through staff (an import), never by
     ticking a box.
     """
-    on_it = select(Subscription.list_id).where(
-        Subscription.member_id == member.id,
-        Subscription.status.in_((SUB_ACTIVE, SUB_PENDING)),  # type: ignore[attr-defined]
+    on_it = select(col(Subscription.list_id)).where(
+        col(Subscription.member_id) == member.id,
+        col(Subscription.status).in_((SUB_ACTIVE, SUB_PENDING)),
     )
     return list(
         session.execute(
             select(MailingList)
-            .where(or_(MailingList.public.is_(True), MailingList.id.in_(on_it)))  # type: ignore[attr-defined, union-attr]
+            .where(or_(col(MailingList.public).is_(True), col(MailingList.id).in_(on_it)))
             .order_by(MailingList.name)
         ).scalars()
     )
@@ -222,24 +222,24 @@ def export(session: Session, member: Member) -> dict[str, Any]:
     consents = list(
         session.execute(
             select(ConsentEvent)
-            .where(ConsentEvent.member_id == member.id)
-            .order_by(ConsentEvent.id)
+            .where(col(ConsentEvent.member_id) == member.id)
+            .order_by(col(ConsentEvent.id))
         ).scalars()
     )
     wording_versions = consent.versions_of(
         session, [c.wording_id for c in consents if c.wording_id is not None]
     )
     deliveries = session.execute(
-        select(Delivery, Campaign.subject, Campaign.kind)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.recipient_id == member.id)
-        .order_by(Delivery.id)
+        select(Delivery, col(Campaign.subject), col(Campaign.kind))
+        .join(Campaign, col(Campaign.id) == col(Delivery.campaign_id))
+        .where(col(Delivery.recipient_id) == member.id)
+        .order_by(col(Delivery.id))
     ).all()
     answers = session.execute(
-        select(Rsvp, Event.title, Event.start_at)
-        .join(Event, Event.id == Rsvp.event_id)
-        .where(Rsvp.member_id == member.id)
-        .order_by(Event.start_at, Rsvp.id)
+        select(Rsvp, col(Event.title), col(Event.start_at))
+        .join(Event, col(Event.id) == col(Rsvp.event_id))
+        .where(col(Rsvp.member_id) == member.id)
+        .order_by(col(Event.start_at), col(Rsvp.id))
     ).all()
     bounces = bounce_log.of_recipient(session, member.email, member.id or 0)
     return {
@@ -324,7 +324,7 @@ def erase(
     assert member.id is not None
     rsvp.release(session, kit, member, now=now)
     ips = session.execute(
-        select(ConsentEvent.ip).where(ConsentEvent.member_id == member.id)
+        select(col(ConsentEvent.ip)).where(col(ConsentEvent.member_id) == member.id)
     ).scalars()
     throttle.forget(session, ips)
     bounce_log.forget(session, member.email, member.id)
@@ -336,7 +336,7 @@ def erase(
     clicks.forget_member(session, member.id)
     session.execute(
         update(ConsentEvent)
-        .where(ConsentEvent.member_id == member.id)
+        .where(col(ConsentEvent.member_id) == member.id)
         .values(ip="", user_agent="", note="")
         .execution_options(synchronize_session=False)
     )

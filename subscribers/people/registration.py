@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, literal, select
+from sqlalchemy import BindParameter, bindparam, delete, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from mailer import outbox
-from mailer.dbtypes import UTCDateTime
+from mailer.dbtypes import UTCDateTime, table_of
 from subscribers.admin import webhooks
 from subscribers.content.mails import (
     MailKit,
@@ -107,7 +107,7 @@ class RegistrationRequest:
 
 
 _PUBLIC_LISTS = (
-    select(MailingList).where(MailingList.public.is_(True)).order_by(MailingList.name)  # type: ignore[attr-defined]
+    select(MailingList).where(col(MailingList.public).is_(True)).order_by(col(MailingList.name))
 )
 
 
@@ -179,7 +179,7 @@ def _chosen_lists(
         offered = (
             session.execute(
                 select(MailingList).where(
-                    MailingList.slug.in_(list(slugs)), MailingList.public.is_(True)
+                    col(MailingList.slug).in_(list(slugs)), col(MailingList.public).is_(True)
                 )
             )
             .scalars()
@@ -219,9 +219,9 @@ def _consent(
 def _ticked_wording(session: Session, member: Member) -> Wording | None:
     """The wording this member ticked when they registered (their latest "given" consent)."""
     wording_id = session.execute(
-        select(ConsentEvent.wording_id)
-        .where(ConsentEvent.member_id == member.id, ConsentEvent.action == "given")
-        .order_by(ConsentEvent.id.desc())  # type: ignore[union-attr]
+        select(col(ConsentEvent.wording_id))
+        .where(col(ConsentEvent.member_id) == member.id, col(ConsentEvent.action) == "given")
+        .order_by(col(ConsentEvent.id).desc())
         .limit(1)
     ).scalar()
     return consent.get(session, wording_id) if wording_id else None
@@ -268,7 +268,7 @@ def register(
         if offered is not None:
             lists = _chosen_lists(session, request.list_slugs, None)  # as they are now
         member = session.execute(
-            select(Member).where(Member.email == request.email).with_for_update()
+            select(Member).where(col(Member.email) == request.email).with_for_update()
         ).scalar_one()
         if member.status == ACTIVE:
             return _notify(session, kit, member, now=now, already=True)
@@ -317,12 +317,13 @@ def _subscribe_new(
 
 def _subscribe_new_statement() -> Any:
     now = bindparam("now", type_=UTCDateTime())
-    chosen = select(bindparam("member_id"), MailingList.id, literal(SUB_PENDING), now, now).where(
-        MailingList.id.in_(bindparam("list_ids", expanding=True)),  # type: ignore[union-attr]
-        MailingList.public.is_(True),  # type: ignore[attr-defined]
+    member_id: BindParameter[int] = bindparam("member_id")
+    chosen = select(member_id, col(MailingList.id), literal(SUB_PENDING), now, now).where(
+        col(MailingList.id).in_(bindparam("list_ids", expanding=True)),
+        col(MailingList.public).is_(True),
     )
     columns = ["member_id", "list_id", "status", "created_at", "updated_at"]
-    table = Subscription.__table__  # type: ignore[attr-defined]
+    table = table_of(Subscription)
     # Core: the ORM would take it for a bulk insert.
     return insert(table).from_select(columns, chosen).returning(table.c.list_id)
 
@@ -337,7 +338,7 @@ def _insert_member(dialect: Any) -> Any:
     The two questions ride on the insert (scalar subqueries in RETURNING, on SQLite as on
     PostgreSQL) instead of costing a round trip each: nearly always the answer is no.
     """
-    table = Member.__table__  # type: ignore[attr-defined]
+    table = table_of(Member)
     names = (
         "email",
         "name",
@@ -351,10 +352,10 @@ def _insert_member(dialect: Any) -> Any:
         "last_notice_at",
     )
     erased = (
-        select(outbox.Suppression.reason)
+        select(col(outbox.Suppression.reason))
         .where(
-            outbox.Suppression.address_hash == bindparam("address_hash"),
-            outbox.Suppression.reason == "erased",
+            col(outbox.Suppression.address_hash) == bindparam("address_hash"),
+            col(outbox.Suppression.reason) == "erased",
         )
         .scalar_subquery()
     )
@@ -416,7 +417,7 @@ def _subscribe_pending(
 ) -> None:
     sub = session.execute(
         select(Subscription).where(
-            Subscription.member_id == member.id, Subscription.list_id == lst.id
+            col(Subscription.member_id) == member.id, col(Subscription.list_id) == lst.id
         )
     ).scalar_one_or_none()
     if sub is None:
@@ -507,8 +508,8 @@ def confirm_link(
         # Nothing waits for confirmation: a second click, or an old link after the member
         # unsubscribed (which must not undo their choice).
         active = session.execute(
-            select(Subscription.id).where(
-                Subscription.member_id == member.id, Subscription.status == SUB_ACTIVE
+            select(col(Subscription.id)).where(
+                col(Subscription.member_id) == member.id, col(Subscription.status) == SUB_ACTIVE
             )
         ).first()
         still_member = member.status == ACTIVE and active is not None
@@ -552,7 +553,7 @@ def _pending(session: Session, member: Member) -> list[Subscription]:
     return list(
         session.execute(
             select(Subscription).where(
-                Subscription.member_id == member.id, Subscription.status == SUB_PENDING
+                col(Subscription.member_id) == member.id, col(Subscription.status) == SUB_PENDING
             )
         ).scalars()
     )
@@ -575,15 +576,17 @@ def purge_unconfirmed(session: Session, *, now: datetime) -> int:
     cutoff = now - UNCONFIRMED_TTL
     ids = list(
         session.execute(
-            select(Member.id).where(
-                Member.status == PENDING, Member.confirmed_at.is_(None), Member.created_at < cutoff
+            select(col(Member.id)).where(
+                col(Member.status) == PENDING,
+                col(Member.confirmed_at).is_(None),
+                col(Member.created_at) < cutoff,
             )
         ).scalars()
     )
     if not ids:
         return 0
-    session.execute(delete(ConsentEvent).where(ConsentEvent.member_id.in_(ids)))
-    session.execute(delete(Subscription).where(Subscription.member_id.in_(ids)))
+    session.execute(delete(ConsentEvent).where(col(ConsentEvent.member_id).in_(ids)))
+    session.execute(delete(Subscription).where(col(Subscription.member_id).in_(ids)))
     outbox.forget_recipients(session, ids)
-    session.execute(delete(Member).where(Member.id.in_(ids)))
+    session.execute(delete(Member).where(col(Member.id).in_(ids)))
     return len(ids)

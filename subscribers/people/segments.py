@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Select
+from sqlmodel import col
 
 from subscribers.core.errors import InvalidInput
 from subscribers.core.i18n import gettext as _
@@ -24,10 +25,10 @@ from subscribers.core.validation import COUNTRIES, LANGUAGES, SECTORS, bounded, 
 
 MAX_SEGMENT = 1000  # room for every country and sector at once, nothing near a novel
 COLUMNS = {
-    "country": Member.country,
-    "sector": Member.sector,
-    "language": Member.language,
-    "organisation": Member.organisation,
+    "country": col(Member.country),
+    "sector": col(Member.sector),
+    "language": col(Member.language),
+    "organisation": col(Member.organisation),
 }
 # The fields whose values are one of a fixed set (stored code -> name shown).
 OPTIONS: dict[str, dict[str, str]] = {
@@ -142,7 +143,7 @@ class Segment:
         """The values chosen for one field (none: any)."""
         return next((values for k, values in self.conditions if k == key), ())
 
-    def apply(self, stmt: Select) -> Select:  # type: ignore[type-arg]
+    def apply(self, stmt: Select[Member]) -> Select[Member]:
         for key, values in self.conditions:
             stmt = stmt.where(COLUMNS[key].in_(values))
         return stmt

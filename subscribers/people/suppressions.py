@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Suppression
@@ -50,7 +50,7 @@ def of_addresses(session: Session, addresses: Iterable[str]) -> dict[str, Suppre
     keys = list(by_hash)
     for start in range(0, len(keys), 500):  # bounded IN lists on both databases
         rows = session.execute(
-            select(Suppression).where(Suppression.address_hash.in_(keys[start : start + 500]))
+            select(Suppression).where(col(Suppression.address_hash).in_(keys[start : start + 500]))
         ).scalars()
         for row in rows:
             if row.reason != "erased":

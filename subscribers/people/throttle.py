@@ -8,14 +8,15 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from mailer.dbtypes import changed_rows, table_of
 from subscribers.core.models import Throttle
 
 
 def _upsert(dialect: Any) -> Any:
     """INSERT the counter, or count one more in its window (a new window once it is over)."""
-    table = Throttle.__table__  # type: ignore[attr-defined]
+    table = table_of(Throttle)
     now = bindparam("now", type_=table.c.window_start.type)
     over = table.c.window_start <= bindparam("window_ended", type_=table.c.window_start.type)
     return (
@@ -59,8 +60,8 @@ KEEP = timedelta(days=2)
 
 def purge(session: Session, *, now: datetime) -> int:
     """Delete counters whose window ended long ago (they hold client addresses)."""
-    result = session.execute(delete(Throttle).where(Throttle.window_start < now - KEEP))  # type: ignore[arg-type]
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = session.execute(delete(Throttle).where(col(Throttle.window_start) < now - KEEP))
+    return changed_rows(result)
 
 
 def forget(session: Session, values: Iterable[str]) -> None:
@@ -70,8 +71,8 @@ def forget(session: Session, values: Iterable[str]) -> None:
     """
     wanted = sorted({v for v in values if v})
     if wanted:
-        ends = [Throttle.key.endswith(f":{v}", autoescape=True) for v in wanted]  # type: ignore[attr-defined]
-        session.execute(delete(Throttle).where(or_(*ends)))  # type: ignore[arg-type]
+        ends = [col(Throttle.key).endswith(f":{v}", autoescape=True) for v in wanted]
+        session.execute(delete(Throttle).where(or_(*ends)))
 
 
 def attempts(session: Session, key: str, *, window: timedelta, now: datetime) -> int:
@@ -84,10 +85,10 @@ def attempts(session: Session, key: str, *, window: timedelta, now: datetime) ->
 
 def windows(session: Session, prefix: str, *, window: timedelta, now: datetime) -> list[Throttle]:
     """The counters whose key starts with ``prefix`` and whose window is still open."""
-    rows = session.execute(select(Throttle).where(Throttle.key.startswith(prefix))).scalars()  # type: ignore[attr-defined]
+    rows = session.execute(select(Throttle).where(col(Throttle.key).startswith(prefix))).scalars()
     return [row for row in rows if now - row.window_start < window]
 
 
 def clear(session: Session, prefix: str) -> None:
     """Forget every counter whose key starts with ``prefix``."""
-    session.execute(delete(Throttle).where(Throttle.key.startswith(prefix)))  # type: ignore[attr-defined]
+    session.execute(delete(Throttle).where(col(Throttle.key).startswith(prefix)))
