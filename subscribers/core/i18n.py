@@ -111,7 +111,8 @@ class LazyText:
         return other + str(self)
 
     def __mod__(self, other: Any) -> str:
-        return str(self) % other
+        formatted: str = str(self) % other
+        return formatted
 
     def __getattr__(self, name: str) -> Any:
         # Everything else a str does (lower, format, startswith...), on the translated text.

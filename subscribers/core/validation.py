@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, EmailUndeliverableError, validat
 
 from subscribers import CATALOGUES
 from subscribers.core.errors import InvalidInput
+from subscribers.core.i18n import LazyText
 from subscribers.core.i18n import gettext as _
 from subscribers.core.i18n import lazy_gettext as _l
 from subscribers.core.i18n import lazy_pgettext as _lp
@@ -129,7 +130,7 @@ def plain_reason(err: EmailNotValidError) -> str:
     return _("please check it for typing mistakes.")
 
 
-def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME) -> str:
+def clean_text(raw: str | None, *, field: str, label: str | LazyText, limit: int = MAX_NAME) -> str:
     """A single line of user text: no control characters, no encoded words, within a limit."""
     text = bounded(raw, field=field, label=label, limit=limit)
     if any(ord(c) < 32 or 127 <= ord(c) < 160 or c in _LINE_SEPARATORS for c in text):
@@ -150,7 +151,7 @@ def clean_text(raw: str | None, *, field: str, label: str, limit: int = MAX_NAME
     return text
 
 
-def bounded(raw: str | None, *, field: str, label: str, limit: int = MAX_SEARCH) -> str:
+def bounded(raw: str | None, *, field: str, label: str | LazyText, limit: int = MAX_SEARCH) -> str:
     """Text stripped, or InvalidInput when longer than ``limit`` (search and filter terms are
     bounded by MAX_SEARCH)."""
     text = (raw or "").strip()
@@ -162,7 +163,7 @@ def bounded(raw: str | None, *, field: str, label: str, limit: int = MAX_SEARCH)
     return text
 
 
-def choice(raw: str | None, options: dict[str, str], *, field: str, label: str) -> str:
+def choice(raw: str | None, options: dict[str, str], *, field: str, label: str | LazyText) -> str:
     value = (raw or "").strip()
     if value == "":
         return ""
@@ -205,6 +206,6 @@ _DETAIL_LABELS = {
 }
 
 
-def _detail_label(key: str) -> str:
+def _detail_label(key: str) -> LazyText:
     """How a detail is named in a message, in the reader's language (when it is shown)."""
-    return _DETAIL_LABELS[key]  # type: ignore[return-value]
+    return _DETAIL_LABELS[key]
