@@ -11,20 +11,16 @@ from flask import Flask, Response
 
 from subscribers.api import problems
 from subscribers.api.core import bp
-from subscribers.core.errors import NewsletterError
 
 # Each module registers its operations on ``bp`` when imported.
 from subscribers.api import openapi, v1_content, v1_events, v1_lists, v1_members, v1_webhooks  # noqa: E402,F401  isort: skip
 
 
+# A service's refusal (NotFound, InvalidInput...) is answered by the app's one handler, from the
+# table the web pages use too (subscribers/web/errors.py): problem+json under /api/.
 @bp.errorhandler(problems.ApiProblem)
 def _problem(err: problems.ApiProblem) -> Response:
     return problems.from_problem(err)
-
-
-@bp.errorhandler(NewsletterError)
-def _service_error(err: NewsletterError) -> Response:
-    return problems.from_service_error(err)
 
 
 def register(app: Flask, csrf: object) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, json, request
 from werkzeug.http import HTTP_STATUS_CODES
 
-from subscribers.core.errors import Conflict, InvalidInput, NewsletterError, NotFound, Throttled
+from subscribers.core.errors import InvalidInput, NewsletterError
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "/api/v1/problems/"
@@ -58,19 +58,15 @@ def from_problem(err: ApiProblem) -> Response:
     return response(err.status, err.detail, kind=err.kind, headers=err.headers, errors=err.errors)
 
 
-def from_service_error(err: NewsletterError) -> Response:
-    """A service's refusal, with the service's own message (written to be shown)."""
+def refusal(
+    err: NewsletterError, status: int, *, kind: str = "", headers: dict[str, str] | None = None
+) -> Response:
+    """A service's refusal, with the service's own message (written to be shown); its status,
+    kind and headers come from the one table of refusals (``subscribers.web.errors.ANSWERS``)."""
+    errors = None
     if isinstance(err, InvalidInput):
-        found = getattr(err, "errors", None) or [err]
-        errors = [{"field": one.field or "", "message": str(one)} for one in found]
-        return response(422, str(err), kind="invalid-input", errors=errors)
-    if isinstance(err, NotFound):
-        return response(404, str(err))
-    if isinstance(err, Conflict):
-        return response(409, str(err))
-    if isinstance(err, Throttled):
-        return response(429, str(err), headers={"Retry-After": "60"})
-    return response(400, str(err))
+        errors = [{"field": one.field or "", "message": str(one)} for one in err.problems]
+    return response(status, str(err), kind=kind, headers=headers, errors=errors)
 
 
 def wants_problem() -> bool:

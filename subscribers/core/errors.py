@@ -1,4 +1,6 @@
-"""The errors services raise; each edge translates them once (form message, 4xx page, CLI line).
+"""The errors services raise; each edge translates them once: the web and the API in one table
+(``subscribers.web.errors.ANSWERS``: a 4xx page or problem+json, or beside the form field with
+``subscribers.web.refusals``), the CLI in one place (``subscribers.cli.support``: a line).
 
 NewsletterError
   + InvalidInput     bad form field, CSV line, CLI option (the message is safe to show)

@@ -18,8 +18,8 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
@@ -27,12 +27,13 @@ from subscribers.admin import staff
 from subscribers.content import campaigns, digests, lists
 from subscribers.core.capture import extra_parts, leaf_parts, neutralise
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, NotFound, Throttled
+from subscribers.core.errors import Throttled
 from subscribers.insight import dashboard, growth
 from subscribers.people import confirmations
 from subscribers.web import client_ip, confirm_step, db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm, LoginForm
+from subscribers.web.refusals import showing_refusals
 from subscribers.web.staff_actions import record
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -55,17 +56,15 @@ def login() -> str | tuple[str, int] | BaseResponse:
     form = LoginForm()
     if request.method == "POST" and form.validate_on_submit():
         rt = runtime()
-        try:
-            with transaction(db()) as s:
-                user = staff.authenticate(
-                    s,
-                    form.email.data or "",
-                    form.password.data or "",
-                    ip=client_ip(),
-                    now=rt.clock(),
-                )
-        except Throttled as err:
-            form.form_errors.append(str(err))
+        with showing_refusals(form, also={Throttled: ""}) as attempt, transaction(db()) as s:
+            user = staff.authenticate(
+                s,
+                form.email.data or "",
+                form.password.data or "",
+                ip=client_ip(),
+                now=rt.clock(),
+            )
+        if attempt.refused:
             return render_template("admin/login.html", form=form), 429
         if user is not None:
             session.clear()
@@ -194,31 +193,18 @@ def send_digest_now(slug: str) -> str | BaseResponse:
     rt = runtime()
     action = f"digest:{slug}"
     token = confirm_step.token()
-    try:
-        if token is None:
-            mailing_list = lists.by_slug(db(), slug)
-            reach = campaigns.reach(db(), slug)
-            asked = ngettext(
-                "Send to %(count)s member of %(list)s now?",
-                "Send to %(count)s members of %(list)s now?",
-                reach.members,
-                count=format_number(reach.members),
-                list=mailing_list.name,
-            )
-            question = confirm_step.question(asked, reach)
-            back = url_for("admin.home")
-            button = _("Send digest now")
-            return confirm_step.page(action=action, question=question, button=button, back=back)
-        with transaction(db()) as s:
-            confirmations.spend(s, token, action, now=rt.clock())
-            outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
-            record(s, "digest.send", slug, outcome.describe())
-    except NotFound:
-        abort(404)
-    except Conflict as err:
-        flash(str(err))
-        return redirect(url_for("admin.home"))
-    flash(digest_notice(outcome))
+    if token is None:
+        mailing_list = lists.by_slug(db(), slug)
+        question = confirm_step.send_now(campaigns.reach(db(), slug), mailing_list.name)
+        back = url_for("admin.home")
+        button = _("Send digest now")
+        return confirm_step.page(action=action, question=question, button=button, back=back)
+    with showing_refusals() as attempt, transaction(db()) as s:
+        confirmations.spend(s, token, action, now=rt.clock())
+        outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
+        record(s, "digest.send", slug, outcome.describe())
+    if not attempt.refused:
+        flash(digest_notice(outcome))
     return redirect(url_for("admin.home"))
 
 

@@ -13,13 +13,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers.admin import api_tokens, webhooks
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.errors import Conflict
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
 from subscribers.web.forms import ButtonForm
 from subscribers.web.forms_api import TokenForm, WebhookForm, event_choices
 from subscribers.web.forms_staff import role_choices
-from subscribers.web.staff_actions import record, show_errors, staff_actor
+from subscribers.web.refusals import showing_refusals
+from subscribers.web.staff_actions import record, staff_actor
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin")
 
@@ -52,7 +53,7 @@ def token_create() -> str:
     if not form.validate_on_submit():
         return _tokens_page(form)
     rt = runtime()
-    try:
+    with showing_refusals(form, also={Conflict: "name"}) as attempt:
         expires = form.expires_at(rt.settings.timezone)
         with transaction(db()) as s:
             token, secret = api_tokens.create(
@@ -64,11 +65,7 @@ def token_create() -> str:
                 created_by=staff_actor(),
             )
             record(s, "token.create", f"token {token.name}", token.role)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return _tokens_page(form)
-    except Conflict as err:
-        form.name.errors = [*form.name.errors, str(err)]
+    if attempt.refused:
         return _tokens_page(form)
     return _tokens_page(TokenForm(formdata=None), secret=secret)
 
@@ -122,19 +119,17 @@ def webhook_create() -> str:
     if not form.validate_on_submit():
         return _webhooks_page(form)
     rt = runtime()
-    try:
-        with transaction(db()) as s:
-            endpoint, secret = webhooks.add(
-                s,
-                form.url.data or "",
-                form.events.data or [],
-                now=rt.clock(),
-                allow_private=rt.settings.webhook_allow_private,
-                created_by=staff_actor(),
-            )
-            record(s, "webhook.add", f"webhook {endpoint.id}", endpoint.url)
-    except InvalidInput as err:
-        show_errors(form, err)
+    with showing_refusals(form) as attempt, transaction(db()) as s:
+        endpoint, secret = webhooks.add(
+            s,
+            form.url.data or "",
+            form.events.data or [],
+            now=rt.clock(),
+            allow_private=rt.settings.webhook_allow_private,
+            created_by=staff_actor(),
+        )
+        record(s, "webhook.add", f"webhook {endpoint.id}", endpoint.url)
+    if attempt.refused:
         return _webhooks_page(form)
     return _webhooks_page(WebhookForm(formdata=None), secret=secret)
 
@@ -144,12 +139,9 @@ def webhook_create() -> str:
 def webhook_remove(webhook_id: int) -> BaseResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
-    try:
-        with transaction(db()) as s:
-            endpoint = webhooks.remove(s, webhook_id, now=runtime().clock())
-            record(s, "webhook.remove", f"webhook {webhook_id}", endpoint.url)
-    except NotFound:
-        abort(404)
+    with transaction(db()) as s:
+        endpoint = webhooks.remove(s, webhook_id, now=runtime().clock())
+        record(s, "webhook.remove", f"webhook {webhook_id}", endpoint.url)
     flash(_("The webhook was removed; nothing more is sent to it."))
     return redirect(url_for(".webhooks_index"))
 
@@ -159,14 +151,9 @@ def webhook_remove(webhook_id: int) -> BaseResponse:
 def webhook_replay(delivery_id: int) -> BaseResponse:
     if not ButtonForm().validate_on_submit():
         abort(400)
-    try:
-        with transaction(db()) as s:
-            webhooks.replay(s, delivery_id, now=runtime().clock())
-            record(s, "webhook.replay", f"webhook delivery {delivery_id}")
-    except NotFound:
-        abort(404)
-    except Conflict as err:
-        flash(str(err))
-    else:
+    with showing_refusals() as attempt, transaction(db()) as s:
+        webhooks.replay(s, delivery_id, now=runtime().clock())
+        record(s, "webhook.replay", f"webhook delivery {delivery_id}")
+    if not attempt.refused:
         flash(_("Queued again; the worker sends it within a minute."))
     return redirect(url_for(".webhooks_index"))

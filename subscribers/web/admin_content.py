@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_number, format_timedelta, ngettext
+from flask_babel import format_timedelta, ngettext
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -26,7 +26,7 @@ from subscribers.content import brakes, campaign_list, campaigns, digests, lists
 from subscribers.content.campaigns import Announcement
 from subscribers.content.templating import available_languages, supported_language
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.errors import Conflict, InvalidInput, NewsletterError, NotFound
 from subscribers.core.models import MailingList
 from subscribers.core.validation import LANGUAGES
 from subscribers.insight import clicks, dashboard, deliverability
@@ -44,7 +44,8 @@ from subscribers.web.forms_content import (
     TranslationForm,
 )
 from subscribers.web.language import page_language
-from subscribers.web.staff_actions import record, save_translation, show_errors, staff_actor
+from subscribers.web.refusals import Where, showing_refusals
+from subscribers.web.staff_actions import record, save_translation, staff_actor
 
 bp = Blueprint("admin_content", __name__, url_prefix="/admin")
 
@@ -108,15 +109,10 @@ def list_new() -> View:
         return _list_form_page(form, slug=None)
     if not form.validate_on_submit():
         return _list_form_page(form, slug=None)
-    try:
-        with transaction(db()) as s:
-            lst = lists.create(s, form.to_spec(), now=runtime().clock())
-            record(s, "list.create", lst.slug, f"name={lst.name}")
-    except InvalidInput as err:
-        show_errors(form, err)
-        return _list_form_page(form, slug=None)
-    except Conflict as err:
-        form.slug.errors = [*form.slug.errors, str(err)]
+    with showing_refusals(form, also={Conflict: "slug"}) as attempt, transaction(db()) as s:
+        lst = lists.create(s, form.to_spec(), now=runtime().clock())
+        record(s, "list.create", lst.slug, f"name={lst.name}")
+    if attempt.refused:
         return _list_form_page(form, slug=None)
     flash(_("List “%(name)s” created.", name=lst.name))
     return redirect(url_for(".lists_index"))
@@ -125,23 +121,18 @@ def list_new() -> View:
 @bp.route("/lists/<slug>/edit", methods=["GET", "POST"])
 @role_required("admin")
 def list_edit(slug: str) -> View:
-    try:
-        lst = lists.by_slug(db(), slug)
-    except NotFound:
-        abort(404)
+    lst = lists.by_slug(db(), slug)
     form = ListForm()
     if request.method == "GET":
         form.fill(lst)
         return _list_form_page(form, slug=slug, lst=lst)
     if not form.validate_on_submit():
         return _list_form_page(form, slug=slug, lst=lst)
-    try:
-        with transaction(db()) as s:
-            lst, changed = lists.update(s, slug, form.to_change())
-            if changed:
-                record(s, "list.edit", slug, "changed " + ", ".join(changed))
-    except InvalidInput as err:
-        show_errors(form, err)
+    with showing_refusals(form) as attempt, transaction(db()) as s:
+        lst, changed = lists.update(s, slug, form.to_change())
+        if changed:
+            record(s, "list.edit", slug, "changed " + ", ".join(changed))
+    if attempt.refused:
         return _list_form_page(form, slug=slug, lst=lst)
     if changed:
         flash(_("List “%(name)s” saved.", name=lst.name))
@@ -157,10 +148,7 @@ def list_edit(slug: str) -> View:
 @role_required("viewer")
 def news_index() -> str:
     slug = request.args.get("list") or None
-    try:
-        items = news.for_list(db(), slug)
-    except NotFound:
-        abort(404)
+    items = news.for_list(db(), slug)
     all_lists = lists.all_lists(db())
     return render_template(
         "admin/news.html",
@@ -187,33 +175,26 @@ def news_new() -> View:
         return _news_form_page(form)
     if request.form.get("action") == "preview":
         return _news_form_page(form, preview=news.preview_html(form.body.data or ""))
-    try:
-        with transaction(db()) as s:
-            item = news.add(
-                s,
-                form.list_slug.data or "",
-                title=form.title.data or "",
-                body=form.body.data or "",
-                link=form.link.data,
-                now=runtime().clock(),
-                created_by=staff_actor(),
-            )
-            record(s, "news.add", f"news:{item.id}", item.title)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return _news_form_page(form)
-    except NotFound:
-        form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
+    with showing_refusals(form, also=_unknown_list()) as attempt, transaction(db()) as s:
+        item = news.add(
+            s,
+            form.list_slug.data or "",
+            title=form.title.data or "",
+            body=form.body.data or "",
+            link=form.link.data,
+            now=runtime().clock(),
+            created_by=staff_actor(),
+        )
+        record(s, "news.add", f"news:{item.id}", item.title)
+    if attempt.refused:
         return _news_form_page(form)
     flash(_("“%(title)s” is queued for the next digest.", title=item.title))
     return redirect(url_for(".news_item", item_id=item.id))
 
 
-def _item_or_404(item_id: int) -> Any:
-    try:
-        return news.get(db(), item_id)
-    except NotFound:
-        abort(404)
+def _unknown_list() -> dict[type[NewsletterError], Where]:
+    """A list chosen on a send form that is gone (or never was): asked again, at its field."""
+    return {NotFound: InvalidInput(_("Please choose a list."), field="list_slug")}
 
 
 @bp.get("/news/<int:item_id>")
@@ -221,7 +202,7 @@ def _item_or_404(item_id: int) -> Any:
 def news_item(item_id: int, translation: TranslationForm | None = None) -> str:
     """The item, the languages it is written in, and the digest as a reader of one of them
     (``?preview=pl``) would get it."""
-    item = _item_or_404(item_id)
+    item = news.get(db(), item_id)
     mailing_list = db().get(MailingList, item.list_id)
     written = news.written(db(), [item])[item_id]
     language = supported_language(request.args.get("preview")) or item.language
@@ -249,7 +230,7 @@ def _first_unwritten(written: list[str]) -> str:
 @role_required("editor")
 def news_translate(item_id: int) -> View:
     """Write (or rewrite) the item's title and body in one more language."""
-    _item_or_404(item_id)
+    news.get(db(), item_id)
     return save_translation(
         save=lambda s, text: news.translate(s, item_id, text).title,
         action="news.translate",
@@ -264,7 +245,7 @@ def news_translate(item_id: int) -> View:
 @bp.route("/news/<int:item_id>/edit", methods=["GET", "POST"])
 @role_required("editor")
 def news_edit(item_id: int) -> View:
-    item = _item_or_404(item_id)
+    item = news.get(db(), item_id)
     if item.status != news.QUEUED:
         flash(
             _("This item was already %(status)s; it can no longer be changed.", status=item.status)
@@ -275,21 +256,16 @@ def news_edit(item_id: int) -> View:
         return _news_form_page(form, item=item)
     if request.form.get("action") == "preview":
         return _news_form_page(form, item=item, preview=news.preview_html(form.body.data or ""))
-    try:
-        with transaction(db()) as s:
-            item = news.update(
-                s,
-                item_id,
-                title=form.title.data or "",
-                body=form.body.data or "",
-                link=form.link.data or "",
-            )
-            record(s, "news.edit", f"news:{item_id}", item.title)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return _news_form_page(form, item=item)
-    except Conflict as err:
-        form.form_errors.append(str(err))
+    with showing_refusals(form) as attempt, transaction(db()) as s:
+        item = news.update(
+            s,
+            item_id,
+            title=form.title.data or "",
+            body=form.body.data or "",
+            link=form.link.data or "",
+        )
+        record(s, "news.edit", f"news:{item_id}", item.title)
+    if attempt.refused:
         return _news_form_page(form, item=item)
     flash(_("Saved."))
     return redirect(url_for(".news_item", item_id=item_id))
@@ -299,14 +275,11 @@ def news_edit(item_id: int) -> View:
 @role_required("editor")
 def news_withdraw(item_id: int) -> BaseResponse:
     _button_pressed()
-    _item_or_404(item_id)
-    try:
-        with transaction(db()) as s:
-            item = news.withdraw(s, item_id)
-            record(s, "news.withdraw", f"news:{item_id}", item.title)
-    except Conflict as err:
-        flash(str(err))
-    else:
+    news.get(db(), item_id)
+    with showing_refusals() as attempt, transaction(db()) as s:
+        item = news.withdraw(s, item_id)
+        record(s, "news.withdraw", f"news:{item_id}", item.title)
+    if not attempt.refused:
         flash(_("“%(title)s” was withdrawn; it will not be in a digest.", title=item.title))
     return redirect(url_for(".news_item", item_id=item_id))
 
@@ -362,7 +335,9 @@ def announce() -> View:
     action = request.form.get("action", "")
     rt = runtime()
     now = rt.clock()
-    try:
+    with showing_refusals(
+        form, also=_unknown_list()
+    ) as attempt:  # Conflict: a replayed confirmation
         if action == "count":
             count = campaigns.audience_size(db(), form.list_slug.data or "", form.segment())
             return _announce_page(form, count=count)
@@ -379,13 +354,7 @@ def announce() -> View:
             return _send_test(form, now=now)
         if action in ("send", "schedule"):
             return _send(form, action=action, now=now)
-    except InvalidInput as err:
-        show_errors(form, err)
-    except NotFound:
-        form.list_slug.errors = [*form.list_slug.errors, _("Please choose a list.")]
-    except Conflict as err:  # a replayed confirmation
-        form.form_errors.append(str(err))
-    else:
+    if not attempt.refused:
         form.form_errors.append(_("Please use one of the buttons below the form."))
     return _announce_page(form)
 
@@ -415,14 +384,7 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
         if reach.members == 0:
             raise _nobody_matches()
         mailing_list = lists.by_slug(db(), announcement.list_slug)
-        asked = ngettext(
-            "Send to %(count)s member of %(list)s now?",
-            "Send to %(count)s members of %(list)s now?",
-            reach.members,
-            count=format_number(reach.members),
-            list=mailing_list.name,
-        )
-        question = confirm_step.question(asked, reach, _archive_sentence(announcement))
+        question = confirm_step.send_now(reach, mailing_list.name, _archive_sentence(announcement))
         back = url_for(".announce", list=announcement.list_slug)
         return confirm_step.page(
             action="announce", question=question, button=_("Send now"), back=back
@@ -472,7 +434,7 @@ def announce_count() -> tuple[BaseResponse, int] | BaseResponse:
             count = events.invite_reach(db(), int(event_id), segment).members
         else:
             count = campaigns.audience_size(db(), form.list_slug.data or "", segment)
-    except NotFound as err:
+    except NotFound as err:  # the audience builder's script shows {"error"} beside the form
         return jsonify(error=str(err)), 404
     except InvalidInput as err:
         return jsonify(error=str(err), field=err.field), 400
@@ -516,17 +478,10 @@ def deliverability_figures() -> str:
     )
 
 
-def _progress_or_404(campaign_id: int) -> campaigns.Progress:
-    try:
-        return campaigns.progress(db(), campaign_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("/campaigns/<int:campaign_id>")
 @role_required("viewer")
 def campaign(campaign_id: int) -> str:
-    progress = _progress_or_404(campaign_id)
+    progress = campaigns.progress(db(), campaign_id)
     list_id = progress.campaign.list_id
     now = runtime().clock()
     return render_template(
@@ -547,20 +502,15 @@ def campaign(campaign_id: int) -> str:
 @role_required("viewer")
 def campaign_progress(campaign_id: int) -> BaseResponse:
     """Counts by state and percent done, polled by the monitor page."""
-    return jsonify(_progress_or_404(campaign_id).as_json(runtime().clock()))
+    return jsonify(campaigns.progress(db(), campaign_id).as_json(runtime().clock()))
 
 
 def _steer(campaign_id: int, status: str, action: str, message: str) -> BaseResponse:
     _button_pressed()
-    try:
-        with transaction(db()) as s:
-            campaigns.set_status(s, campaign_id, status)
-            record(s, f"campaign.{action}", f"campaign:{campaign_id}")
-    except NotFound:
-        abort(404)
-    except Conflict as err:
-        flash(str(err))
-    else:
+    with showing_refusals() as attempt, transaction(db()) as s:
+        campaigns.set_status(s, campaign_id, status)
+        record(s, f"campaign.{action}", f"campaign:{campaign_id}")
+    if not attempt.refused:
         flash(message)
     return redirect(url_for(".campaign", campaign_id=campaign_id))
 

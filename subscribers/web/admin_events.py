@@ -20,7 +20,7 @@ from subscribers.content import campaigns, lists
 from subscribers.content.multilingual import Text
 from subscribers.content.templating import available_languages, supported_language
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.errors import NotFound
 from subscribers.core.models import WAITING, Event, MailingList
 from subscribers.core.validation import LANGUAGES
 from subscribers.invitations import events, rsvp
@@ -31,16 +31,10 @@ from subscribers.web.auth import current_staff, role_required
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import TranslationForm
-from subscribers.web.staff_actions import record, save_translation, show_errors, staff_actor
+from subscribers.web.refusals import showing_refusals
+from subscribers.web.staff_actions import record, save_translation, staff_actor
 
 bp = Blueprint("admin_events", __name__, url_prefix="/admin")
-
-
-def _event_or_404(event_id: int) -> Event:
-    try:
-        return events.get(db(), event_id)
-    except NotFound:
-        abort(404)
 
 
 # -- list and detail -----------------------------------------------------------------------
@@ -62,7 +56,7 @@ def index() -> str:
 def detail(event_id: int, translation: TranslationForm | None = None) -> str:
     """The event, its answers, the languages it is written in and the invitation as a reader
     of one of them (``?preview=pl``) gets it."""
-    event = _event_or_404(event_id)
+    event = events.get(db(), event_id)
     mailing_list = db().get(MailingList, event.list_id)
     assert mailing_list is not None
     rt = runtime()
@@ -95,7 +89,7 @@ def detail(event_id: int, translation: TranslationForm | None = None) -> str:
 @role_required("editor")
 def translate(event_id: int) -> str | tuple[str, int] | BaseResponse:
     """Write (or rewrite) the event's title and description in one more language."""
-    _event_or_404(event_id)
+    events.get(db(), event_id)
 
     def save(s: Session, text: Text) -> str:
         events.translate(s, event_id, text)
@@ -115,7 +109,7 @@ def translate(event_id: int) -> str | tuple[str, int] | BaseResponse:
 @bp.get("/events/<int:event_id>/rsvps.csv")
 @role_required("viewer")
 def export(event_id: int) -> Response:
-    _event_or_404(event_id)
+    events.get(db(), event_id)
     with transaction(db()) as s:
         body = rsvp.export_csv(s, event_id)
         record(s, "event.rsvps_export", event_id, f"answers: {len(body.splitlines()) - 1}")
@@ -143,18 +137,14 @@ def create() -> str | BaseResponse:
         return render_template("admin/events_form.html", user=current_staff(), form=form)
     if form.validate_on_submit():
         rt = runtime()
-        try:
+        with showing_refusals(form, also={NotFound: "list_slug"}) as attempt:
             spec = form.to_spec()
             with transaction(db()):
                 event = events.create_event(
                     db(), rt.kit, spec, now=rt.clock(), created_by=staff_actor()
                 )
                 record(db(), "event.create", event.id, event.title)
-        except InvalidInput as err:
-            show_errors(form, err)
-        except NotFound as err:
-            form.list_slug.errors = [*form.list_slug.errors, str(err)]
-        else:
+        if not attempt.refused:
             flash(_("Event created. Invite members below when it is ready."))
             return redirect(url_for("admin_events.detail", event_id=event.id))
     # Shown again with the reasons: nothing was stored.
@@ -164,7 +154,7 @@ def create() -> str | BaseResponse:
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
 @role_required("editor")
 def edit(event_id: int) -> str | BaseResponse:
-    event = _event_or_404(event_id)
+    event = events.get(db(), event_id)
     form = EventForm()
     del form.list_slug  # an event stays with the list it was made for
     spec = events.spec_of(db(), event)
@@ -175,18 +165,14 @@ def edit(event_id: int) -> str | BaseResponse:
         )
     if form.validate_on_submit():
         rt = runtime()
-        try:
+        with showing_refusals(form) as attempt:
             new_spec = form.to_spec(spec.list_slug)
             with transaction(db()):
                 outcome = events.update_event(
                     db(), rt.kit, event_id, new_spec, now=rt.clock(), created_by=staff_actor()
                 )
                 record(db(), "event.update", event_id, outcome.describe())
-        except InvalidInput as err:
-            show_errors(form, err)
-        except Conflict as err:
-            form.form_errors.append(str(err))
-        else:
+        if not attempt.refused:
             if outcome.changes:
                 flash(
                     ngettext(
@@ -209,13 +195,13 @@ def edit(event_id: int) -> str | BaseResponse:
 @bp.post("/events/<int:event_id>/invite")
 @role_required("editor")
 def invite(event_id: int) -> str | BaseResponse:
-    _event_or_404(event_id)
+    events.get(db(), event_id)
     form = InviteForm()
     if not form.validate_on_submit():
         abort(400)
     rt = runtime()
     action, token = f"invite:{event_id}", confirm_step.token()
-    try:
+    with showing_refusals() as attempt:
         segment = form.segment()
         if token is None:
             return _confirm_invite(event_id, segment)
@@ -225,11 +211,9 @@ def invite(event_id: int) -> str | BaseResponse:
                 db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
             record(db(), "event.invite", event_id, f"members: {count}; segment: {segment or 'all'}")
-    except (InvalidInput, Conflict) as err:
-        flash(str(err))
-    else:
+    if not attempt.refused:
         if campaign is None:
-            flash(_nobody_to_invite(_event_or_404(event_id), segment))
+            flash(_nobody_to_invite(events.get(db(), event_id), segment))
         else:
             flash(
                 ngettext(
@@ -244,7 +228,7 @@ def invite(event_id: int) -> str | BaseResponse:
 def _confirm_invite(event_id: int, segment: Segment) -> str | BaseResponse:
     with transaction(db()):
         reach = events.invite_reach(db(), event_id, segment)
-    event = _event_or_404(event_id)
+    event = events.get(db(), event_id)
     if reach.members == 0:  # nothing to confirm: say why nobody would be invited
         flash(_nobody_to_invite(event, segment))
         return redirect(url_for("admin_events.detail", event_id=event_id))
@@ -282,7 +266,7 @@ def _confirm_cancel(event_id: int) -> str:
         "Cancel “%(event)s” and mail %(count)s invited members?",
         reach.members,
         count=format_number(reach.members),
-        event=_event_or_404(event_id).title,
+        event=events.get(db(), event_id).title,
     )
     question = confirm_step.question(asked, reach, _("This cannot be undone."))
     return confirm_step.page(
@@ -297,13 +281,13 @@ def _confirm_cancel(event_id: int) -> str:
 @bp.post("/events/<int:event_id>/cancel")
 @role_required("editor")
 def cancel(event_id: int) -> str | BaseResponse:
-    _event_or_404(event_id)
+    events.get(db(), event_id)
     form = CancelForm()
     if not form.validate_on_submit():
         abort(400)
     rt = runtime()
     action, token = f"cancel:{event_id}", confirm_step.token()
-    try:
+    with showing_refusals() as attempt:
         if token is None:
             return _confirm_cancel(event_id)
         with transaction(db()):
@@ -317,9 +301,7 @@ def cancel(event_id: int) -> str | BaseResponse:
                 created_by=staff_actor(),
             )
             record(db(), "event.cancel", event_id, f"members told: {count}")
-    except (InvalidInput, Conflict) as err:
-        flash(str(err))
-    else:
+    if not attempt.refused:
         flash(
             ngettext(
                 "Event cancelled; %(num)d member will be told.",
@@ -361,17 +343,12 @@ def release_seat(event_id: int, member_id: int) -> BaseResponse:
 def _answer_action(event_id: int, act: Callable[[], str]) -> BaseResponse:
     """A button in a row of the answers table: CSRF-checked, one transaction (the service and
     its audit entry), its outcome or its refusal flashed above the table."""
-    _event_or_404(event_id)
+    events.get(db(), event_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    try:
-        with transaction(db()):
-            message = act()
-    except NotFound:
-        abort(404)
-    except Conflict as err:
-        flash(str(err))
-    else:
+    with showing_refusals() as attempt, transaction(db()):
+        message = act()
+    if not attempt.refused:
         flash(message)
     return redirect(url_for("admin_events.detail", event_id=event_id))
 

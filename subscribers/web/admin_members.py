@@ -31,7 +31,7 @@ from subscribers.admin.staff import role_allows
 from subscribers.content import lists
 from subscribers.core import uploads
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.errors import InvalidInput, NotFound
 from subscribers.core.models import ERASED, MailingList, Member
 from subscribers.core.paging import Page
 from subscribers.people import import_jobs, imports, members, suppressions
@@ -48,7 +48,8 @@ from subscribers.web.forms_members import (
     MemberEditForm,
     MemberSearchForm,
 )
-from subscribers.web.staff_actions import record, show_errors, staff_actor
+from subscribers.web.refusals import NOTICE, showing_refusals
+from subscribers.web.staff_actions import record, staff_actor
 
 bp = Blueprint("admin_members", __name__, url_prefix="/admin")
 
@@ -58,13 +59,6 @@ PENDING_IMPORT = "pending_import"  # key in the signed session: the stored file'
 
 def _label(member: Member) -> str:
     return member.email or _("(erased)")
-
-
-def _member_or_404(member_id: int) -> Member:
-    try:
-        return members.get(db(), member_id)
-    except NotFound:
-        abort(404)
 
 
 def _page_number() -> int:
@@ -94,10 +88,9 @@ def members_index() -> str:
         language=form.language.data or "",
         page=_page_number(),
     )
-    try:
+    with showing_refusals(form, also={InvalidInput: "", NotFound: ""}) as attempt:
         page = members.search(db(), query)
-    except (InvalidInput, NotFound) as err:
-        form.form_errors.append(str(err))
+    if attempt.refused:
         page = Page([], 0, 1, query.per_page)
     return render_template(
         "admin/members.html",
@@ -135,29 +128,25 @@ def _render_member(
 @bp.get("/members/<int:member_id>")
 @role_required("viewer")
 def member_page(member_id: int) -> str:
-    return _render_member(_member_or_404(member_id))
+    return _render_member(members.get(db(), member_id))
 
 
 @bp.route("/members/<int:member_id>/edit", methods=["GET", "POST"])
 @role_required("editor")
 def member_edit(member_id: int) -> str | BaseResponse:
-    member = _member_or_404(member_id)
+    member = members.get(db(), member_id)
     if member.status == ERASED:
         flash(_("This member's data was erased; there is nothing left to change."))
         return redirect(url_for(".member_page", member_id=member_id))
     form = MemberEditForm(obj=None if request.method == "POST" else member)
     if request.method == "POST" and form.validate_on_submit():
-        try:
+        with showing_refusals(form) as attempt:
             details = form.to_details()
             with transaction(db()) as s:
                 changed = members.update_details(
                     s, member, details, actor=staff_actor(), now=runtime().clock()
                 )
-        except InvalidInput as err:
-            show_errors(form, err)
-        except Conflict as err:
-            form.form_errors.append(str(err))
-        else:
+        if not attempt.refused:
             flash(_("Saved.") if changed else _("Nothing to change."))
             return redirect(url_for(".member_page", member_id=member_id))
     return render_template(
@@ -172,13 +161,11 @@ def member_edit(member_id: int) -> str | BaseResponse:
 @bp.post("/members/<int:member_id>/unsubscribe")
 @role_required("editor")
 def member_unsubscribe(member_id: int) -> BaseResponse:
-    member = _member_or_404(member_id)
-    try:
+    member = members.get(db(), member_id)
+    with showing_refusals() as attempt:
         with transaction(db()) as s:
             members.unsubscribe(s, member, actor=staff_actor(), now=runtime().clock())
-    except Conflict as err:
-        flash(str(err))
-    else:
+    if not attempt.refused:
         flash(_("Unsubscribed from every list; the withdrawal is in the consent history."))
     return redirect(url_for(".member_page", member_id=member_id))
 
@@ -186,17 +173,15 @@ def member_unsubscribe(member_id: int) -> BaseResponse:
 @bp.post("/members/<int:member_id>/erase")
 @role_required("editor")
 def member_erase(member_id: int) -> str | BaseResponse:
-    member = _member_or_404(member_id)
+    member = members.get(db(), member_id)
     form = EraseMemberForm()
     if not form.sure.data:
         form.sure.errors = [_("Tick the box to confirm that this member's data is to be erased.")]
         return _render_member(member, erase=form)
-    try:
+    with showing_refusals() as attempt:
         with transaction(db()) as s:
             members.erase(s, runtime().kit, member, actor=staff_actor(), now=runtime().clock())
-    except Conflict as err:
-        flash(str(err))
-    else:
+    if not attempt.refused:
         flash(_("Erased. Only a hash of the address is kept, so that it is never mailed again."))
     return redirect(url_for(".member_page", member_id=member_id))
 
@@ -205,7 +190,7 @@ def member_erase(member_id: int) -> str | BaseResponse:
 @role_required("editor")
 def member_unsuppress(member_id: int) -> str | BaseResponse:
     """Lift a bounce or complaint suppression: a reason and a tick first, then audited."""
-    member = _member_or_404(member_id)
+    member = members.get(db(), member_id)
     form = LiftSuppressionForm()
     reason = (form.reason.data or "").strip()
     if not reason:
@@ -214,15 +199,12 @@ def member_unsuppress(member_id: int) -> str | BaseResponse:
         form.sure.errors = [_("Tick the box to confirm that this address is to be mailed again.")]
     if form.reason.errors or form.sure.errors:
         return _render_member(member, lift=form)
-    try:
+    with showing_refusals(form, also={NotFound: NOTICE}) as attempt:  # NotFound: not suppressed
         with transaction(db()) as s:
             suppressions.lift(s, member, actor=staff_actor(), now=runtime().clock(), reason=reason)
-    except InvalidInput as err:
-        show_errors(form, err)
+    if attempt.on_form:
         return _render_member(member, lift=form)
-    except NotFound as err:
-        flash(str(err))
-    else:
+    if not attempt.refused:
         flash(_("The suppression is lifted: this address gets mail again. The audit log says why."))
     return redirect(url_for(".member_page", member_id=member_id))
 
@@ -257,14 +239,12 @@ def import_upload() -> str | BaseResponse:
     """Step 1: a file and a list. The file is kept on the server, then previewed."""
     form = _upload_form()
     if request.method == "POST" and form.validate_on_submit():
-        try:
+        with showing_refusals(form, also={NotFound: "list"}) as attempt:
             raw, filename = _uploaded(form.file.data)
             slug = form.list.data or ""
             _list_by_slug(slug)
             imports.preview(db(), raw, limit=1, max_bytes=MAX_UPLOAD)  # refuse unreadable files
-        except (InvalidInput, NotFound) as err:
-            show_errors(form, InvalidInput(str(err), field=getattr(err, "field", "list")))
-        else:
+        if not attempt.refused:
             previous = session.get(PENDING_IMPORT, {}).get("name")
             if previous:
                 uploads.discard(_uploads_dir(), previous)
@@ -291,10 +271,9 @@ def _pending() -> tuple[dict[str, str], bytes] | None:
 def _render_preview(
     pending: dict[str, str], raw: bytes, form: ImportConfirmForm
 ) -> str | BaseResponse:
-    try:
+    with showing_refusals() as attempt:
         preview = imports.preview(db(), raw, max_bytes=MAX_UPLOAD)
-    except InvalidInput as err:
-        flash(str(err))
+    if attempt.refused:
         return redirect(url_for(".import_upload"))
     return render_template(
         "admin/import_preview.html",
@@ -331,7 +310,7 @@ def import_confirm() -> str | BaseResponse:
     form = ImportConfirmForm()
     form.list.choices = list_choices(lists.all_lists(db()))
     rt = runtime()
-    try:
+    with showing_refusals(form, also={NotFound: "list"}) as attempt:
         _list_by_slug(form.list.data or "")
         with transaction(db()) as s:
             job = import_jobs.start(
@@ -345,9 +324,7 @@ def import_confirm() -> str | BaseResponse:
                 now=rt.clock(),
                 max_bytes=MAX_UPLOAD,
             )
-    except (InvalidInput, NotFound) as err:
-        field = getattr(err, "field", None) or "list"
-        show_errors(form, InvalidInput(str(err), field=field))
+    if attempt.refused:
         return _render_preview(pending, raw, form)
     session.pop(PENDING_IMPORT, None)
     _run_import(job.id)
@@ -369,10 +346,7 @@ def _run_import(job_id: int | None) -> None:
 @role_required("editor")
 def import_job(job_id: int) -> str:
     """The import's progress while it runs (the page refreshes itself), then its report."""
-    try:
-        job = import_jobs.get(db(), job_id)
-    except NotFound:
-        abort(404)
+    job = import_jobs.get(db(), job_id)
     mailing_list = db().get(MailingList, job.list_id)
     return render_template(
         "admin/import_report.html",
@@ -392,10 +366,7 @@ def import_resume(job_id: int) -> BaseResponse:
     """Carry on with an import whose process stopped, from its last committed chunk."""
     if not ButtonForm().validate_on_submit():
         abort(400)
-    try:
-        job = import_jobs.get(db(), job_id)
-    except NotFound:
-        abort(404)
+    job = import_jobs.get(db(), job_id)
     if import_jobs.stalled(job, now=runtime().clock()):
         _run_import(job.id)
     return redirect(url_for(".import_job", job_id=job_id))
@@ -423,10 +394,7 @@ def too_large(_err: RequestEntityTooLarge) -> tuple[str, int]:
 def export_list(slug: str) -> Response:
     """The list's members as CSV (the same file as `newsletter subscribers export`)."""
     rt = runtime()
-    try:
-        text = imports.export_members(db(), slug)
-    except NotFound:
-        abort(404)
+    text = imports.export_members(db(), slug)
     with transaction(db()) as s:
         record(s, "members.export", f"list {slug}", imports.export_audit_detail(text))
     day = rt.clock().date().isoformat()
@@ -450,12 +418,11 @@ def audit_log() -> str:
     form.action.choices = choices(
         [("", _("Any")), *((a, names.action_name(a)) for a in audit.actions(db()))]
     )
-    try:
+    with showing_refusals(form, also={InvalidInput: ""}) as attempt:
         page = audit.entries(
             db(), actor=form.actor.data or "", action=form.action.data or "", page=_page_number()
         )
-    except InvalidInput as err:
-        form.form_errors.append(str(err))
+    if attempt.refused:
         page = Page([], 0, 1, audit.PER_PAGE)
     return render_template(
         "admin/audit.html", user=current_staff(), form=form, page=page, args=_other_args()

@@ -14,8 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers.admin import staff
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput, NotFound, Throttled
-from subscribers.core.models import StaffUser
+from subscribers.core.errors import Conflict, InvalidInput, Throttled
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
 from subscribers.web.forms import ButtonForm
@@ -26,7 +25,8 @@ from subscribers.web.forms_staff import (
     WorkspaceLanguageForm,
     role_choices,
 )
-from subscribers.web.staff_actions import record, show_errors
+from subscribers.web.refusals import showing_refusals
+from subscribers.web.staff_actions import record
 
 bp = Blueprint("admin_staff", __name__, url_prefix="/admin")
 
@@ -49,13 +49,6 @@ def _page(form: StaffCreateForm) -> str:
     )
 
 
-def _account_or_404(user_id: int) -> StaffUser:
-    try:
-        return staff.by_id(db(), user_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("/staff")
 @role_required("admin")
 def index() -> str:
@@ -69,21 +62,16 @@ def create() -> BaseResponse | str:
     form.role.choices = role_choices()
     if not form.validate_on_submit():
         return _page(form)
-    try:
-        with transaction(db()) as s:
-            user = staff.create(
-                s,
-                form.email.data or "",
-                form.password.data or "",
-                form.role.data or "",
-                now=runtime().clock(),
-            )
-            record(s, "staff.create", user.email, user.role)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return _page(form)
-    except Conflict as err:
-        form.email.errors = [*form.email.errors, str(err)]
+    with showing_refusals(form, also={Conflict: "email"}) as attempt, transaction(db()) as s:
+        user = staff.create(
+            s,
+            form.email.data or "",
+            form.password.data or "",
+            form.role.data or "",
+            now=runtime().clock(),
+        )
+        record(s, "staff.create", user.email, user.role)
+    if attempt.refused:
         return _page(form)
     flash(_("Account created for %(email)s.", email=user.email))
     return redirect(url_for(".index"))
@@ -92,11 +80,11 @@ def create() -> BaseResponse | str:
 @bp.post("/staff/<int:user_id>/role")
 @role_required("admin")
 def change_role(user_id: int) -> BaseResponse:
-    user = _account_or_404(user_id)
+    user = staff.by_id(db(), user_id)
     form = StaffRoleForm(prefix=f"u{user_id}")
     if not form.validate_on_submit():
         abort(400)
-    try:
+    with showing_refusals():
         with transaction(db()) as s:
             if staff.change_role(s, user, form.role.data or ""):
                 record(s, "staff.role", user.email, user.role)
@@ -104,15 +92,13 @@ def change_role(user_id: int) -> BaseResponse:
         acting = current_staff()
         if acting is not None and acting.id == user.id:
             sign_in(user)  # your own new role: this session carries on with it
-    except (InvalidInput, Conflict) as err:
-        flash(str(err))
     return redirect(url_for(".index"))
 
 
 @bp.post("/staff/<int:user_id>/unlock")
 @role_required("admin")
 def unlock(user_id: int) -> BaseResponse:
-    user = _account_or_404(user_id)
+    user = staff.by_id(db(), user_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
     with transaction(db()) as s:
@@ -125,17 +111,14 @@ def unlock(user_id: int) -> BaseResponse:
 @bp.post("/staff/<int:user_id>/remove")
 @role_required("admin")
 def remove(user_id: int) -> BaseResponse:
-    user = _account_or_404(user_id)
+    user = staff.by_id(db(), user_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
     email = user.email
-    try:
-        with transaction(db()) as s:
-            staff.remove(s, user, acting=current_staff())
-            record(s, "staff.remove", email)
-    except Conflict as err:
-        flash(str(err))
-    else:
+    with showing_refusals() as attempt, transaction(db()) as s:
+        staff.remove(s, user, acting=current_staff())
+        record(s, "staff.remove", email)
+    if not attempt.refused:
         flash(_("The account of %(email)s was removed.", email=email))
     return redirect(url_for(".index"))
 
@@ -148,7 +131,7 @@ def password() -> BaseResponse | str:
     user = current_staff()
     assert user is not None  # role_required let us in
     if form.validate_on_submit():
-        try:
+        with showing_refusals(form, also={Throttled: ""}) as attempt:
             if form.new.data != form.repeat.data:
                 raise InvalidInput(_("The two new passwords differ."), field="repeat")
             with transaction(db()) as s:
@@ -160,11 +143,7 @@ def password() -> BaseResponse | str:
                     now=runtime().clock(),
                 )
                 record(s, "staff.password", user.email)
-        except InvalidInput as err:
-            show_errors(form, err)
-        except Throttled as err:
-            form.form_errors.append(str(err))
-        else:
+        if not attempt.refused:
             sign_in(user)  # this session carries on; every other one has ended
             flash(_("Your password was changed."))
             return redirect(url_for("admin.home"))
@@ -185,13 +164,10 @@ def workspace_language() -> BaseResponse | str:
     user = current_staff()
     assert user is not None  # role_required let us in
     if form.validate_on_submit():
-        try:
-            with transaction(db()) as s:
-                code = staff.set_language(s, user, form.language.data or "")
-                record(s, "staff.language", user.email, code)
-        except InvalidInput as err:
-            show_errors(form, err)
-        else:
+        with showing_refusals(form) as attempt, transaction(db()) as s:
+            code = staff.set_language(s, user, form.language.data or "")
+            record(s, "staff.language", user.email, code)
+        if not attempt.refused:
             refresh()  # this answer is already in the new language
             flash(_("Your workspace language was changed."))
             return redirect(url_for("admin_staff.password"))

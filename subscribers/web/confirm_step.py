@@ -38,6 +38,19 @@ def question(asked: str, reach: Reach, *after: str) -> str:
     return " ".join([asked, languages, *after])
 
 
+def send_now(reach: Reach, list_name: str, *after: str) -> str:
+    """The question before a send to a whole list (or a segment of it): "Send to N members of
+    <list> now?", then the languages and any warning (``question``)."""
+    asked = ngettext(
+        "Send to %(count)s member of %(list)s now?",
+        "Send to %(count)s members of %(list)s now?",
+        reach.members,
+        count=format_number(reach.members),
+        list=list_name,
+    )
+    return question(asked, reach, *after)
+
+
 def page(*, action: str, question: str, button: str, back: str, danger: bool = False) -> str:
     """The confirmation page: ``question`` in numbers, the same fields, a fresh token."""
     with transaction(db()) as s:

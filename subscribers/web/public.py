@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from subscribers.content import archive
 from subscribers.core.db import transaction
-from subscribers.core.errors import InvalidInput, NotFound, Throttled, TokenError
+from subscribers.core.errors import TokenError
 from subscribers.core.models import MailingList, Member
 from subscribers.core.tokens import MANAGE_MAX_AGE
 from subscribers.insight import clicks
@@ -25,8 +25,9 @@ from subscribers.people import consent, preferences, registration
 from subscribers.people.consent import Wording
 from subscribers.people.registration import member_for_token, public_lists
 from subscribers.web import client_ip, csrf, db, language, reader, runtime
+from subscribers.web.errors import answer_for, bad_link_page
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
-from subscribers.web.staff_actions import show_errors
+from subscribers.web.refusals import showing_refusals
 
 bp = Blueprint("public", __name__)
 
@@ -98,7 +99,7 @@ def register(slug: str | None) -> str | tuple[str, int]:
     if form.website.data:
         return render_template("public/check_inbox.html")  # a bot: same answer, nothing done
     rt = runtime()
-    try:
+    with showing_refusals(form) as attempt:
         req = form.to_request(
             ip=client_ip(),
             user_agent=request.user_agent.string,
@@ -107,13 +108,10 @@ def register(slug: str | None) -> str | tuple[str, int]:
         req = replace(req, consent_wording=wording)
         with transaction(db()) as session:
             notice = registration.register(session, rt.kit, req, now=rt.clock(), offered=lists)
-    except InvalidInput as err:
-        if any(problem.field == "lists" for problem in err.problems):
+    if attempt.error is not None:
+        if any(problem.field == "lists" for problem in attempt.error.problems):
             rt.offered.forget()  # a list is no longer offered: the next form reads them again
-        show_errors(form, err)
         return _register_page(form, lists, wording), 400
-    except Throttled as err:
-        return render_template("error.html", title=_("Too many requests"), message=str(err)), 429
     return render_template("public/check_inbox.html", notice=notice)
 
 
@@ -134,42 +132,36 @@ def _consent_wording(shown: str = "") -> Wording:
     return wording
 
 
-def _token_problem(err: TokenError, *, resend_token: str | None = None) -> tuple[str, int]:
-    return render_template(
-        "public/bad_link.html",
-        message=str(err),
-        expired=err.expired,
-        resend_token=resend_token,
-        form=ButtonForm(),
-    ), 400
-
-
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> str | tuple[str, int]:
+    try:
+        return _confirm(token)
+    except TokenError as err:
+        if not err.expired:
+            raise
+        # The one bad link that can be renewed: an expired confirmation offers a new one.
+        return bad_link_page(err, resend_token=token), answer_for(err).status
+
+
+def _confirm(token: str) -> str:
     rt = runtime()
     form = ButtonForm()
     if request.method == "GET":
-        try:
-            member, _extra = member_for_token(db(), rt.kit, "confirm", token, max_age=None)
-            language.follow_member(member)
-            rt.kit.signer.verify("confirm", token, max_age=registration.CONFIRM_MAX_AGE)
-        except TokenError as err:
-            return _token_problem(err, resend_token=token if err.expired else None)
+        member, _extra = member_for_token(db(), rt.kit, "confirm", token, max_age=None)
+        language.follow_member(member)
+        rt.kit.signer.verify("confirm", token, max_age=registration.CONFIRM_MAX_AGE)
         return render_template("public/confirm.html", form=form)
     if not form.validate_on_submit():
         abort(400)
-    try:
-        with transaction(db()) as session:
-            confirmation = registration.confirm_link(
-                session,
-                rt.kit,
-                token,
-                now=rt.clock(),
-                ip=client_ip(),
-                user_agent=request.user_agent.string,
-            )
-    except TokenError as err:
-        return _token_problem(err, resend_token=token if err.expired else None)
+    with transaction(db()) as session:
+        confirmation = registration.confirm_link(
+            session,
+            rt.kit,
+            token,
+            now=rt.clock(),
+            ip=client_ip(),
+            user_agent=request.user_agent.string,
+        )
     member = confirmation.member
     language.follow_member(member)
     return render_template(
@@ -181,16 +173,13 @@ def confirm(token: str) -> str | tuple[str, int]:
 
 
 @bp.post("/confirm/<token>/resend")
-def resend(token: str) -> str | tuple[str, int]:
+def resend(token: str) -> str:
     form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
     rt = runtime()
-    try:
-        with transaction(db()) as session:
-            notice = registration.resend_confirmation(session, rt.kit, token, now=rt.clock())
-    except TokenError as err:
-        return _token_problem(err)
+    with transaction(db()) as session:
+        notice = registration.resend_confirmation(session, rt.kit, token, now=rt.clock())
     return render_template("public/check_inbox.html", notice=notice)
 
 
@@ -209,40 +198,13 @@ def _manage_form(member: Member) -> ManageForm:
     return form
 
 
-@bp.route("/manage/<token>", methods=["GET", "POST"])
-def manage(token: str) -> str | tuple[str, int]:
-    try:
-        member = _manage_member(token)
-    except TokenError as err:
-        return _token_problem(err)
-    form = _manage_form(member)
-    saved = False
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            return render_template(
-                "public/manage.html",
-                form=form,
-                member=member,
-                token=token,
-                buttons=ButtonForm(),
-                erase=EraseForm(),
-            ), 400
-        try:
-            change = form.to_change()
-            with transaction(db()) as session:
-                preferences.update_preferences(session, member, change, now=runtime().clock())
-            saved = True
-            language.follow_member(member)  # a new language choice shows at once
-        except InvalidInput as err:
-            show_errors(form, err)
-            return render_template(
-                "public/manage.html",
-                form=form,
-                member=member,
-                token=token,
-                buttons=ButtonForm(),
-                erase=EraseForm(),
-            ), 400
+def _manage_page(
+    token: str,
+    member: Member,
+    form: ManageForm,
+    erase: EraseForm | None = None,
+    saved: bool = False,
+) -> str:
     return render_template(
         "public/manage.html",
         form=form,
@@ -250,16 +212,31 @@ def manage(token: str) -> str | tuple[str, int]:
         token=token,
         saved=saved,
         buttons=ButtonForm(),
-        erase=EraseForm(),
+        erase=erase or EraseForm(),
     )
 
 
+@bp.route("/manage/<token>", methods=["GET", "POST"])
+def manage(token: str) -> str | tuple[str, int]:
+    member = _manage_member(token)
+    form = _manage_form(member)
+    if request.method == "GET":
+        return _manage_page(token, member, form)
+    if not form.validate_on_submit():
+        return _manage_page(token, member, form), 400
+    with showing_refusals(form) as attempt:
+        change = form.to_change()
+        with transaction(db()) as session:
+            preferences.update_preferences(session, member, change, now=runtime().clock())
+    if attempt.refused:
+        return _manage_page(token, member, form), 400
+    language.follow_member(member)  # a new language choice shows at once
+    return _manage_page(token, member, form, saved=True)
+
+
 @bp.post("/manage/<token>/unsubscribe")
-def manage_unsubscribe(token: str) -> str | tuple[str, int]:
-    try:
-        member = _manage_member(token)
-    except TokenError as err:
-        return _token_problem(err)
+def manage_unsubscribe(token: str) -> str:
+    member = _manage_member(token)
     if not ButtonForm().validate_on_submit():
         abort(400)
     with transaction(db()) as session:
@@ -268,11 +245,8 @@ def manage_unsubscribe(token: str) -> str | tuple[str, int]:
 
 
 @bp.post("/manage/<token>/export")
-def export(token: str) -> Response | tuple[str, int]:
-    try:
-        member = _manage_member(token)
-    except TokenError as err:
-        return _token_problem(err)
+def export(token: str) -> Response:
+    member = _manage_member(token)
     if not ButtonForm().validate_on_submit():
         abort(400)
     body = json.dumps(preferences.export(db(), member), indent=2, ensure_ascii=False)
@@ -288,24 +262,13 @@ def export(token: str) -> Response | tuple[str, int]:
 
 @bp.post("/manage/<token>/erase")
 def erase(token: str) -> str | tuple[str, int]:
-    try:
-        member = _manage_member(token)
-    except TokenError as err:
-        return _token_problem(err)
+    member = _manage_member(token)
     form = EraseForm()
     if not form.validate_on_submit():
         abort(400)
     if not form.sure.data:
-        manage_form = _manage_form(member)
         form.sure.errors = [_("Tick the box to confirm that you want your data erased.")]
-        return render_template(
-            "public/manage.html",
-            form=manage_form,
-            member=member,
-            token=token,
-            buttons=ButtonForm(),
-            erase=form,
-        ), 400
+        return _manage_page(token, member, _manage_form(member), erase=form), 400
     with transaction(db()) as session:
         preferences.erase(session, runtime().kit, member, now=runtime().clock())
     return render_template("public/erased.html")
@@ -314,10 +277,7 @@ def erase(token: str) -> str | tuple[str, int]:
 @bp.get("/unsubscribe/<token>")
 def unsubscribe_page(token: str) -> str | tuple[str, int]:
     rt = runtime()
-    try:
-        member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
-    except TokenError as err:
-        return _token_problem(err)
+    member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
     language.follow_member(member)
     lst = db().get(MailingList, int(scope)) if scope.isdigit() else None
     return render_template("public/unsubscribe.html", form=ButtonForm(), mailing_list=lst)
@@ -327,10 +287,7 @@ def unsubscribe_page(token: str) -> str | tuple[str, int]:
 @csrf.exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" with no session
 def unsubscribe(token: str) -> str | tuple[str, int]:
     rt = runtime()
-    try:
-        member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
-    except TokenError as err:
-        return _token_problem(err)
+    member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
     language.follow_member(member)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     list_id = int(scope) if scope.isdigit() else None
@@ -349,10 +306,7 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
 
 @bp.get("/archive/<slug>")
 def archive_index(slug: str) -> str:
-    try:
-        mailing_list, campaigns = archive.entries(db(), slug, now=runtime().clock())
-    except NotFound:
-        abort(404)
+    mailing_list, campaigns = archive.entries(db(), slug, now=runtime().clock())
     language.follow_list(mailing_list)
     return render_template(
         "public/archive.html",
@@ -364,12 +318,9 @@ def archive_index(slug: str) -> str:
 @bp.get("/archive/<slug>/<int:campaign_id>")
 def archive_page(slug: str, campaign_id: int) -> Response:
     rt = runtime()
-    try:
-        html = archive.page_html(
-            db(), slug, campaign_id, now=rt.clock(), language=language.page_language()
-        )
-    except NotFound:
-        abort(404)
+    html = archive.page_html(
+        db(), slug, campaign_id, now=rt.clock(), language=language.page_language()
+    )
     # The mail's own HTML (sanitised at render): shown as is, but allowed to run nothing.
     return Response(
         html,
@@ -384,10 +335,7 @@ def archive_page(slug: str, campaign_id: int) -> Response:
 @bp.get("/archive/<slug>/feed.atom")
 def archive_feed(slug: str) -> Response:
     rt = runtime()
-    try:
-        mailing_list, campaigns = archive.entries(db(), slug, now=rt.clock())
-    except NotFound:
-        abort(404)
+    mailing_list, campaigns = archive.entries(db(), slug, now=rt.clock())
     body = render_template(
         "public/feed.xml",
         mailing_list=mailing_list,

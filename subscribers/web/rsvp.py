@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, NotFound, TokenError
+from subscribers.core.errors import Conflict
 from subscribers.core.models import Event, Member
 from subscribers.invitations import events, rsvp
 from subscribers.invitations.event_mails import (
@@ -28,12 +28,6 @@ from subscribers.web import db, language, runtime
 from subscribers.web.forms import ButtonForm
 
 bp = Blueprint("rsvp", __name__)
-
-
-def _bad_link(err: TokenError) -> tuple[str, int]:
-    return render_template(
-        "public/bad_link.html", message=str(err), expired=False, resend_token=None, form=None
-    ), 400
 
 
 def _page(event: Event, member: Member, answer: str, **extra: Any) -> dict[str, Any]:
@@ -61,13 +55,8 @@ def _page(event: Event, member: Member, answer: str, **extra: Any) -> dict[str, 
 @bp.route("/events/<int:event_id>/rsvp/<token>", methods=["GET", "POST"])
 def answer(event_id: int, token: str) -> str | tuple[str, int]:
     rt = runtime()
-    try:
-        member, answer = rsvp.read_token(db(), rt.kit, event_id, token)
-        event = events.get(db(), event_id)
-    except TokenError as err:
-        return _bad_link(err)
-    except NotFound:
-        abort(404)
+    member, answer = rsvp.read_token(db(), rt.kit, event_id, token)
+    event = events.get(db(), event_id)
     language.follow_member(member)
     if request.method == "GET":
         return render_template("public/rsvp.html", **_page(event, member, answer))
@@ -76,7 +65,7 @@ def answer(event_id: int, token: str) -> str | tuple[str, int]:
     try:
         with transaction(db()) as session:
             outcome = rsvp.respond(session, rt.kit, event_id, member, answer, now=rt.clock())
-    except Conflict as err:
+    except Conflict as err:  # full or closed: the event again, saying why (not an error page)
         page = _page(events.get(db(), event_id), member, answer, problem=str(err))
         return render_template("public/rsvp.html", **page), 409
     return render_template(

@@ -13,10 +13,11 @@ from werkzeug.wrappers import Response
 from subscribers.admin import audit
 from subscribers.content.multilingual import Text
 from subscribers.core.db import transaction
-from subscribers.core.errors import Conflict, InvalidInput
+from subscribers.core.errors import Conflict
 from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
 from subscribers.web.forms_content import TranslationForm
+from subscribers.web.refusals import NOTICE, showing_refusals
 
 
 def staff_actor() -> str:
@@ -37,16 +38,6 @@ def record(session: Session, action: str, target: object, detail: str = "") -> N
     )
 
 
-def show_errors(form: Any, err: InvalidInput) -> None:
-    """Put a service's messages next to the fields they name (or above the form)."""
-    for one in err.problems:
-        field = form._fields.get(one.field or "") if one.field != "csrf_token" else None
-        if field is not None:
-            field.errors = [*field.errors, str(one)]
-        else:
-            form.form_errors.append(str(one))
-
-
 def save_translation(
     *,
     save: Callable[[Session, Text], str],
@@ -65,15 +56,13 @@ def save_translation(
     if not form.validate_on_submit():
         return page(form), 400
     text = Text(form.language.data or "", form.title.data or "", form.body.data or "")
-    try:
-        with transaction(db()) as s:
-            title = save(s, text)
-            record(s, action, target, text.language)
-    except InvalidInput as err:
-        show_errors(form, err)
-        return page(form), 400
-    except Conflict as err:
-        flash(str(err))
+    # A Conflict (the item was sent, the event cancelled meanwhile): said above the page.
+    with showing_refusals(form, also={Conflict: NOTICE}) as attempt, transaction(db()) as s:
+        title = save(s, text)
+        record(s, action, target, text.language)
+    if attempt.noticed:
         return back(None)
+    if attempt.refused:
+        return page(form), 400
     flash(_("Translation saved: %(title)s", title=title))
     return back(text.language)
