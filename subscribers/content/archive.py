@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlmodel import Session, col
 
 from mailer import outbox
@@ -21,7 +21,7 @@ from subscribers.insight import clicks
 ARCHIVED_KINDS = ("digest", "announcement")
 
 
-def _published(mailing_list: MailingList, now: datetime):  # type: ignore[no-untyped-def]
+def _published(mailing_list: MailingList, now: datetime) -> Select[Campaign]:
     return select(Campaign).where(
         col(Campaign.list_id) == mailing_list.id,
         col(Campaign.kind).in_(ARCHIVED_KINDS),
@@ -105,8 +105,8 @@ def page_html(
     The web copy of the mail, not a member's: see ``web_copy``.
     """
     mailing_list, _campaigns = entries(session, list_slug, now=now, limit=0)
-    campaign = session.execute(
-        _published(mailing_list, now).where(Campaign.id == campaign_id)
+    campaign: Campaign | None = session.execute(
+        _published(mailing_list, now).where(col(Campaign.id) == campaign_id)
     ).scalar_one_or_none()
     if campaign is None:
         raise NotFound(_("no such mail in the archive"))
