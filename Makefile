@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # The translation catalogues: every marked text of Python code and templates (see babel.cfg).
 # English is the source language; each other language has one .po a native speaker reviews.

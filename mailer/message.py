@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Literal
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -38,8 +39,6 @@ class Address:
     @classmethod
     def parse(cls, text: str) -> Address:
         """Parse ``Name <addr>`` or a bare address."""
-        from email.utils import parseaddr
-
         header_safe(text, what="address")
         name, email = parseaddr(text)
         if not email:

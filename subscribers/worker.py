@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy import text
 
+import scheduler
 from mailer import priority
 from mailer.engine import is_postgres
 from mailer.sender import DATABASE_ERRORS, database_trouble
@@ -86,8 +87,6 @@ def schedule_when_leader(
     rt: Runtime, stop: threading.Event, *, retry: float = LEADER_RETRY
 ) -> None:
     """Run the scheduler while this process holds the scheduling role."""
-    import scheduler
-
     if not is_postgres(rt.engine):
         jobs = scheduler.build_scheduler(rt)
         jobs.start()

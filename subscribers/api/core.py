@@ -29,7 +29,7 @@ from subscribers.core.db import transaction
 from subscribers.core.errors import TokenError
 from subscribers.core.models import ApiToken, Throttle
 from subscribers.people import throttle
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

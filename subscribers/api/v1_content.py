@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mailer import outbox
 from mailer.outbox import Campaign
+from subscribers.admin import actions
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
@@ -17,7 +18,7 @@ from subscribers.content import campaigns, lists, news
 from subscribers.core.errors import InvalidInput
 from subscribers.core.models import MailingList, NewsItem
 from subscribers.people.audience import Segment
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 
 def news_out(item: NewsItem) -> s.NewsOut:
@@ -52,7 +53,7 @@ def news_create(call: Call) -> s.NewsOut:
         now=runtime().clock(),
         created_by=call.actor,
     )
-    record(call, "news.add", f"news:{item.id}", item.title)
+    record(call, actions.news_added(item))
     return news_out(item)
 
 
@@ -71,7 +72,7 @@ def news_show(call: Call, item_id: int) -> s.NewsOut:
 def news_edit(call: Call, item_id: int) -> s.NewsOut:
     require_match(news_out(news.get(db(), item_id)))
     item = news.update(db(), item_id, **call.body.model_dump(exclude_none=True))
-    record(call, "news.edit", f"news:{item_id}", item.title)
+    record(call, actions.news_edited(item))
     return news_out(item)
 
 
@@ -81,7 +82,7 @@ def news_edit(call: Call, item_id: int) -> s.NewsOut:
 )  # fmt: skip
 def news_withdraw(call: Call, item_id: int) -> s.NewsOut:
     item = news.withdraw(db(), item_id)
-    record(call, "news.withdraw", f"news:{item_id}", item.title)
+    record(call, actions.news_withdrawn(item))
     return news_out(item)
 
 
@@ -151,9 +152,7 @@ def announcements_create(call: Call) -> s.CampaignOut:
         raise InvalidInput(
             _("Nobody on this list matches this audience; nothing was sent."), field="list"
         )
-    detail = campaigns.audit_detail(announcement, count)
-    action = "announce.schedule" if send_after else "announce.send"
-    record(call, action, f"campaign:{campaign.id}", detail)
+    record(call, actions.announced(campaign, announcement, count))
     return campaign_out(campaigns.progress(db(), campaign.id or 0))
 
 
@@ -180,7 +179,7 @@ def campaigns_show(call: Call, campaign_id: int) -> s.CampaignOut:
 
 def _steer(call: Call, campaign_id: int, status: str, action: str) -> s.CampaignOut:
     campaigns.set_status(db(), campaign_id, status)
-    record(call, f"campaign.{action}", f"campaign:{campaign_id}")
+    record(call, actions.campaign_status_set(campaign_id, action))
     return campaign_out(campaigns.progress(db(), campaign_id))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from mailer import outbox
 from mailer.bounce_log import Bounce
 from mailer.outbox import Suppression
+from subscribers.admin import actions
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation, paged
 from subscribers.api.v1_lists import record
@@ -19,7 +20,7 @@ from subscribers.core.validation import normalise_email
 from subscribers.invitations import events, rsvp
 from subscribers.people import suppressions
 from subscribers.people.audience import Segment
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 
 def event_out(event: Event) -> s.EventOut:
@@ -81,7 +82,7 @@ def events_create(call: Call) -> s.EventOut:
         else events.DEFAULT_REMINDERS,
     )
     event = events.create_event(db(), rt.kit, spec, now=rt.clock(), created_by=call.actor)
-    record(call, "event.create", event.id, event.title)
+    record(call, actions.event_created(event))
     return event_out(event)
 
 
@@ -105,7 +106,7 @@ def events_invite(call: Call, event_id: int) -> s.Invited:
         db(), rt.kit, event_id, segment, now=rt.clock(), created_by=call.actor
     )
     if campaign is not None:
-        record(call, "event.invite", event_id, f"members: {count}; segment: {segment or 'all'}")
+        record(call, actions.event_invited(event_id, count, segment))
     return s.Invited(campaign_id=campaign.id if campaign else None, invited=count)
 
 

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from subscribers.admin import audit
+from subscribers.admin import actions
 from subscribers.api import schemas as s
 from subscribers.api.core import Answer, Call, operation, paged, require_match
 from subscribers.content import lists
 from subscribers.core.models import MailingList
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 
 def list_out(lst: MailingList) -> s.ListOut:
     return s.ListOut.model_validate(lst, from_attributes=True)
 
 
-def record(call: Call, action: str, target: object, detail: str = "") -> None:
+def record(call: Call, entry: actions.Entry) -> None:
     """The audit entry of an API change, the token's name as actor (web: the staff address)."""
-    audit.record(
-        db(),
-        actor=call.actor,
-        action=action,
-        target=str(target),
-        detail=detail,
-        now=runtime().clock(),
-    )
+    actions.write(db(), entry, actor=call.actor, now=runtime().clock())
 
 
 @operation(
@@ -43,7 +36,7 @@ def lists_index(call: Call) -> Answer:
 def lists_create(call: Call) -> s.ListOut:
     values = call.body.model_dump(exclude_none=True)
     lst = lists.create(db(), lists.ListSpec(**values), now=runtime().clock())
-    record(call, "list.create", lst.slug, lst.name)
+    record(call, actions.list_created(lst))
     return list_out(lst)
 
 
@@ -64,5 +57,5 @@ def lists_edit(call: Call, slug: str) -> s.ListOut:
     change = lists.ListChange(**call.body.model_dump(exclude_none=True))
     lst, changed = lists.update(db(), slug, change)
     if changed:
-        record(call, "list.edit", lst.slug, ", ".join(changed))
+        record(call, actions.list_edited(lst.slug, changed))
     return list_out(lst)

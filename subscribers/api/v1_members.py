@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from sqlalchemy import select
 
+from subscribers.admin import actions
 from subscribers.api import schemas as s
 from subscribers.api.core import Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
@@ -12,7 +13,7 @@ from subscribers.core.errors import InvalidInput
 from subscribers.core.models import MailingList, Member, Subscription
 from subscribers.core.validation import check_details, normalise_email
 from subscribers.people import imports, members, preferences, registration
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 DETAILS = ("name", "organisation", "country", "sector", "language")
 
@@ -46,7 +47,7 @@ def members_create(call: Call) -> s.MemberAccepted:
             now=rt.clock(),
             actor=call.actor,
         )
-        record(call, "members.import", "api", f"1 member to {', '.join(body.lists)}")
+        record(call, actions.member_imported(body.lists))
         return s.MemberAccepted(status="imported", email=email)
     registration.register(
         db(),
@@ -122,7 +123,7 @@ def _keep_lists(call: Call, member: Member, slugs: list[str]) -> None:
     now = runtime().clock()
     for slug in sorted(active - set(slugs)):
         preferences.unsubscribe(db(), member, now=now, list_id=current[slug].list_id, source="api")
-        record(call, "member.lists", f"member {member.id}", f"left {slug}")
+        record(call, actions.member_left_list(member.id, slug))
 
 
 @operation(
@@ -153,5 +154,5 @@ def members_erase(call: Call, ref: str) -> Answer:
 )  # fmt: skip
 def members_export(call: Call, ref: str) -> dict[str, object]:
     member = members.find(db(), ref)
-    record(call, "member.export", f"member {member.id}", "JSON export")
+    record(call, actions.member_exported(member.id))
     return preferences.export(db(), member)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from subscribers.admin import webhooks
+from subscribers.admin import actions, webhooks
 from subscribers.api import schemas as s
 from subscribers.api.core import ID, Answer, Call, operation
 from subscribers.api.v1_lists import record
 from subscribers.core.models import WebhookEndpoint
-from subscribers.web import db, runtime
+from subscribers.web.context import db, runtime
 
 
 def webhook_out(endpoint: WebhookEndpoint) -> s.WebhookOut:
@@ -43,7 +43,7 @@ def webhooks_create(call: Call) -> s.WebhookCreated:
         allow_private=rt.settings.webhook_allow_private,
         created_by=call.actor,
     )
-    record(call, "webhook.add", f"webhook {endpoint.id}", endpoint.url)
+    record(call, actions.webhook_added(endpoint))
     return s.WebhookCreated(**webhook_out(endpoint).model_dump(), secret=secret)
 
 
@@ -53,7 +53,7 @@ def webhooks_create(call: Call) -> s.WebhookCreated:
 )  # fmt: skip
 def webhooks_remove(call: Call, webhook_id: int) -> Answer:
     endpoint = webhooks.remove(db(), webhook_id, now=runtime().clock())
-    record(call, "webhook.remove", f"webhook {webhook_id}", endpoint.url)
+    record(call, actions.webhook_removed(endpoint))
     return Answer(status=204)
 
 
@@ -94,5 +94,5 @@ def webhooks_deliveries(call: Call, webhook_id: int) -> s.WebhookDeliveryList:
 )  # fmt: skip
 def webhooks_replay(call: Call, delivery_id: int) -> s.Done:
     webhooks.replay(db(), delivery_id, now=runtime().clock())
-    record(call, "webhook.replay", f"webhook delivery {delivery_id}")
+    record(call, actions.webhook_replayed(delivery_id))
     return s.Done(done="queued again")

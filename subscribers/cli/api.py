@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from subscribers.admin import api_tokens, staff, webhooks
+from subscribers.admin import actions, api_tokens, staff, webhook_sender, webhooks
 from subscribers.cli.support import cli_actor, friendly, parse_time, record, runtime
 from subscribers.core.db import transaction
 
@@ -27,7 +27,7 @@ def tokens_create(name: str, role: str, expires: str | None) -> None:
         token, secret = api_tokens.create(
             session, name, role, now=rt.clock(), expires_at=expires_at, created_by=cli_actor()
         )
-        record(session, rt, "token.create", f"token {token.name}", token.role)
+        record(session, rt, actions.token_created(token))
     click.echo(secret)
     click.echo(f"{token.role} token {token.name!r}: keep it now, it is not shown again", err=True)
 
@@ -57,7 +57,7 @@ def tokens_revoke(name: str) -> None:
     with transaction(rt.new_session()) as session:
         token = api_tokens.by_name(session, name)
         if api_tokens.revoke(session, token, now=rt.clock()):
-            record(session, rt, "token.revoke", f"token {token.name}", "")
+            record(session, rt, actions.token_revoked(token))
             click.echo(f"revoked {token.name}")
         else:
             click.echo(f"{token.name} was revoked already")
@@ -84,7 +84,7 @@ def webhooks_add(url: str, events: str) -> None:
             allow_private=rt.settings.webhook_allow_private,
             created_by=cli_actor(),
         )
-        record(session, rt, "webhook.add", f"webhook {endpoint.id}", endpoint.url)
+        record(session, rt, actions.webhook_added(endpoint))
     click.echo(secret)
     click.echo(f"webhook {endpoint.id} for {endpoint.events}: keep the secret now", err=True)
 
@@ -107,7 +107,7 @@ def webhooks_remove(webhook_id: int) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         endpoint = webhooks.remove(session, webhook_id, now=rt.clock())
-        record(session, rt, "webhook.remove", f"webhook {webhook_id}", endpoint.url)
+        record(session, rt, actions.webhook_removed(endpoint))
     click.echo(f"removed webhook {webhook_id}")
 
 
@@ -115,7 +115,6 @@ def webhooks_remove(webhook_id: int) -> None:
 @friendly
 def webhooks_deliver() -> None:
     """Deliver the webhooks due now, then exit (the worker does this every 30 seconds)."""
-    from subscribers.admin import webhook_sender
 
     rt = runtime()
     report = webhook_sender.deliver_due(

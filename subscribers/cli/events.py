@@ -10,12 +10,14 @@ from typing import Any
 
 import click
 
+from subscribers.admin import actions
 from subscribers.cli.support import drain_now, friendly, read_text, record, runtime
 from subscribers.content.multilingual import Text
 from subscribers.core import times
 from subscribers.core.db import transaction
 from subscribers.core.i18n import ngettext
 from subscribers.invitations import events, rsvp
+from subscribers.people import members
 from subscribers.people.audience import Segment
 
 
@@ -85,7 +87,7 @@ def events_create(list_slug: str, **options: Any) -> None:
     spec = _spec(None, list_slug, options)
     with transaction(rt.new_session()) as session:
         event = events.create_event(session, rt.kit, spec, now=rt.clock())
-        record(session, rt, "event.create", event.id, event.title)
+        record(session, rt, actions.event_created(event))
     click.echo(event.id)
 
 
@@ -103,7 +105,7 @@ def events_update(event_id: int, **options: Any) -> None:
         outcome = events.update_event(
             session, rt.kit, event_id, _spec(base, base.list_slug, options), now=rt.clock()
         )
-        record(session, rt, "event.update", event_id, outcome.describe())
+        record(session, rt, actions.event_updated(event_id, outcome.describe()))
     click.echo(outcome.describe())
 
 
@@ -120,13 +122,7 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
             session, rt.kit, event_id, Segment.parse(segment), now=rt.clock()
         )
         if campaign is not None:
-            record(
-                session,
-                rt,
-                "event.invite",
-                event_id,
-                f"members: {count}; segment: {segment or 'all'}",
-            )
+            record(session, rt, actions.event_invited(event_id, count, Segment.parse(segment)))
     if campaign is None:
         click.echo("nobody new to invite: everyone in this audience is invited already")
         return
@@ -154,7 +150,7 @@ def events_translate(event_id: int, lang: str, title: str, body_file: Path | Non
     text = Text(lang, title, read_text(body_file) if body_file else "")
     with transaction(rt.new_session()) as session:
         events.translate(session, event_id, text)
-        record(session, rt, "event.translate", event_id, lang)
+        record(session, rt, actions.event_translated(event_id, lang))
     click.echo(f"event {event_id}: translation into {lang} saved")
 
 
@@ -168,7 +164,7 @@ def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
-        record(session, rt, "event.cancel", event_id, f"members told: {count}")
+        record(session, rt, actions.event_cancelled(event_id, count))
     click.echo(
         ngettext(
             "event %(id)d cancelled; %(num)d member will be told",
@@ -192,7 +188,7 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
         with transaction(rt.new_session()) as session:
             body = rsvp.export_csv(session, event_id)
             answers = len(body.splitlines()) - 1
-            record(session, rt, "event.rsvps_export", event_id, f"answers: {answers}")
+            record(session, rt, actions.rsvps_exported(event_id, answers))
         click.echo(body, nl=False)
         return
     with rt.new_session() as session:
@@ -217,14 +213,13 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
 @friendly
 def events_resend_join_link(event_id: int, email: str, drain: bool) -> None:
     """Mail the join link again to a member who said yes."""
-    from subscribers.people import members
 
     rt = runtime()
     with transaction(rt.new_session()) as session:
         member = members.find(session, email)
         assert member.id is not None
         rsvp.resend_join_link(session, rt.kit, event_id, member.id, now=rt.clock())
-        record(session, rt, "event.join_link", event_id, f"member {member.id}")
+        record(session, rt, actions.join_link_sent(event_id, member.id))
     click.echo(f"join link queued for {email}")
     if drain:
         drain_now(rt)

@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import DBAPIError
 
-from mailer import outbox, workers
+from mailer import arf, bounce_log, bounces, outbox, workers
 from mailer.sender import drain_processes
 from subscribers import demo
-from subscribers.admin import staff, webhooks
+from subscribers.admin import actions, staff, webhooks
 from subscribers.cli.api import tokens_group, webhooks_group
 from subscribers.cli.events import events_group
 from subscribers.cli.members import audit_command, members_group
@@ -31,11 +32,18 @@ from subscribers.cli.support import (
     sender_for_process,
     translation_files,
 )
+from subscribers.content import brakes, campaigns, digests, lists, news
+from subscribers.content.multilingual import Text
+from subscribers.core import uploads
 from subscribers.core.db import transaction
 from subscribers.core.errors import InvalidInput
 from subscribers.core.i18n import ngettext
+from subscribers.core.migrate import upgrade
 from subscribers.core.models import ImportJob
-from subscribers.people import preferences
+from subscribers.core.settings import load
+from subscribers.insight import complaints, dashboard, domain_check
+from subscribers.people import consent, import_jobs, imports, preferences
+from subscribers.people.audience import Segment
 from subscribers.runtime import Runtime
 
 
@@ -79,8 +87,6 @@ def db() -> None:
 @friendly
 def db_upgrade() -> None:
     """Create or migrate the schema (Alembic)."""
-    from subscribers.core.migrate import upgrade
-
     before, after = upgrade(runtime().engine)
     if before == after:
         click.echo(f"database is up to date (revision {after})")
@@ -100,6 +106,8 @@ def db_upgrade() -> None:
 @friendly
 def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve the web app (waitress) and, unless --no-worker, the worker in the same process."""
+    # Lazy: Flask, the web app and waitress load only for the command that serves them (the
+    # MTA runs `bounces process` once per bounce, and it should start fast).
     from waitress import serve as waitress_serve
 
     from subscribers.web import create_app
@@ -147,7 +155,7 @@ def serving_threads_take_turns_quickly() -> None:
 @friendly
 def worker() -> None:
     """Run the sender (and scheduler) until SIGTERM."""
-    from subscribers.worker import run_foreground
+    from subscribers.worker import run_foreground  # lazy: APScheduler loads for workers only
 
     run_foreground(
         runtime(), ready=lambda: click.echo("worker started; stop with Ctrl-C or SIGTERM")
@@ -158,7 +166,7 @@ def worker() -> None:
 @friendly
 def schedule() -> None:
     """The timed jobs and their next run."""
-    import scheduler
+    import scheduler  # lazy: APScheduler loads only for the commands that schedule
 
     rt = runtime()
     jobs = scheduler.build_scheduler(rt)
@@ -194,7 +202,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
     rt = runtime()
     with transaction(rt.new_session()) as session:
         user = staff.create(session, email, password, role, now=rt.clock())
-        record(session, rt, "staff.create", user.email, user.role)
+        record(session, rt, actions.staff_created(user))
     click.echo(f"created {user.role} {user.email}")
 
 
@@ -220,7 +228,7 @@ def staff_set_role(email: str, role: str) -> None:
         user = staff.get(session, email)
         changed = staff.change_role(session, user, role)
         if changed:
-            record(session, rt, "staff.role", user.email, role)
+            record(session, rt, actions.staff_role_set(user))
     click.echo(f"{user.email} is {role}" + ("" if changed else " already"))
 
 
@@ -233,7 +241,7 @@ def staff_unlock(email: str) -> None:
     with transaction(rt.new_session()) as session:
         user = staff.get(session, email)
         staff.unlock(session, user)
-        record(session, rt, "staff.unlock", user.email, "")
+        record(session, rt, actions.staff_unlocked(user.email))
     click.echo(f"{user.email} can sign in again")
 
 
@@ -247,7 +255,7 @@ def staff_remove(email: str) -> None:
         user = staff.get(session, email)
         address = user.email
         staff.remove(session, user, acting=None)
-        record(session, rt, "staff.remove", address, "")
+        record(session, rt, actions.staff_removed(address))
     click.echo(f"removed {address}")
 
 
@@ -276,8 +284,6 @@ def lists_create(
     language: str | None,
 ) -> None:
     """Create a list."""
-    from subscribers.content import lists
-
     rt = runtime()
     with _list_options(), transaction(rt.new_session()) as session:
         lst = lists.create(
@@ -292,7 +298,7 @@ def lists_create(
             ),
             now=rt.clock(),
         )
-        record(session, rt, "list.create", lst.slug, lst.name)
+        record(session, rt, actions.list_created(lst))
     click.echo(f"created list {lst.slug} (id {lst.id})")
 
 
@@ -313,7 +319,6 @@ _LIST_OPTIONS = {
 
 @contextmanager
 def _list_options() -> Iterator[None]:
-    from subscribers.core.errors import InvalidInput
 
     try:
         yield
@@ -342,13 +347,11 @@ def _list_options() -> Iterator[None]:
 @friendly
 def lists_edit(slug: str, **options: str | bool | None) -> None:
     """Change a list's settings; options not given stay as they are."""
-    from subscribers.content import lists
-
     rt = runtime()
     with _list_options(), transaction(rt.new_session()) as session:
         _, changed = lists.update(session, slug, lists.ListChange(**options))  # type: ignore[arg-type]
         if changed:
-            record(session, rt, "list.edit", slug, "changed " + ", ".join(changed))
+            record(session, rt, actions.list_edited(slug, changed))
     click.echo(
         f"list {slug}: changed {', '.join(changed)}" if changed else f"list {slug}: no change"
     )
@@ -359,9 +362,6 @@ def lists_edit(slug: str, **options: str | bool | None) -> None:
 @friendly
 def lists_show(slug: str | None) -> None:
     """Subscriber counts by status."""
-    from subscribers.content import lists
-    from subscribers.insight import dashboard
-
     with runtime().new_session() as session:
         rows = dashboard.list_counts(session)
     if slug is not None:
@@ -437,14 +437,13 @@ def campaigns_group() -> None:
 
 
 def _set_status(campaign_id: int, status: str, verb: str) -> None:
-    from subscribers.content import campaigns
 
     rt = runtime()
     with transaction(rt.new_session()) as session:
         # The service, as the workspace and the API do: resuming also overrides a brake.
         campaigns.set_status(session, campaign_id, status)
         action = {outbox.PAUSED: "pause", outbox.ACTIVE: "resume"}.get(status, "cancel")
-        record(session, rt, f"campaign.{action}", f"campaign:{campaign_id}", verb)
+        record(session, rt, actions.campaign_status_set(campaign_id, action))
     click.echo(f"campaign {campaign_id} {verb}")
 
 
@@ -453,8 +452,6 @@ def _set_status(campaign_id: int, status: str, verb: str) -> None:
 @friendly
 def campaigns_show(campaign_id: int) -> None:
     """Counts by state, bounces, and the error of each failed delivery."""
-    from subscribers.content import campaigns
-
     with runtime().new_session() as session:
         p = campaigns.progress(session, campaign_id)
         problems = campaigns.problems(session, campaign_id)
@@ -513,8 +510,6 @@ def subscribers_import(
 
     The import commits a few hundred lines at a time, so the site keeps working meanwhile; if it
     stops, `--resume ID` carries on from the last lines it committed."""
-    from subscribers.core import uploads
-    from subscribers.people import import_jobs
 
     rt = runtime()
     directory = Path(rt.settings.instance_path) / "imports"
@@ -571,14 +566,11 @@ def _import_counter() -> Callable[[ImportJob], None]:
 @friendly
 def subscribers_export(list_slug: str, output: Path | None) -> None:
     """The list's subscribers as CSV (formulas neutralised)."""
-    from subscribers.people import imports
-
     rt = runtime()
     with transaction(rt.new_session()) as session:
         text = imports.export_members(session, list_slug)
         # Members' data leaving the system is audited, as from the workspace.
-        detail = imports.export_audit_detail(text)
-        record(session, rt, "members.export", f"list {list_slug}", detail)
+        record(session, rt, actions.members_exported(list_slug, text))
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -595,8 +587,6 @@ def consent_group() -> None:
 @friendly
 def consent_show() -> None:
     """Every version of the wording, newest first, in each language it was written in."""
-    from subscribers.people import consent
-
     with runtime().new_session() as session:
         found = consent.versions(session)
     for version, texts in found.items():
@@ -617,8 +607,6 @@ def consent_show() -> None:
 @friendly
 def consent_new_version(texts: tuple[str, ...]) -> None:
     """Change the wording: the form shows the new version from now on; records keep theirs."""
-    from subscribers.people import consent
-
     by_language: dict[str, str] = {}
     for given in texts:
         language, sep, text = given.partition("=")
@@ -658,8 +646,6 @@ def news_add(
     translation: tuple[str, ...],
 ) -> None:
     """Queue a news item (Markdown) for the list's next digest; prints its id."""
-    from subscribers.content import news
-
     rt = runtime()
     texts = translation_files(translation)
     with transaction(rt.new_session()) as session:
@@ -675,7 +661,7 @@ def news_add(
         assert item.id is not None
         for text in texts:
             news.translate(session, item.id, text)
-        record(session, rt, "news.add", f"news:{item.id}", item.title)
+        record(session, rt, actions.news_added(item))
     click.echo(item.id)
 
 
@@ -684,8 +670,6 @@ def news_add(
 @friendly
 def news_list(list_slug: str) -> None:
     """The list's news items, newest first: id, status, digest that carried it, title."""
-    from subscribers.content import news
-
     with runtime().new_session() as session:
         items = news.for_list(session, list_slug)
     for item in items:
@@ -715,9 +699,6 @@ def news_edit(
     translation: tuple[str, ...],
 ) -> None:
     """Change a news item still queued, or write a translation; options not given stay."""
-    from subscribers.content import news
-    from subscribers.content.multilingual import Text
-
     rt = runtime()
     text = body_text(body_file, body) if body_file or body is not None else None
     texts = translation_files(translation)
@@ -730,9 +711,7 @@ def news_edit(
         item = news.update(session, item_id, title=title, body=text, link=link)
         for translated in texts:
             item = news.translate(session, item_id, translated)
-        languages = ", ".join(t.language for t in texts)
-        detail = f"{item.title} (translated: {languages})" if texts else item.title
-        record(session, rt, "news.edit", f"news:{item_id}", detail)
+        record(session, rt, actions.news_edited(item, (t.language for t in texts)))
     click.echo(f"news item {item_id} saved")
 
 
@@ -741,12 +720,10 @@ def news_edit(
 @friendly
 def news_withdraw(item_id: int) -> None:
     """Take a queued news item out of the next digest."""
-    from subscribers.content import news
-
     rt = runtime()
     with transaction(rt.new_session()) as session:
         item = news.withdraw(session, item_id)
-        record(session, rt, "news.withdraw", f"news:{item_id}", item.title)
+        record(session, rt, actions.news_withdrawn(item))
     click.echo(f"news item {item_id} withdrawn")
 
 
@@ -761,12 +738,10 @@ def digest_group() -> None:
 @friendly
 def digest_send(slug: str, drain: bool) -> None:
     """Build and queue the digest of everything queued for a list."""
-    from subscribers.content import digests
-
     rt = runtime()
     with transaction(rt.new_session()) as session:
         outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
-        record(session, rt, "digest.send", slug, outcome.describe())
+        record(session, rt, actions.digest_sent(slug, outcome.describe()))
     click.echo(outcome.describe())
     if drain and outcome.campaign_id is not None:
         drain_now(rt)
@@ -821,8 +796,6 @@ def announce(
     Like the workspace's announce page: --preview shows it, --test-to sends yourself a test,
     and without either it is queued (or scheduled with --at).
     """
-    from subscribers.content import campaigns
-    from subscribers.people.audience import Segment
 
     if html_file is not None and not preview:
         raise click.UsageError("--html-file goes with --preview")
@@ -853,7 +826,7 @@ def announce(
             campaign = campaigns.send_test(
                 session, rt.kit, announcement, to=staff.get(session, test_to), now=rt.clock()
             )
-            record(session, rt, "announce.test", f"campaign:{campaign.id}", f"to {test_to}")
+            record(session, rt, actions.announcement_tested(campaign, test_to))
             message = f"test campaign {campaign.id} queued to {test_to}"
         else:
             campaign, count = campaigns.create_announcement(
@@ -862,9 +835,7 @@ def announce(
             if count == 0:
                 raise InvalidInput("nobody on this list matches this audience; nothing was queued")
             when = announcement.send_after
-            action = "announce.schedule" if when else "announce.send"
-            detail = campaigns.audit_detail(announcement, count)
-            record(session, rt, action, f"campaign:{campaign.id}", detail)
+            record(session, rt, actions.announced(campaign, announcement, count))
             message = ngettext(
                 "campaign %(id)d queued for %(num)d member",
                 "campaign %(id)d queued for %(num)d members",
@@ -933,7 +904,6 @@ def _check_one_recipient(files: tuple[Path, ...], recipient: str | None) -> None
 
 
 def _why(err: BaseException) -> str:
-    from sqlalchemy.exc import DBAPIError
 
     if isinstance(err, DBAPIError) and err.orig is not None:
         lines = str(err.orig).strip().splitlines()
@@ -944,13 +914,6 @@ def _why(err: BaseException) -> str:
 
 
 def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: Path | None) -> None:
-    from mailer import arf
-    from mailer.bounce_log import record
-    from mailer.bounces import parse, unsubscribe_request
-    from subscribers.content import brakes
-    from subscribers.core.settings import load
-    from subscribers.insight import complaints
-    from subscribers.runtime import Runtime
 
     if env_file is not None and not env_file.is_file():
         raise OSError(2, "settings file not found (or not readable)", str(env_file))
@@ -967,16 +930,16 @@ def _process_bounces(files: tuple[Path, ...], recipient: str | None, env_file: P
                 paused = brakes.check_delivery(session, complained.delivery_id, limits, now=now)
             click.echo(f"{name}: {complained.describe()}{_paused(paused)}")
             continue
-        delivery_id = unsubscribe_request(raw, recipient=recipient, **verp)
+        delivery_id = bounces.unsubscribe_request(raw, recipient=recipient, **verp)
         if delivery_id is not None:
             with transaction(rt.new_session()) as session:
                 member = preferences.unsubscribe_by_delivery(session, delivery_id, now=rt.clock())
             outcome = "nobody matched" if member is None else f"member {member.id} unsubscribed"
             click.echo(f"{name}: unsubscribe request for delivery {delivery_id}: {outcome}")
             continue
-        report = parse(raw, recipient=recipient, **verp)
+        report = bounces.parse(raw, recipient=recipient, **verp)
         with transaction(rt.new_session()) as session:
-            outcome = record(session, report, now=rt.clock())
+            outcome = bounce_log.record(session, report, now=rt.clock())
             webhooks.bounce_recorded(session, outcome, now=rt.clock())
             described = outcome.describe()
             if report.kind == "hard":
@@ -998,9 +961,6 @@ def _paused(paused: bool) -> str:
 @friendly
 def check_domain_command(resolver: str | None) -> None:
     """Check SPF, DKIM, DMARC and MX of the sending domain; exit 1 unless all are right."""
-    from subscribers.core.settings import load
-    from subscribers.insight import domain_check
-
     server = domain_check.parse_resolver(resolver) if resolver is not None else None
     verdicts = domain_check.check_domain(load(), resolver=server)
     for verdict in verdicts:

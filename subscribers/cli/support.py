@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailer import pacing
 from mailer.sender import Sender
+from subscribers.admin import actions
 from subscribers.content.multilingual import Text
 from subscribers.core import times
 from subscribers.core.errors import NewsletterError
@@ -46,13 +47,9 @@ def cli_actor() -> str:
         return "cli"
 
 
-def record(session: Session, rt: Runtime, action: str, target: object, detail: str) -> None:
+def record(session: Session, rt: Runtime, entry: actions.Entry) -> None:
     """An audit entry for a change made from the command line, in the caller's transaction."""
-    from subscribers.admin import audit
-
-    audit.record(
-        session, actor=cli_actor(), action=action, target=str(target), detail=detail, now=rt.clock()
-    )
+    actions.write(session, entry, actor=cli_actor(), now=rt.clock())
 
 
 def friendly(command: F) -> F:

@@ -164,14 +164,6 @@ def create_announcement(
     return campaign, count
 
 
-def audit_detail(announcement: Announcement, count: int) -> str:
-    """What the audit log says of a sent or scheduled announcement (web, CLI and API alike)."""
-    detail = f"recipients: {count}; segment: {announcement.segment or 'all'}"
-    if announcement.send_after:
-        detail += f"; send after {announcement.send_after.isoformat()}"
-    return detail + f"; archive: {'yes' if announcement.in_archive else 'no'}"
-
-
 def written_languages(session: Session, announcement: Announcement) -> list[str]:
     """The languages an announcement is written in, its original's first (checked)."""
     mailing_list = lists.by_slug(session, announcement.list_slug)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment
 from sqlmodel import Session
@@ -168,8 +169,6 @@ def brand(mailing_list: MailingList | None) -> dict[str, Any] | None:
 
 def list_id_header(mailing_list: MailingList, base_url: str) -> str:
     """``List-Id`` per RFC 2919: a description and a unique dotted identifier."""
-    from urllib.parse import urlsplit
-
     host = urlsplit(base_url).hostname or "localhost"
     name = mailing_list.name.replace('"', "'")
     return f'"{name}" <{mailing_list.slug}.{host}>'

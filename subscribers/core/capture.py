@@ -7,6 +7,7 @@ import email.policy
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -75,8 +76,6 @@ class CaptureStore:
         self._counter = 0
 
     def store(self, mail: CapturedMail) -> None:
-        import time
-
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._counter += 1

@@ -20,6 +20,7 @@ from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.TXT import TXT
 from publicsuffixlist import PublicSuffixList
 
+from mailer.dkim import load_signer
 from mailer.message import Address
 from subscribers.core.errors import InvalidInput, NewsletterError
 from subscribers.core.settings import Settings
@@ -136,8 +137,6 @@ def _check_spf(dns_: _Dns, domain: str) -> Verdict:
 
 def _check_dkim(dns_: _Dns, settings: Settings, domain: str) -> tuple[Verdict, str | None]:
     """The DKIM verdict, and the d= domain the mail is signed with (None when DKIM is off)."""
-    from mailer.dkim import load_signer
-
     if not settings.dkim_key_file or not settings.dkim_selector:
         detail = "not configured (set NEWSLETTER_DKIM_KEY_FILE and NEWSLETTER_DKIM_SELECTOR)"
         return Verdict("DKIM", False, detail), None

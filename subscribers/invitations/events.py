@@ -25,14 +25,13 @@ from mailer.outbox import Campaign, Recipient
 from subscribers.content import lists, multilingual
 from subscribers.content.mails import MailKit
 from subscribers.content.multilingual import Text
-from subscribers.core.errors import Conflict, InvalidInput, NotFound
+from subscribers.core.errors import Conflict, InvalidInput
 from subscribers.core.i18n import gettext as _
 from subscribers.core.i18n import ngettext
 from subscribers.core.models import (
     ACTIVE,
     EVENT,
     EVENT_CANCELLED,
-    EVENT_SCHEDULED,
     INVITED,
     NO,
     RSVP_STATUSES,
@@ -44,7 +43,7 @@ from subscribers.core.models import (
 )
 from subscribers.core.times import zone
 from subscribers.core.validation import clean_text
-from subscribers.invitations import event_mails
+from subscribers.invitations import event_mails, rsvp
 from subscribers.invitations.event_mails import (
     Phrases,
     create_campaign,
@@ -53,6 +52,7 @@ from subscribers.invitations.event_mails import (
     recipients,
 )
 from subscribers.invitations.event_mails import calendar_links as make_calendar_links
+from subscribers.invitations.lookup import get, locked
 from subscribers.people import audience
 from subscribers.people.audience import Segment
 
@@ -181,29 +181,6 @@ def check(spec: EventSpec) -> EventSpec:
 # -- reading -------------------------------------------------------------------------------
 
 
-def get(session: Session, event_id: int) -> Event:
-    event = session.get(Event, event_id)
-    if event is None:
-        raise NotFound(_("no event %(id)s", id=event_id))
-    return event
-
-
-def locked(session: Session, event_id: int) -> Event:
-    """The event row, locked until the transaction ends (``SELECT ... FOR UPDATE``).
-
-    Everything that counts seats runs under this lock, so two answers for the last seat are
-    decided one after the other. (SQLite ignores FOR UPDATE; its transactions take the write
-    lock at BEGIN IMMEDIATE, see mailer/engine.py, which serialises them just the same.)
-    """
-    stmt = select(Event).where(col(Event.id) == event_id).with_for_update()
-    event: Event | None = session.execute(
-        stmt.execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if event is None:
-        raise NotFound(_("no event %(id)s", id=event_id))
-    return event
-
-
 def list_events(session: Session) -> list[tuple[Event, MailingList, dict[str, int]]]:
     """Every event, latest start first, with its answer counts."""
     rows = session.execute(
@@ -240,12 +217,6 @@ def spec_of(session: Session, event: Event) -> EventSpec:
         rsvp_deadline=event.rsvp_deadline.astimezone(tz) if event.rsvp_deadline else None,
         reminders=reminder_offsets(event),
     )
-
-
-def answers_open(event: Event, now: datetime) -> bool:
-    """Members may answer (and change their answer) until the deadline, or else the start."""
-    deadline = event.rsvp_deadline or event.start_at
-    return event.status == EVENT_SCHEDULED and now < deadline
 
 
 # -- create and edit -----------------------------------------------------------------------
@@ -392,8 +363,6 @@ def update_event(
     Everyone invited hears of it except those who declined. A new join link goes to those who
     said yes in a mail of its own; more seats go to the waiting list, first in line first.
     """
-    from subscribers.invitations import rsvp
-
     spec = check(spec)
     event = locked(session, event_id)
     if event.status == EVENT_CANCELLED:

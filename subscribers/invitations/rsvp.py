@@ -1,6 +1,6 @@
 """Answers to invitations: yes / no / maybe, seats, the waiting list, the join link.
 
-Seats are counted under a lock on the event row (``events.locked``), so two members taking the
+Seats are counted under a lock on the event row (``lookup.locked``), so two members taking the
 last seat at the same moment are served one after the other: one gets it, the other waits.
 """
 
@@ -34,7 +34,7 @@ from subscribers.core.models import (
     Rsvp,
     Subscription,
 )
-from subscribers.invitations import events
+from subscribers.invitations import lookup
 from subscribers.invitations.event_mails import RSVP_ANSWERS, queue_confirmations
 from subscribers.people import suppressions
 from subscribers.people.csv_export import csv_text
@@ -95,8 +95,8 @@ def respond(
     if answer not in RSVP_ANSWERS:
         raise ValueError(f"unknown answer {answer!r}")
     assert member.id is not None
-    event = events.locked(session, event_id)  # held until commit: seats are counted once
-    if not events.answers_open(event, now):
+    event = lookup.locked(session, event_id)  # held until commit: seats are counted once
+    if not lookup.answers_open(event, now):
         raise Conflict(_closed_reason(event))
     row = session.execute(
         select(Rsvp).where(col(Rsvp.event_id) == event_id, col(Rsvp.member_id) == member.id)
@@ -171,7 +171,7 @@ def fill_free_seats(
 ) -> list[Member]:
     """Give free seats to the waiting list, first in line first, and mail each their place.
 
-    The caller holds the event row lock (``events.locked``).
+    The caller holds the event row lock (``lookup.locked``).
     """
     if event.status != EVENT_SCHEDULED or event.end_at <= now:
         return []
@@ -214,7 +214,7 @@ def release(session: Session, kit: MailKit, member: Member, *, now: datetime) ->
     rows = session.execute(select(Rsvp).where(col(Rsvp.member_id) == member.id)).scalars().all()
     held = sorted({row.event_id for row in rows if row.status == YES})
     # Lock the events first, in id order, so two erasures cannot deadlock on them.
-    locked = [events.locked(session, event_id) for event_id in held]
+    locked = [lookup.locked(session, event_id) for event_id in held]
     session.execute(delete(Rsvp).where(col(Rsvp.member_id) == member.id))
     session.flush()
     promoted: list[Member] = []
@@ -297,7 +297,7 @@ def release_seat(
     Their answer becomes "no". A member still on the list and mailable keeps their answer:
     only they change it (Conflict). Seats of a cancelled or past event are not given out.
     """
-    event = events.locked(session, event_id)  # seats are counted under the event's lock
+    event = lookup.locked(session, event_id)  # seats are counted under the event's lock
     if event.status != EVENT_SCHEDULED or event.end_at <= now:
         raise Conflict(_("This event is cancelled or over; its seats are no longer given out."))
     member = session.get(Member, member_id)
@@ -346,7 +346,7 @@ def counts(session: Session, event_id: int) -> dict[str, int]:
 
 def export_csv(session: Session, event_id: int) -> str:
     """The answers as CSV, every cell safe to open in a spreadsheet (no formulas)."""
-    events.get(session, event_id)
+    lookup.get(session, event_id)
     return csv_text(
         ["email", "name", "organisation", "country", "answer", "answered_at", "waiting_since"],
         (
@@ -368,7 +368,7 @@ def resend_join_link(
     session: Session, kit: MailKit, event_id: int, member_id: int, *, now: datetime
 ) -> Member:
     """Mail the join link again to a member who said yes."""
-    event = events.get(session, event_id)
+    event = lookup.get(session, event_id)
     if event.status == EVENT_CANCELLED:
         raise Conflict(_("This event is cancelled."))
     if not event.online_url:

@@ -465,11 +465,6 @@ def _upsert(
     return len(new)
 
 
-def export_audit_detail(csv_text: str) -> str:
-    """What the audit log says of an export (web and CLI alike): how many members left."""
-    return f"members: {len(csv_text.splitlines()) - 1}"
-
-
 def export_members(session: Session, list_slug: str) -> str:
     """The list's subscribers as CSV, every cell safe to open in a spreadsheet."""
     mailing_list = lists.by_slug(session, list_slug)

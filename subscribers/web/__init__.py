@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask, g, request
+from flask import Flask
 from flask_babel import Babel
-from flask_wtf.csrf import CSRFProtect
-from sqlmodel import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
-from subscribers import CATALOGUES
+from subscribers import CATALOGUES, api
 from subscribers.content.templating import TEMPLATES, shared_bytecode_cache
 from subscribers.core.settings import Settings, load
 from subscribers.runtime import Runtime
-from subscribers.web import dates, language, names
-
-csrf = CSRFProtect()
+from subscribers.web import (
+    admin,
+    admin_api,
+    admin_content,
+    admin_events,
+    admin_members,
+    admin_staff,
+    context,
+    dates,
+    errors,
+    headers,
+    language,
+    names,
+    public,
+    rsvp,
+)
+from subscribers.web.context import csrf
 
 
 def create_app(
@@ -67,24 +77,13 @@ def create_app(
     dates.install(app)
     names.install(app)
     register_blueprints(app)
-    register_errorhandlers(app)
-    register_session_teardown(app)
-    register_security_headers(app)
+    errors.register(app)
+    context.close_sessions_at_teardown(app)
+    headers.register(app)
     return app
 
 
 def register_blueprints(app: Flask) -> None:
-    from subscribers.web import (
-        admin,
-        admin_api,
-        admin_content,
-        admin_events,
-        admin_members,
-        admin_staff,
-        public,
-        rsvp,
-    )
-
     for module in (
         public,
         rsvp,
@@ -96,69 +95,4 @@ def register_blueprints(app: Flask) -> None:
         admin_api,
     ):
         app.register_blueprint(module.bp)
-    from subscribers import api
-
     api.register(app, csrf)
-
-
-def register_errorhandlers(app: Flask) -> None:
-    from subscribers.web.errors import register
-
-    register(app)
-
-
-def register_security_headers(app: Flask) -> None:
-    from subscribers.web.headers import register
-
-    register(app)
-
-
-def register_session_teardown(app: Flask) -> None:
-    @app.teardown_appcontext
-    def close_session(_exc: BaseException | None) -> None:
-        for name in ("db_session", "db_reader"):
-            session: Session | None = g.pop(name, None)
-            if session is not None:
-                session.close()
-
-
-def runtime() -> Runtime:
-    """The current app's runtime."""
-    from flask import current_app
-
-    rt: Runtime = current_app.extensions["newsletter"]
-    return rt
-
-
-def db() -> Session:
-    """The request's database session (opened on first use, closed at teardown).
-
-    GET and HEAD only read (the few that write, write a little), so on SQLite they do not take
-    the write lock and never wait for an import or the sender.
-    """
-    if "db_session" not in g:
-        rt = runtime()
-        reading = request.method in ("GET", "HEAD")
-        g.db_session = rt.new_read_session() if reading else rt.new_session()
-    session: Session = g.db_session
-    return session
-
-
-def reader() -> Session:
-    """A session for what a request only reads, even a POST: on SQLite it never takes the
-    write lock, so what a POST reads and checks before it writes (the registration form and
-    its lists) is not done while holding the lock that every other writer waits for."""
-    if request.method in ("GET", "HEAD"):
-        return db()
-    if "db_reader" not in g:
-        g.db_reader = runtime().new_read_session()
-    session: Session = g.db_reader
-    return session
-
-
-def client_ip() -> str:
-    return request.remote_addr or ""
-
-
-def template_globals() -> dict[str, Any]:
-    return {}

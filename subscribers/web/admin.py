@@ -23,15 +23,16 @@ from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox
-from subscribers.admin import staff
+from subscribers.admin import actions, staff
 from subscribers.content import campaigns, digests, lists
 from subscribers.core.capture import extra_parts, leaf_parts, neutralise
 from subscribers.core.db import transaction
 from subscribers.core.errors import Throttled
 from subscribers.insight import dashboard, growth
 from subscribers.people import confirmations
-from subscribers.web import client_ip, confirm_step, db, runtime
+from subscribers.web import confirm_step
 from subscribers.web.auth import current_staff, role_required, sign_in
+from subscribers.web.context import client_ip, db, runtime
 from subscribers.web.forms import ButtonForm, LoginForm
 from subscribers.web.refusals import showing_refusals
 from subscribers.web.staff_actions import record
@@ -202,7 +203,7 @@ def send_digest_now(slug: str) -> str | BaseResponse:
     with showing_refusals() as attempt, transaction(db()) as s:
         confirmations.spend(s, token, action, now=rt.clock())
         outcome = digests.create_digest(s, rt.kit, slug, now=rt.clock())
-        record(s, "digest.send", slug, outcome.describe())
+        record(s, actions.digest_sent(slug, outcome.describe()))
     if not attempt.refused:
         flash(digest_notice(outcome))
     return redirect(url_for("admin.home"))

@@ -11,11 +11,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers.admin import api_tokens, webhooks
+from subscribers.admin import actions, api_tokens, webhooks
 from subscribers.core.db import transaction
 from subscribers.core.errors import Conflict
-from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required
+from subscribers.web.context import db, runtime
 from subscribers.web.forms import ButtonForm
 from subscribers.web.forms_api import TokenForm, WebhookForm, event_choices
 from subscribers.web.forms_staff import role_choices
@@ -64,7 +64,7 @@ def token_create() -> str:
                 expires_at=expires,
                 created_by=staff_actor(),
             )
-            record(s, "token.create", f"token {token.name}", token.role)
+            record(s, actions.token_created(token))
     if attempt.refused:
         return _tokens_page(form)
     return _tokens_page(TokenForm(formdata=None), secret=secret)
@@ -80,7 +80,7 @@ def token_revoke(token_id: int) -> BaseResponse:
         if token is None:
             abort(404)
         if api_tokens.revoke(s, token, now=runtime().clock()):
-            record(s, "token.revoke", f"token {token.name}")
+            record(s, actions.token_revoked(token))
     flash(_("The token %(name)s no longer works.", name=token.name))
     return redirect(url_for(".tokens"))
 
@@ -128,7 +128,7 @@ def webhook_create() -> str:
             allow_private=rt.settings.webhook_allow_private,
             created_by=staff_actor(),
         )
-        record(s, "webhook.add", f"webhook {endpoint.id}", endpoint.url)
+        record(s, actions.webhook_added(endpoint))
     if attempt.refused:
         return _webhooks_page(form)
     return _webhooks_page(WebhookForm(formdata=None), secret=secret)
@@ -141,7 +141,7 @@ def webhook_remove(webhook_id: int) -> BaseResponse:
         abort(400)
     with transaction(db()) as s:
         endpoint = webhooks.remove(s, webhook_id, now=runtime().clock())
-        record(s, "webhook.remove", f"webhook {webhook_id}", endpoint.url)
+        record(s, actions.webhook_removed(endpoint))
     flash(_("The webhook was removed; nothing more is sent to it."))
     return redirect(url_for(".webhooks_index"))
 
@@ -153,7 +153,7 @@ def webhook_replay(delivery_id: int) -> BaseResponse:
         abort(400)
     with showing_refusals() as attempt, transaction(db()) as s:
         webhooks.replay(s, delivery_id, now=runtime().clock())
-        record(s, "webhook.replay", f"webhook delivery {delivery_id}")
+        record(s, actions.webhook_replayed(delivery_id))
     if not attempt.refused:
         flash(_("Queued again; the worker sends it within a minute."))
     return redirect(url_for(".webhooks_index"))

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mailer import outbox, pacing, workers
 from mailer.compose import personalise
+from subscribers.admin import actions
 from subscribers.admin.staff import role_allows
 from subscribers.content import brakes, campaign_list, campaigns, digests, lists, news
 from subscribers.content.campaigns import Announcement
@@ -32,8 +33,9 @@ from subscribers.core.validation import LANGUAGES
 from subscribers.insight import clicks, dashboard, deliverability
 from subscribers.invitations import events
 from subscribers.people import audience, confirmations
-from subscribers.web import confirm_step, dates, db, runtime
+from subscribers.web import confirm_step, dates
 from subscribers.web.auth import current_staff, role_required
+from subscribers.web.context import db, runtime
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import (
     AnnounceForm,
@@ -111,7 +113,7 @@ def list_new() -> View:
         return _list_form_page(form, slug=None)
     with showing_refusals(form, also={Conflict: "slug"}) as attempt, transaction(db()) as s:
         lst = lists.create(s, form.to_spec(), now=runtime().clock())
-        record(s, "list.create", lst.slug, f"name={lst.name}")
+        record(s, actions.list_created(lst))
     if attempt.refused:
         return _list_form_page(form, slug=None)
     flash(_("List “%(name)s” created.", name=lst.name))
@@ -131,7 +133,7 @@ def list_edit(slug: str) -> View:
     with showing_refusals(form) as attempt, transaction(db()) as s:
         lst, changed = lists.update(s, slug, form.to_change())
         if changed:
-            record(s, "list.edit", slug, "changed " + ", ".join(changed))
+            record(s, actions.list_edited(slug, changed))
     if attempt.refused:
         return _list_form_page(form, slug=slug, lst=lst)
     if changed:
@@ -185,7 +187,7 @@ def news_new() -> View:
             now=runtime().clock(),
             created_by=staff_actor(),
         )
-        record(s, "news.add", f"news:{item.id}", item.title)
+        record(s, actions.news_added(item))
     if attempt.refused:
         return _news_form_page(form)
     flash(_("“%(title)s” is queued for the next digest.", title=item.title))
@@ -233,8 +235,7 @@ def news_translate(item_id: int) -> View:
     news.get(db(), item_id)
     return save_translation(
         save=lambda s, text: news.translate(s, item_id, text).title,
-        action="news.translate",
-        target=f"news:{item_id}",
+        entry=lambda language: actions.news_translated(item_id, language),
         page=lambda form: news_item(item_id, form),
         back=lambda language: redirect(
             url_for("admin_content.news_item", item_id=item_id, preview=language)
@@ -264,7 +265,7 @@ def news_edit(item_id: int) -> View:
             body=form.body.data or "",
             link=form.link.data or "",
         )
-        record(s, "news.edit", f"news:{item_id}", item.title)
+        record(s, actions.news_edited(item))
     if attempt.refused:
         return _news_form_page(form, item=item)
     flash(_("Saved."))
@@ -278,7 +279,7 @@ def news_withdraw(item_id: int) -> BaseResponse:
     news.get(db(), item_id)
     with showing_refusals() as attempt, transaction(db()) as s:
         item = news.withdraw(s, item_id)
-        record(s, "news.withdraw", f"news:{item_id}", item.title)
+        record(s, actions.news_withdrawn(item))
     if not attempt.refused:
         flash(_("“%(title)s” was withdrawn; it will not be in a digest.", title=item.title))
     return redirect(url_for(".news_item", item_id=item_id))
@@ -365,7 +366,7 @@ def _send_test(form: AnnounceForm, *, now: datetime) -> str:
     announcement = _announcement(form, now=now)
     with transaction(db()) as s:
         campaign = campaigns.send_test(s, runtime().kit, announcement, to=user, now=now)
-        record(s, "announce.test", f"campaign:{campaign.id}", f"to {user.email}")
+        record(s, actions.announcement_tested(campaign, user.email))
     notice = _("A test was queued to %(email)s; it arrives within a minute.", email=user.email)
     return _announce_page(form, notice=notice, test_campaign=campaign)
 
@@ -395,8 +396,7 @@ def _send(form: AnnounceForm, *, action: str, now: datetime) -> str | BaseRespon
         campaign, count = campaigns.create_announcement(s, runtime().kit, announcement, now=now)
         if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
             raise _nobody_matches()
-        detail = campaigns.audit_detail(announcement, count)
-        record(s, f"announce.{action}", f"campaign:{campaign.id}", detail)
+        record(s, actions.announced(campaign, announcement, count))
     if announcement.send_after:
         flash(ngettext("Scheduled for %(num)d member.", "Scheduled for %(num)d members.", count))
     else:
@@ -509,7 +509,7 @@ def _steer(campaign_id: int, status: str, action: str, message: str) -> BaseResp
     _button_pressed()
     with showing_refusals() as attempt, transaction(db()) as s:
         campaigns.set_status(s, campaign_id, status)
-        record(s, f"campaign.{action}", f"campaign:{campaign_id}")
+        record(s, actions.campaign_status_set(campaign_id, action))
     if not attempt.refused:
         flash(message)
     return redirect(url_for(".campaign", campaign_id=campaign_id))

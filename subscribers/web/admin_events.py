@@ -16,6 +16,7 @@ from sqlmodel import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from mailer.compose import personalise
+from subscribers.admin import actions
 from subscribers.content import campaigns, lists
 from subscribers.content.multilingual import Text
 from subscribers.content.templating import available_languages, supported_language
@@ -26,8 +27,9 @@ from subscribers.core.validation import LANGUAGES
 from subscribers.invitations import events, rsvp
 from subscribers.people import audience, confirmations
 from subscribers.people.audience import Segment
-from subscribers.web import confirm_step, db, runtime
+from subscribers.web import confirm_step
 from subscribers.web.auth import current_staff, role_required
+from subscribers.web.context import db, runtime
 from subscribers.web.event_forms import CancelForm, EventForm, InviteForm
 from subscribers.web.forms import ButtonForm, list_choices
 from subscribers.web.forms_content import TranslationForm
@@ -97,8 +99,7 @@ def translate(event_id: int) -> str | tuple[str, int] | BaseResponse:
 
     return save_translation(
         save=save,
-        action="event.translate",
-        target=event_id,
+        entry=lambda language: actions.event_translated(event_id, language),
         page=lambda form: detail(event_id, form),
         back=lambda language: redirect(
             url_for("admin_events.detail", event_id=event_id, preview=language)
@@ -112,7 +113,7 @@ def export(event_id: int) -> Response:
     events.get(db(), event_id)
     with transaction(db()) as s:
         body = rsvp.export_csv(s, event_id)
-        record(s, "event.rsvps_export", event_id, f"answers: {len(body.splitlines()) - 1}")
+        record(s, actions.rsvps_exported(event_id, len(body.splitlines()) - 1))
     return Response(
         body,
         mimetype="text/csv",
@@ -143,7 +144,7 @@ def create() -> str | BaseResponse:
                 event = events.create_event(
                     db(), rt.kit, spec, now=rt.clock(), created_by=staff_actor()
                 )
-                record(db(), "event.create", event.id, event.title)
+                record(db(), actions.event_created(event))
         if not attempt.refused:
             flash(_("Event created. Invite members below when it is ready."))
             return redirect(url_for("admin_events.detail", event_id=event.id))
@@ -171,7 +172,7 @@ def edit(event_id: int) -> str | BaseResponse:
                 outcome = events.update_event(
                     db(), rt.kit, event_id, new_spec, now=rt.clock(), created_by=staff_actor()
                 )
-                record(db(), "event.update", event_id, outcome.describe())
+                record(db(), actions.event_updated(event_id, outcome.describe()))
         if not attempt.refused:
             if outcome.changes:
                 flash(
@@ -210,7 +211,7 @@ def invite(event_id: int) -> str | BaseResponse:
             campaign, count = events.invite(
                 db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
-            record(db(), "event.invite", event_id, f"members: {count}; segment: {segment or 'all'}")
+            record(db(), actions.event_invited(event_id, count, segment))
     if not attempt.refused:
         if campaign is None:
             flash(_nobody_to_invite(events.get(db(), event_id), segment))
@@ -300,7 +301,7 @@ def cancel(event_id: int) -> str | BaseResponse:
                 reason=form.reason.data or "",
                 created_by=staff_actor(),
             )
-            record(db(), "event.cancel", event_id, f"members told: {count}")
+            record(db(), actions.event_cancelled(event_id, count))
     if not attempt.refused:
         flash(
             ngettext(
@@ -318,7 +319,7 @@ def resend_join_link(event_id: int, member_id: int) -> BaseResponse:
     def resend() -> str:
         rt = runtime()
         member = rsvp.resend_join_link(db(), rt.kit, event_id, member_id, now=rt.clock())
-        record(db(), "event.join_link", event_id, f"member {member_id}")
+        record(db(), actions.join_link_sent(event_id, member_id))
         return _("Join link sent again to %(name)s.", name=member.display_name)
 
     return _answer_action(event_id, resend)
@@ -334,7 +335,7 @@ def release_seat(event_id: int, member_id: int) -> BaseResponse:
         released = rsvp.release_seat(db(), rt.kit, event_id, member_id, now=rt.clock())
         moved_up = ", ".join(f"member {m.id}" for m in released.promoted) or "nobody"
         detail = f"member {member_id} ({released.departed}, was {released.previous}); "
-        record(db(), "event.seat_release", event_id, detail + f"moved up: {moved_up}")
+        record(db(), actions.seat_released(event_id, detail + f"moved up: {moved_up}"))
         return _seat_released(released)
 
     return _answer_action(event_id, release)

@@ -26,7 +26,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers.admin import audit
+from subscribers.admin import actions, audit
 from subscribers.admin.staff import role_allows
 from subscribers.content import lists
 from subscribers.core import uploads
@@ -36,8 +36,9 @@ from subscribers.core.models import ERASED, MailingList, Member
 from subscribers.core.paging import Page
 from subscribers.people import import_jobs, imports, members, suppressions
 from subscribers.people.members import MemberQuery
-from subscribers.web import db, names, runtime
+from subscribers.web import names
 from subscribers.web.auth import current_staff, role_required
+from subscribers.web.context import db, runtime
 from subscribers.web.forms import ButtonForm, choices, list_choices
 from subscribers.web.forms_members import (
     AuditFilterForm,
@@ -396,7 +397,7 @@ def export_list(slug: str) -> Response:
     rt = runtime()
     text = imports.export_members(db(), slug)
     with transaction(db()) as s:
-        record(s, "members.export", f"list {slug}", imports.export_audit_detail(text))
+        record(s, actions.members_exported(slug, text))
     day = rt.clock().date().isoformat()
     return Response(
         text,

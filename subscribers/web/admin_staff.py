@@ -12,11 +12,11 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from werkzeug.wrappers import Response as BaseResponse
 
-from subscribers.admin import staff
+from subscribers.admin import actions, staff
 from subscribers.core.db import transaction
 from subscribers.core.errors import Conflict, InvalidInput, Throttled
-from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff, role_required, sign_in
+from subscribers.web.context import db, runtime
 from subscribers.web.forms import ButtonForm
 from subscribers.web.forms_staff import (
     PasswordChangeForm,
@@ -70,7 +70,7 @@ def create() -> BaseResponse | str:
             form.role.data or "",
             now=runtime().clock(),
         )
-        record(s, "staff.create", user.email, user.role)
+        record(s, actions.staff_created(user))
     if attempt.refused:
         return _page(form)
     flash(_("Account created for %(email)s.", email=user.email))
@@ -87,7 +87,7 @@ def change_role(user_id: int) -> BaseResponse:
     with showing_refusals():
         with transaction(db()) as s:
             if staff.change_role(s, user, form.role.data or ""):
-                record(s, "staff.role", user.email, user.role)
+                record(s, actions.staff_role_set(user))
                 flash(_("%(email)s is now %(role)s.", email=user.email, role=user.role))
         acting = current_staff()
         if acting is not None and acting.id == user.id:
@@ -103,7 +103,7 @@ def unlock(user_id: int) -> BaseResponse:
         abort(400)
     with transaction(db()) as s:
         staff.unlock(s, user)
-        record(s, "staff.unlock", user.email)
+        record(s, actions.staff_unlocked(user.email))
     flash(_("%(email)s can sign in again.", email=user.email))
     return redirect(url_for(".index"))
 
@@ -117,7 +117,7 @@ def remove(user_id: int) -> BaseResponse:
     email = user.email
     with showing_refusals() as attempt, transaction(db()) as s:
         staff.remove(s, user, acting=current_staff())
-        record(s, "staff.remove", email)
+        record(s, actions.staff_removed(email))
     if not attempt.refused:
         flash(_("The account of %(email)s was removed.", email=email))
     return redirect(url_for(".index"))
@@ -142,7 +142,7 @@ def password() -> BaseResponse | str:
                     form.new.data or "",
                     now=runtime().clock(),
                 )
-                record(s, "staff.password", user.email)
+                record(s, actions.staff_password_changed(user.email))
         if not attempt.refused:
             sign_in(user)  # this session carries on; every other one has ended
             flash(_("Your password was changed."))
@@ -166,7 +166,7 @@ def workspace_language() -> BaseResponse | str:
     if form.validate_on_submit():
         with showing_refusals(form) as attempt, transaction(db()) as s:
             code = staff.set_language(s, user, form.language.data or "")
-            record(s, "staff.language", user.email, code)
+            record(s, actions.staff_language_set(user.email, code))
         if not attempt.refused:
             refresh()  # this answer is already in the new language
             flash(_("Your workspace language was changed."))

@@ -10,7 +10,7 @@ from flask import abort, g, redirect, request, session, url_for
 
 from subscribers.admin.staff import role_allows, session_valid
 from subscribers.core.models import StaffUser
-from subscribers.web import db
+from subscribers.web.context import db
 
 F = TypeVar("F", bound=Callable[..., Any])
 

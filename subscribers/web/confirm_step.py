@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from subscribers.core.db import transaction
 from subscribers.people import confirmations
 from subscribers.people.audience import Reach
-from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
+from subscribers.web.context import db, runtime
 
 FIELD = "confirm_token"
 

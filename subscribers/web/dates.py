@@ -19,6 +19,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from subscribers.content import schedules
+from subscribers.web.context import runtime
 
 NOTHING = "—"
 
@@ -48,8 +49,6 @@ def when(value: datetime | None, zone: str | None = None, *, weekday: bool = Fal
 
 
 def network_zone() -> str:
-    from subscribers.web import runtime  # the package imports this module first
-
     return runtime().settings.timezone
 
 

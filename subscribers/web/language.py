@@ -20,6 +20,7 @@ from subscribers.content.templating import available_languages, supported_langua
 from subscribers.core import i18n
 from subscribers.core.models import MailingList, Member
 from subscribers.core.validation import LANGUAGES
+from subscribers.web.auth import current_staff
 
 COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -46,8 +47,6 @@ def _staff_page() -> bool:
 def select() -> str:
     """Flask-Babel's locale selector: the page's language by the rules above."""
     if _staff_page():
-        from subscribers.web.auth import current_staff
-
         user = current_staff()
         return supported_language(user.language if user else None) or _visitor_choice() or "en"
     member_language = supported_language(g.get("member_language"))

@@ -24,7 +24,8 @@ from subscribers.insight import clicks
 from subscribers.people import consent, preferences, registration
 from subscribers.people.consent import Wording
 from subscribers.people.registration import member_for_token, public_lists
-from subscribers.web import client_ip, csrf, db, language, reader, runtime
+from subscribers.web import language
+from subscribers.web.context import client_ip, csrf, db, reader, runtime
 from subscribers.web.errors import answer_for, bad_link_page
 from subscribers.web.forms import ButtonForm, EraseForm, ManageForm, RegistrationForm, choices
 from subscribers.web.refusals import showing_refusals

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, render_template, request
 from subscribers.core.db import transaction
 from subscribers.core.errors import Conflict
 from subscribers.core.models import Event, Member
-from subscribers.invitations import events, rsvp
+from subscribers.invitations import events, lookup, rsvp
 from subscribers.invitations.event_mails import (
     RSVP_ANSWERS,
     Phrases,
@@ -24,7 +24,8 @@ from subscribers.invitations.event_mails import (
     rsvp_url,
     written,
 )
-from subscribers.web import db, language, runtime
+from subscribers.web import language
+from subscribers.web.context import db, runtime
 from subscribers.web.forms import ButtonForm
 
 bp = Blueprint("rsvp", __name__)
@@ -44,7 +45,7 @@ def _page(event: Event, member: Member, answer: str, **extra: Any) -> dict[str, 
         "times": local_times(Phrases(kit), event, member_zone(member, event)),
         "answer": answer,
         "current": rsvp.status_of(db(), event.id, member.id or 0),
-        "open": events.answers_open(event, now),
+        "open": lookup.answers_open(event, now),
         "cancelled": event.status == "cancelled",
         "other_links": {a: rsvp_url(kit, member, event.id, a) for a in RSVP_ANSWERS if a != answer},
         "form": ButtonForm(),

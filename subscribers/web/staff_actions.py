@@ -10,12 +10,12 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 from werkzeug.wrappers import Response
 
-from subscribers.admin import audit
+from subscribers.admin import actions
 from subscribers.content.multilingual import Text
 from subscribers.core.db import transaction
 from subscribers.core.errors import Conflict
-from subscribers.web import db, runtime
 from subscribers.web.auth import current_staff
+from subscribers.web.context import db, runtime
 from subscribers.web.forms_content import TranslationForm
 from subscribers.web.refusals import NOTICE, showing_refusals
 
@@ -26,23 +26,15 @@ def staff_actor() -> str:
     return user.email if user else "?"
 
 
-def record(session: Session, action: str, target: object, detail: str = "") -> None:
+def record(session: Session, entry: actions.Entry) -> None:
     """An audit entry for what the signed-in staff member just did, in the caller's transaction."""
-    audit.record(
-        session,
-        actor=staff_actor(),
-        action=action,
-        target=str(target),
-        detail=detail,
-        now=runtime().clock(),
-    )
+    actions.write(session, entry, actor=staff_actor(), now=runtime().clock())
 
 
 def save_translation(
     *,
     save: Callable[[Session, Text], str],
-    action: str,
-    target: object,
+    entry: Callable[[str], actions.Entry],
     page: Callable[[Any], str],
     back: Callable[[str | None], Response],
 ) -> str | tuple[str, int] | Response:
@@ -59,7 +51,7 @@ def save_translation(
     # A Conflict (the item was sent, the event cancelled meanwhile): said above the page.
     with showing_refusals(form, also={Conflict: NOTICE}) as attempt, transaction(db()) as s:
         title = save(s, text)
-        record(s, action, target, text.language)
+        record(s, entry(text.language))
     if attempt.noticed:
         return back(None)
     if attempt.refused:

@@ -65,4 +65,4 @@ def test_two_yes_for_the_last_seat_give_one_seat_and_one_place_in_line(
         taken = statuses(rt, event_id)
         assert sorted(taken[m.id] for m in pair) == ["waiting", "yes"]
         with rt.new_session() as s:
-            assert rsvp.seats_taken(s, rsvp.events.get(s, event_id)) == 2
+            assert rsvp.seats_taken(s, rsvp.lookup.get(s, event_id)) == 2

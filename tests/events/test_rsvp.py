@@ -186,7 +186,7 @@ def test_when_full_a_yes_waits_and_a_no_gives_the_seat_to_the_first_in_line(
     assert answer(rt, event_id, piotr, "maybe").promoted[0].email == "ion@example.org"
     assert statuses(rt, event_id)[ion.id] == "yes"
     with rt.new_session() as s:
-        assert rsvp.seats_taken(s, rsvp.events.get(s, event_id)) == 1
+        assert rsvp.seats_taken(s, rsvp.lookup.get(s, event_id)) == 1
 
 
 def test_more_seats_in_an_update_go_to_the_waiting_list(rt: Runtime, session) -> None:

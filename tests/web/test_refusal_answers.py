@@ -35,7 +35,7 @@ from subscribers.core.errors import (
 )
 from subscribers.core.models import MailingList
 from subscribers.runtime import Runtime
-from subscribers.web import db
+from subscribers.web.context import db
 from subscribers.web.errors import ANSWERS, answer_for
 from subscribers.web.refusals import showing_refusals
 from tests.web.test_admin import login, make_staff
