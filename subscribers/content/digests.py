@@ -27,6 +27,7 @@ from mailer.plaintext import markdown_to_plain
 from subscribers.content import lists, news
 from subscribers.content.mails import MailKit, brand, list_campaign
 from subscribers.content.multilingual import Reading, Written
+from subscribers.core import refs
 from subscribers.core.i18n import ngettext
 from subscribers.core.models import MailingList, NewsItem
 from subscribers.people import audience
@@ -53,10 +54,6 @@ class DigestOutcome:
         )
 
 
-def period_ref(list_id: int, period: str) -> str:
-    return f"digest:{list_id}:{period}"
-
-
 def create_digest(
     session: Session, kit: MailKit, list_slug: str, *, now: datetime, period: str | None = None
 ) -> DigestOutcome:
@@ -67,7 +64,7 @@ def create_digest(
     """
     mailing_list = lists.by_slug(session, list_slug)
     assert mailing_list.id is not None
-    ref = period_ref(mailing_list.id, period or now.strftime("manual-%Y-%m-%dT%H:%M"))
+    ref = refs.digest(mailing_list.id, period or now.strftime("manual-%Y-%m-%dT%H:%M"))
     if session.execute(select(col(Campaign.id)).where(col(Campaign.ref) == ref)).first():
         return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")
     items = news.queued(session, mailing_list.id)

@@ -8,7 +8,6 @@ the join link (for those who said yes) and the event's time in the member's own 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,7 @@ from subscribers.content import multilingual
 from subscribers.content.mails import MailKit, brand, list_campaign
 from subscribers.content.multilingual import Reading, Text, Written
 from subscribers.content.templating import mail_language
+from subscribers.core import refs
 from subscribers.core.models import EVENT, Event, MailingList, Member
 
 # Members have no time zone of their own; their country gives it. Anyone else sees the event's.
@@ -322,11 +322,6 @@ def languages_of(mailing_list: MailingList, members: Iterable[Member]) -> list[s
 # -- campaigns -----------------------------------------------------------------------------
 
 
-def event_ref(event: Event, what: str) -> str:
-    """A unique ``ref`` for an event's campaign; ``event:{id}:`` finds them all on cancel."""
-    return f"event:{event.id}:{what}:{secrets.token_hex(4)}"
-
-
 Context = Mapping[str, Any] | Callable[[MailKit], Mapping[str, Any]]
 
 
@@ -391,7 +386,7 @@ def create_campaign(
         versions,
         now=now,
         bulk=bulk,
-        ref=ref or event_ref(event, kind),
+        ref=ref or refs.event_mail(event.id, kind),
         calendar=calendar,
         calendar_method=method,
         created_by=created_by,

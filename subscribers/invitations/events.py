@@ -25,6 +25,7 @@ from mailer.outbox import Campaign, Recipient
 from subscribers.content import lists, multilingual
 from subscribers.content.mails import MailKit
 from subscribers.content.multilingual import Text
+from subscribers.core import refs
 from subscribers.core.errors import Conflict, InvalidInput
 from subscribers.core.i18n import gettext as _
 from subscribers.core.i18n import ngettext
@@ -430,15 +431,15 @@ def _forget_reminders(session: Session, event: Event, *, old_sequence: int) -> N
     Their campaigns keep their history under a renamed ``ref``; any still queued are cancelled
     (they would announce the old time).
     """
-    prefix = f"reminder:{event.id}:"
+    prefix = refs.reminders_of(event.id)
     old = session.execute(
         select(Campaign).where(col(Campaign.ref).startswith(prefix, autoescape=True))
     ).scalars()
     for campaign in list(old):
-        if campaign.ref and campaign.ref.count(":") == 2:
+        if campaign.ref and not refs.is_moved(campaign.ref):
             if campaign.status != outbox.CANCELLED:
                 outbox.set_status(session, campaign.id or 0, outbox.CANCELLED)
-            campaign.ref = f"{campaign.ref}:moved{old_sequence}"
+            campaign.ref = refs.moved(campaign.ref, old_sequence)
             session.add(campaign)
     session.flush()
 
@@ -620,7 +621,7 @@ def cancel_event(
         languages=languages_of(mailing_list, members),
         now=now,
         method="CANCEL",
-        ref=f"event:{event.id}:cancel",
+        ref=refs.event_cancellation(event.id),
         created_by=created_by,
     )
     return event, outbox.enqueue(session, campaign, recipients(kit, event, members), now=now)
@@ -631,8 +632,10 @@ def _stop_event_campaigns(session: Session, event: Event) -> None:
     stmt = select(col(Campaign.id)).where(
         col(Campaign.status) != outbox.CANCELLED,
         or_(
-            col(Campaign.ref).startswith(f"event:{event.id}:", autoescape=True),
-            col(Campaign.ref).startswith(f"reminder:{event.id}:", autoescape=True),
+            *(
+                col(Campaign.ref).startswith(prefix, autoescape=True)
+                for prefix in refs.mails_of(event.id)
+            )
         ),
     )
     for campaign_id in list(session.execute(stmt).scalars()):

@@ -16,13 +16,10 @@ from sqlmodel import Session, col
 from mailer import outbox
 from mailer.outbox import Campaign
 from subscribers.content.mails import MailKit
+from subscribers.core import refs
 from subscribers.core.models import EVENT_SCHEDULED, YES, Event, MailingList
 from subscribers.invitations.event_mails import Phrases, create_campaign, languages_of, recipients
 from subscribers.invitations.events import MAX_REMINDER, invited_members, reminder_offsets
-
-
-def reminder_ref(event: Event, minutes: int) -> str:
-    return f"reminder:{event.id}:{minutes}"
 
 
 def due_offset(event: Event, now: datetime) -> int | None:
@@ -66,7 +63,7 @@ def send_due_reminders(session: Session, now: datetime, *, kit: MailKit) -> int:
 
 
 def _remind(session: Session, kit: MailKit, event: Event, minutes: int, now: datetime) -> int:
-    ref = reminder_ref(event, minutes)
+    ref = refs.reminder(event.id, minutes)
     if (
         session.execute(select(col(Campaign.id)).where(col(Campaign.ref) == ref)).first()
         is not None
