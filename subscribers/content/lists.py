@@ -21,13 +21,12 @@ from subscribers.content.multilingual import language_code
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.i18n import pgettext
-from subscribers.core.models import MailingList
+from subscribers.core.models import DEFAULT_ACCENT, MailingList
 from subscribers.core.validation import clean_text
 
 MAX_SLUG = 63
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # MAX_SLUG characters
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-DEFAULT_ACCENT = "#1d4e89"
 
 
 @dataclass(frozen=True)

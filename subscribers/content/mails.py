@@ -21,7 +21,7 @@ from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
 from subscribers.content import skeletons
 from subscribers.content.templating import mail_environments, mail_language
-from subscribers.core.models import MailingList, Member
+from subscribers.core.models import DEFAULT_ACCENT, MailingList, Member
 from subscribers.core.tokens import Signer
 from subscribers.insight import clicks
 
@@ -161,7 +161,7 @@ def brand(mailing_list: MailingList | None) -> dict[str, Any] | None:
     return {
         "name": mailing_list.name,
         "sender": sender_name(mailing_list),
-        "accent": mailing_list.accent_color or "#1d4e89",
+        "accent": mailing_list.accent_color or DEFAULT_ACCENT,
         "logo_url": mailing_list.logo_url,
         "footer": mailing_list.footer,
     }

@@ -20,6 +20,7 @@ from jinja2 import (
 from jinja2.bccache import Bucket
 
 from subscribers import CATALOGUES
+from subscribers.core.models import DEFAULT_ACCENT
 from subscribers.core.validation import LANGUAGES
 
 # templates/ is shipped as the package ``newsletter_templates`` (a name that cannot clash with
@@ -120,6 +121,7 @@ def _mail_env(language: str, *, html: bool) -> Environment:
     env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(locale_formatters(language))
     env.globals["language"] = language
+    env.globals["default_accent"] = DEFAULT_ACCENT
     return env
 
 

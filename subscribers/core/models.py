@@ -21,6 +21,10 @@ def new_nonce() -> str:
     return secrets.token_hex(8)
 
 
+# A list's accent colour until staff choose one (mail headings, buttons and links).
+DEFAULT_ACCENT = "#1d4e89"
+
+
 class MailingList(SQLModel, table=True):
     __tablename__ = "mailing_list"
 
@@ -30,7 +34,7 @@ class MailingList(SQLModel, table=True):
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     from_address: str | None = Field(default=None, max_length=320)
     reply_to: str | None = Field(default=None, max_length=320)
-    accent_color: str = Field(default="#1d4e89", max_length=16)
+    accent_color: str = Field(default=DEFAULT_ACCENT, max_length=16)
     logo_url: str | None = Field(default=None, max_length=500)
     footer: str = Field(default="", max_length=500)
     digest_cron: str | None = Field(default=None, max_length=100)

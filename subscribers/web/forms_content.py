@@ -16,10 +16,10 @@ from wtforms import BooleanField, Form, StringField, TextAreaField
 from wtforms.fields import ColorField, FormField, SelectField, URLField
 
 from subscribers.content import campaigns, schedules
-from subscribers.content.lists import DEFAULT_ACCENT, ListChange, ListSpec
+from subscribers.content.lists import ListChange, ListSpec
 from subscribers.content.multilingual import Text
 from subscribers.core import times
-from subscribers.core.models import MailingList
+from subscribers.core.models import DEFAULT_ACCENT, MailingList
 from subscribers.core.validation import COUNTRIES, LANGUAGES
 from subscribers.people.segments import Segment
 from subscribers.web.forms import MultiCheckboxField, choices
