@@ -65,7 +65,7 @@ def parse(
     """The feedback report in ``raw``, or None when it is none (or cannot be read)."""
     try:
         return _parse(raw, verp_template=verp_template, key=key, recipient=recipient)
-    except Exception:  # written by strangers: unreadable is simply "not a report"
+    except Exception:  # noqa: BLE001 - written by strangers: unreadable is simply "not a report"
         return None
 
 

@@ -170,7 +170,7 @@ def parse(
     """Classify a message received at the bounce address; never raises."""
     try:
         return _parse(raw, verp_template=verp_template, key=key, recipient=recipient)
-    except Exception as exc:  # hostile input must not stop the bounce run
+    except Exception as exc:  # noqa: BLE001 - hostile input must not stop the bounce run
         return _none(None, f"unparseable message ({type(exc).__name__})")
 
 
@@ -246,7 +246,7 @@ def _from_flufl(msg: Message, delivery_id: int | None, own: list[str], signal: s
         msg["From"] = "unknown@invalid"
     try:
         temporary, permanent = all_failures(msg)
-    except Exception as exc:  # a detector choking on odd input is not fatal
+    except Exception as exc:  # noqa: BLE001 - a detector choking on odd input is not fatal
         return _none(delivery_id, f"{signal}, but flufl.bounce failed ({type(exc).__name__})")
     own_lower = {a.lower() for a in own}
     hard = [a for a in _decode_addresses(permanent) if a not in own_lower]
@@ -347,7 +347,7 @@ def unsubscribe_request(
         if _dsn_recipients(msg) is not None or _strong_bounce_signal(msg) is not None:
             return None
         return _delivery_id(_own_addresses(msg, recipient), verp_template, key)
-    except Exception:  # hostile input: simply not a request
+    except Exception:  # noqa: BLE001 - hostile input: simply not a request
         return None
 
 
@@ -382,7 +382,7 @@ def _dsn_recipients(msg: Message) -> list[_Recipient] | None:
     for part in parts:
         try:
             blocks = _dsn_blocks(part)
-        except Exception:  # one mangled DSN part should not hide the others
+        except Exception:  # noqa: BLE001 - one mangled DSN part should not hide the others
             continue
         # The per-message block (Reporting-MTA, …) has no recipient fields and is skipped by
         # _recipient; not relying on its position copes with DSNs that omit the blank line.

@@ -26,7 +26,7 @@ class LockLog:
     """Appends ``pid kind ms`` lines to one file, from any thread of this process."""
 
     def __init__(self, path: str) -> None:
-        self._file = Path(path).open("a", buffering=1)  # noqa: SIM115 - open for the process
+        self._file = Path(path).open("a", buffering=1)  # open for the life of the process
         self._lock = threading.Lock()
         self._pid = os.getpid()
 

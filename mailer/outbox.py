@@ -651,7 +651,7 @@ class SentMarker:
         if connection is not None:
             try:
                 connection.invalidate()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - invalidating a dead connection may fail too
                 pass
 
 

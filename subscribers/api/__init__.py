@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from subscribers.api import problems
+from subscribers.api import (
+    openapi,
+    problems,
+    v1_content,
+    v1_events,
+    v1_lists,
+    v1_members,
+    v1_webhooks,
+)
 from subscribers.api.core import bp
 
-# Each module registers its operations on ``bp`` when imported.
-from subscribers.api import openapi, v1_content, v1_events, v1_lists, v1_members, v1_webhooks  # noqa: E402,F401  isort: skip
+# Each module registers its operations on ``bp`` when imported: the API is what they register.
+OPERATION_MODULES = (openapi, v1_content, v1_events, v1_lists, v1_members, v1_webhooks)
 
 
 # A service's refusal (NotFound, InvalidInput...) is answered by the app's one handler, from the
