@@ -145,16 +145,11 @@ def news_added(item: NewsItem) -> Entry:
 
 
 @_offered("news.edit", by=(WEB, CLI, API))
-def news_edited(item: NewsItem, translated: Iterable[str] = ()) -> Entry:
-    languages = ", ".join(translated)
-    return Entry(
-        "news.edit",
-        _news(item.id),
-        f"{item.title} (translated: {languages})" if languages else item.title,
-    )
+def news_edited(item: NewsItem) -> Entry:
+    return Entry("news.edit", _news(item.id), item.title)
 
 
-@_offered("news.translate", by=(WEB,))
+@_offered("news.translate", by=(WEB, CLI))
 def news_translated(item_id: int, language: str) -> Entry:
     return Entry("news.translate", _news(item_id), language)
 

@@ -659,9 +659,10 @@ def news_add(
             language=lang,
         )
         assert item.id is not None
+        record(session, rt, actions.news_added(item))
         for text in texts:
             news.translate(session, item.id, text)
-        record(session, rt, actions.news_added(item))
+            record(session, rt, actions.news_translated(item.id, text.language))
     click.echo(item.id)
 
 
@@ -709,9 +710,13 @@ def news_edit(
         title = text = None
     with transaction(rt.new_session()) as session:
         item = news.update(session, item_id, title=title, body=text, link=link)
+        # As in the workspace: a change of the item is news.edit, each translation written
+        # (the --lang text included) is news.translate.
+        if not texts or (title, text, link) != (None, None, None):
+            record(session, rt, actions.news_edited(item))
         for translated in texts:
-            item = news.translate(session, item_id, translated)
-        record(session, rt, actions.news_edited(item, (t.language for t in texts)))
+            news.translate(session, item_id, translated)
+            record(session, rt, actions.news_translated(item_id, translated.language))
     click.echo(f"news item {item_id} saved")
 
 
