@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
+from werkzeug.test import TestResponse
 
 from mailer.clock import FrozenClock
 from subscribers.admin import actions, api_tokens, staff, webhooks
@@ -185,6 +186,9 @@ def _signed_in_cookie(rt: Runtime) -> str:
 # -- the edges -----------------------------------------------------------------------------
 
 
+Fields = Mapping[str, str | Sequence[str]]
+
+
 class Workspace:
     """The staff workspace as the signed-in admin's browser uses it."""
 
@@ -192,23 +196,28 @@ class Workspace:
         self.client = client
         self.last = ""  # the last page shown, to say why an action did not happen
 
-    def submit(
-        self, page: str, action: str, fields: Mapping[str, str | Sequence[str]] | None = None
-    ) -> None:
+    def submit(self, page: str, action: str, fields: Fields | None = None) -> None:
         """Post the form of ``page`` that goes to ``action``, filled as the page shows it but
         for ``fields``, and press the confirmation step's button if one is asked."""
+        self.press(self.ask(page, action, fields))
+
+    def ask(self, page: str, action: str, fields: Fields | None = None) -> TestResponse:
+        """Post the form; the answer (a confirmation step, or the page it led to)."""
         shown = self.client.get(page)
         assert shown.status_code == 200, (page, shown.status_code)
         data = _form_values(shown.text, page, action)
         for name, value in (fields or {}).items():
             data[name] = [value] if isinstance(value, str) else list(value)
-        answer = self.client.post(action, data=data, follow_redirects=True)
+        return self.client.post(action, data=data, follow_redirects=True)
+
+    def press(self, answer: TestResponse) -> None:
+        """Confirm, if the answer asks to."""
         if 'id="confirm-form"' in answer.text:
             answer = confirm(self.client, answer, follow_redirects=True)
-        assert answer.status_code == 200, (action, answer.status_code)
+        assert answer.status_code == 200, (answer.request.path, answer.status_code)
         self.last = answer.text
 
-    def fill(self, page: str, fields: Mapping[str, str | Sequence[str]]) -> None:
+    def fill(self, page: str, fields: Fields) -> None:
         """Post the form of a page that posts to itself (create and edit pages)."""
         self.submit(page, page.split("?", 1)[0], fields)
 
@@ -257,7 +266,8 @@ def _api_call(api: Api, method: str, path: str, body: dict[str, Any] | None = No
 # -- the scenarios -------------------------------------------------------------------------
 
 Web = Callable[[Workspace, World], None]
-Command = Callable[[World, Path], str]  # `newsletter` arguments as typed (shlex), given a temp dir
+# `newsletter` arguments as typed (shlex; one command a line), given a temp dir for files
+Command = Callable[[World, Path], str]
 ApiCall = Callable[[World], tuple[str, str] | tuple[str, str, dict[str, Any]]]
 
 
@@ -516,7 +526,8 @@ def site(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sit
 
 def _through_cli(w: World, scenario: Scenario, directory: Path) -> list[Written]:
     database_url = w.copy(directory / "cli.db")
-    _cli(w, database_url, scenario.cli(w, directory), scenario.stdin)
+    for command in scenario.cli(w, directory).splitlines():
+        _cli(w, database_url, command, scenario.stdin)
     engine = make_engine(database_url)
     written = _written_since(engine, w.last)
     engine.dispose()
@@ -585,6 +596,27 @@ def test_an_edit_with_a_translation_reads_as_the_two_workspace_forms(
     both = Scenario(web=_edit_then_translate, cli=_edit_with_translation)
     web, cli = _web_and_cli(site, both, tmp_path, monkeypatch)
     assert [entry.action for entry in web] == ["news.edit", "news.translate"]
+    assert cli == web
+
+
+def _invite_from_two_tabs(ws: Workspace, w: World) -> None:
+    """Ask in two tabs, then confirm in both: by the second, everyone is invited already."""
+    tabs = [ws.ask(_event(w), f"{_event(w)}/invite", {"country": ["PL"]}) for _tab in range(2)]
+    for tab in tabs:
+        ws.press(tab)
+
+
+def test_inviting_nobody_new_is_no_invitation_in_the_log(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second invitation to the same audience queues nothing, and the log says nothing of
+    it: not "members: 0" from the workspace where the command and the API stay silent."""
+    twice = Scenario(
+        web=_invite_from_two_tabs,
+        cli=lambda w, d: f"events invite {w.event} --segment country=PL\n" * 2,
+    )
+    web, cli = _web_and_cli(site, twice, tmp_path, monkeypatch)
+    assert web == [Entry("event.invite", str(site.world.event), "members: 1; segment: country=PL")]
     assert cli == web
 
 

@@ -211,7 +211,8 @@ def invite(event_id: int) -> str | BaseResponse:
             campaign, count = events.invite(
                 db(), rt.kit, event_id, segment, now=rt.clock(), created_by=staff_actor()
             )
-            record(db(), actions.event_invited(event_id, count, segment))
+            if campaign is not None:  # nobody new (a second tab confirmed): nothing to log
+                record(db(), actions.event_invited(event_id, count, segment))
     if not attempt.refused:
         if campaign is None:
             flash(_nobody_to_invite(events.get(db(), event_id), segment))
