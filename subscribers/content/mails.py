@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from jinja2 import Environment
@@ -24,6 +25,24 @@ from subscribers.content.templating import mail_environments, mail_language
 from subscribers.core.models import DEFAULT_ACCENT, MailingList, Member
 from subscribers.core.tokens import Signer
 from subscribers.insight import clicks
+
+
+class Addressee(Protocol):
+    """What a mail to one member reads of them: a Member, or one a registration just inserted
+    (subscribers.people.registration.NewMember)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+    @property
+    def nonce(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -59,17 +78,24 @@ class MailKit:
     def link(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def confirm_url(self, member: Member) -> str:
+    def confirm_url(self, member: Addressee) -> str:
         assert member.id is not None
         return self.link(f"/confirm/{self.signer.sign('confirm', member.id, member.nonce)}")
 
-    def manage_url(self, member: Member) -> str:
+    def manage_url(self, member: Addressee) -> str:
         assert member.id is not None
-        return self.links_for(member.id, member.nonce, "")["manage_url"]
+        return self._manage_url(member.id, member.nonce)
 
     def unsubscribe_url(self, member: Member, list_id: int | None = None) -> str:
         assert member.id is not None
-        return self.links_for(member.id, member.nonce, "", list_id)["unsubscribe_url"]
+        return self._unsubscribe_url(member.id, member.nonce, list_id)
+
+    def _manage_url(self, member_id: int, nonce: str) -> str:
+        return self.link(f"/manage/{self.signer.sign('manage', member_id, nonce)}")
+
+    def _unsubscribe_url(self, member_id: int, nonce: str, list_id: int | None) -> str:
+        scope = str(list_id) if list_id is not None else ""
+        return self.link(f"/unsubscribe/{self.signer.sign('unsubscribe', member_id, nonce, scope)}")
 
     def archive_url(self, mailing_list: MailingList, campaign_id: int | None) -> str:
         return self.link(f"/archive/{mailing_list.slug}/{campaign_id}")
@@ -83,13 +109,10 @@ class MailKit:
         self, member_id: int, nonce: str, display_name: str, list_id: int | None = None
     ) -> dict[str, str]:
         """``member_links`` from the member's columns (a fan-out streams rows, not objects)."""
-        scope = str(list_id) if list_id is not None else ""
         return {
             "name": display_name,
-            "manage_url": self.link(f"/manage/{self.signer.sign('manage', member_id, nonce)}"),
-            "unsubscribe_url": self.link(
-                f"/unsubscribe/{self.signer.sign('unsubscribe', member_id, nonce, scope)}"
-            ),
+            "manage_url": self._manage_url(member_id, nonce),
+            "unsubscribe_url": self._unsubscribe_url(member_id, nonce, list_id),
             # Behind ?r= of the click links (subscribers.insight.clicks), for distinct clickers.
             clicks.REF_FIELD: clicks.click_ref(self.signer, member_id),
         }
@@ -144,7 +167,13 @@ class MailKit:
     @property
     def network_name(self) -> str:
         """The name in the From of mail sent for no list (a registration's confirmation...)."""
-        return Address.parse(self.default_sender).name
+        return _address_name(self.default_sender)
+
+
+@lru_cache(maxsize=64)
+def _address_name(address: str) -> str:
+    # Parsed once: every transactional mail's cache key asks for it (skeletons.rendered).
+    return Address.parse(address).name
 
 
 def sender_name(mailing_list: MailingList) -> str:
@@ -210,14 +239,14 @@ def send_to_member(
     session: Session,
     kit: MailKit,
     kind: str,
-    member: Member,
+    member: Addressee,
     *,
     now: datetime,
     context: Mapping[str, Any] | None = None,
     personal: Mapping[str, str] | None = None,
     by_name: bool = True,
-) -> Campaign:
-    """Queue a transactional mail (confirmation, welcome...) to one member.
+) -> int:
+    """Queue a transactional mail (confirmation, welcome...) to one member; its campaign's id.
 
     ``by_name=False`` leaves the name out of the greeting and the To header: for mail caused
     by a registration form, whose name anyone can type next to anyone's address.
@@ -237,9 +266,7 @@ def send_to_member(
     )
 
 
-def queue_confirmation(
-    session: Session, kit: MailKit, member: Member, *, now: datetime
-) -> Campaign:
+def queue_confirmation(session: Session, kit: MailKit, member: Addressee, *, now: datetime) -> int:
     """The double opt-in mail with its one confirmation link."""
     return send_to_member(
         session,
@@ -252,16 +279,14 @@ def queue_confirmation(
     )
 
 
-def queue_already_member(
-    session: Session, kit: MailKit, member: Member, *, now: datetime
-) -> Campaign:
+def queue_already_member(session: Session, kit: MailKit, member: Member, *, now: datetime) -> int:
     """Sent instead of a confirmation when a confirmed member registers again."""
     return send_to_member(session, kit, "already_member", member, now=now, by_name=False)
 
 
 def queue_welcome(
     session: Session, kit: MailKit, member: Member, lists: Iterable[MailingList], *, now: datetime
-) -> Campaign:
+) -> int:
     """A short welcome once confirmed, with the manage link."""
     names = [lst.name for lst in lists]
     return send_to_member(session, kit, "welcome", member, now=now, context={"lists": names})

@@ -8,14 +8,16 @@ milliseconds of CPU (premailer most of them), which on the request path of a reg
 the largest share of its time; so the rendered skeleton is kept here under all of these.
 
 A template edited on disk changes its key (every file of the mail folders is part of it, by
-size and modification time: a mail extends ``_base`` and may include others), so the next mail
-is rendered afresh. A list renamed or rebranded changes the context and so the key too.
+size and modification time: a mail extends ``_base`` and may include others), so the mails
+after it, from a second later at most, are rendered afresh. A list renamed or rebranded
+changes the context and so the key too.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,11 @@ MAX_SKELETONS = 512
 
 _skeletons: OrderedDict[Hashable, RenderedMail] = OrderedDict()
 _lock = threading.Lock()
+# How long the mail templates' files are taken to be as last looked at: an edit on disk shows
+# within a second. Looking at every file for every mail cost a registration ~0.1 ms (issue 19).
+RECHECK_SECONDS = 1.0
+_versions: dict[tuple[str, ...], tuple[float, Hashable]] = {}  # folders: (looked at, version)
+_clock = time.monotonic  # tests replace it
 
 
 def rendered(kit: MailKit, kind: str, context: Mapping[str, Any]) -> RenderedMail:
@@ -65,6 +72,7 @@ def rendered(kit: MailKit, kind: str, context: Mapping[str, Any]) -> RenderedMai
 def clear() -> None:
     with _lock:
         _skeletons.clear()
+        _versions.clear()
 
 
 def template_version(kit: MailKit) -> tuple[Hashable, ...]:
@@ -78,6 +86,17 @@ def template_version(kit: MailKit) -> tuple[Hashable, ...]:
 
 
 def _files_version(roots: list[str]) -> Hashable:
+    """``_scan`` of these folders, looked at again once ``RECHECK_SECONDS`` have passed."""
+    key, now = tuple(roots), _clock()
+    seen = _versions.get(key)
+    if seen is not None and now - seen[0] < RECHECK_SECONDS:
+        return seen[1]
+    version = _scan(roots)
+    _versions[key] = (now, version)
+    return version
+
+
+def _scan(roots: list[str]) -> Hashable:
     found: list[tuple[str, int, int]] = []
     for root in roots:
         try:

@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, delete, insert, literal, select
+from sqlalchemy import BindParameter, Integer, bindparam, delete, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.dbtypes import UTCDateTime, table_of
@@ -46,6 +47,7 @@ from subscribers.core.models import (
     MailingList,
     Member,
     Subscription,
+    display_name,
     member_search_text,
     new_nonce,
 )
@@ -201,19 +203,31 @@ def _consent(
     now: datetime,
 ) -> ConsentEvent:
     assert member.id is not None
+    return ConsentEvent(**_consent_values(member.id, lst, request, action=action, now=now))
+
+
+def _consent_values(
+    member_id: int,
+    lst: MailingList | None,
+    request: RegistrationRequest,
+    *,
+    action: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A consent record's columns: who, for which list, which wording, from where."""
     wording = request.consent_wording
-    return ConsentEvent(
-        member_id=member.id,
-        list_id=lst.id if lst else None,
-        action=action,
-        wording_id=wording.id if wording else None,
-        consent_version=str(wording.version) if wording else "",
-        consent_text=wording.text if wording else "",
-        source=request.source,
-        ip=request.ip[:64],
-        user_agent=request.user_agent[:300],
-        at=now,
-    )
+    return {
+        "member_id": member_id,
+        "list_id": lst.id if lst else None,
+        "action": action,
+        "wording_id": wording.id if wording else None,
+        "consent_version": str(wording.version) if wording else "",
+        "consent_text": wording.text if wording else "",
+        "source": request.source,
+        "ip": request.ip[:64],
+        "user_agent": request.user_agent[:300],
+        "at": now,
+    }
 
 
 def _ticked_wording(session: Session, member: Member) -> Wording | None:
@@ -259,26 +273,28 @@ def register(
     ):
         raise Throttled(_("Too many registrations from your network. Please try again later."))
     inserted = _new_member(session, request, now=now)
-    new = inserted is not None
+    member: Member | NewMember
     tell_webhooks = True
     if inserted is not None:
         member, tell_webhooks = inserted.member, inserted.webhooks
-        _subscribe_new(session, member, lists, now=now)
+        _subscribe_new(session, member.id, lists, now=now)
     else:
         if offered is not None:
             lists = _chosen_lists(session, request.list_slugs, None)  # as they are now
-        member = session.execute(
+        known: Member = session.execute(
             select(Member).where(col(Member.email) == request.email).with_for_update()
         ).scalar_one()
-        if member.status == ACTIVE:
-            return _notify(session, kit, member, now=now, already=True)
+        if known.status == ACTIVE:
+            return _notify(session, kit, known, now=now, already=True)
         # Someone who left stays unsubscribed until they confirm again: anyone can type their
         # address, and only the link in their mailbox brings them back.
         for lst in lists:
-            _subscribe_pending(session, member, lst, now=now)
-    _insert_rows(
-        session, [_consent_row(member, lst, request, now=now) for lst in lists], ConsentEvent
-    )
+            _subscribe_pending(session, known, lst, now=now)
+        member = known
+    assert member.id is not None
+    rows = [_consent_values(member.id, lst, request, action="given", now=now) for lst in lists]
+    if rows:
+        session.execute(_INSERT_CONSENT, rows)
     if tell_webhooks:
         webhooks.emit(
             session,
@@ -286,40 +302,40 @@ def register(
             webhooks.member_data(member, lists=[lst.slug for lst in lists], source=request.source),
             now=now,
         )
-    return _notify(session, kit, member, now=now, already=False, noted=new)
+    if isinstance(member, NewMember):
+        # Inserted with this notice's time (``_new_member``): the confirmation goes now.
+        queue_confirmation(session, kit, member, now=now)
+        return Notice(sent=True)
+    return _notify(session, kit, member, now=now, already=False)
 
 
-def _insert_rows(session: Session, rows: list[dict[str, Any]], model: type[SQLModel]) -> None:
-    """Rows of one table in one multi-row INSERT (no objects, no flush per row)."""
-    if rows:
-        session.execute(insert(model), rows)
-
-
-def _consent_row(
-    member: Member, lst: MailingList, request: RegistrationRequest, *, now: datetime
-) -> dict[str, Any]:
-    consent = _consent(member, lst, request, action="given", now=now)
-    return consent.model_dump(exclude={"id"})
+# Core, not the ORM's bulk insert: the same statement without its unit-of-work bookkeeping.
+_INSERT_CONSENT = insert(table_of(ConsentEvent))
 
 
 def _subscribe_new(
-    session: Session, member: Member, lists: Sequence[MailingList], *, now: datetime
+    session: Session, member_id: int, lists: Sequence[MailingList], *, now: datetime
 ) -> None:
     """The new member's pending subscriptions, one INSERT for all of them, to the lists that
     are still public as it runs: the lists may come from a copy read a while ago."""
-    params = {"member_id": member.id, "now": now, "list_ids": [lst.id for lst in lists]}
+    params: dict[str, Any] = {"member_id": member_id, "now": now}
+    params.update((f"list_{n}", lst.id) for n, lst in enumerate(lists))
     # RETURNING, not rowcount: psycopg gives -1 as the count of an INSERT ... SELECT.
-    inserted = session.execute(_SUBSCRIBE_NEW, params).all()
+    inserted = session.execute(_subscribe_new_statement(len(lists)), params).all()
     if len(inserted) != len(lists):
         # A list stopped being offered since the form was read: nothing of this is kept.
         raise InvalidInput(_("Please choose lists from the form."), field="lists")
 
 
-def _subscribe_new_statement() -> Any:
+@lru_cache(maxsize=32)
+def _subscribe_new_statement(count: int) -> Any:
+    """The subscriptions' INSERT for ``count`` lists, built once per count: a parameter per
+    list, as an expanding IN would render the statement anew at every run."""
     now = bindparam("now", type_=UTCDateTime())
     member_id: BindParameter[int] = bindparam("member_id")
+    ids = [bindparam(f"list_{n}", type_=Integer()) for n in range(count)]
     chosen = select(member_id, col(MailingList.id), literal(SUB_PENDING), now, now).where(
-        col(MailingList.id).in_(bindparam("list_ids", expanding=True)),
+        col(MailingList.id).in_(ids),
         col(MailingList.public).is_(True),
     )
     columns = ["member_id", "list_id", "status", "created_at", "updated_at"]
@@ -328,29 +344,30 @@ def _subscribe_new_statement() -> Any:
     return insert(table).from_select(columns, chosen).returning(table.c.list_id)
 
 
-_SUBSCRIBE_NEW = _subscribe_new_statement()  # built once, as the member insert
+# What a registration inserts of a new member (search_text too: a Core insert skips the hooks).
+MEMBER_COLUMNS = (
+    "email",
+    "name",
+    "organisation",
+    "country",
+    "sector",
+    "language",
+    "status",
+    "nonce",
+    "created_at",
+    "last_notice_at",
+    "search_text",
+)
 
 
 def _insert_member(dialect: Any) -> Any:
-    """INSERT a member (its values as parameters) unless the address is known; RETURNING it,
-    whether its address carries an erasure's suppression, and whether any webhook is set up.
+    """INSERT a member (its values as parameters) unless the address is known; RETURNING its
+    id, whether its address carries an erasure's suppression, and whether any webhook is set up.
 
     The two questions ride on the insert (scalar subqueries in RETURNING, on SQLite as on
     PostgreSQL) instead of costing a round trip each: nearly always the answer is no.
     """
     table = table_of(Member)
-    names = (
-        "email",
-        "name",
-        "organisation",
-        "country",
-        "sector",
-        "language",
-        "status",
-        "nonce",
-        "created_at",
-        "last_notice_at",
-    )
     erased = (
         select(col(outbox.Suppression.reason))
         .where(
@@ -359,11 +376,13 @@ def _insert_member(dialect: Any) -> Any:
         )
         .scalar_subquery()
     )
+    # Core, not the ORM's bulk insert (its bookkeeping cost more than the statement): the
+    # member object is built from the values it was given (``_new_member``).
     return (
-        dialect.insert(Member)
-        .values({name: bindparam(name, type_=table.c[name].type) for name in names})
+        dialect.insert(table)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in MEMBER_COLUMNS})
         .on_conflict_do_nothing(index_elements=["email"])
-        .returning(Member, erased.label("erased"), webhooks.ANY_ENDPOINT.label("webhooks"))
+        .returning(table.c.id, erased.label("erased"), webhooks.ANY_ENDPOINT.label("webhooks"))
     )
 
 
@@ -371,9 +390,26 @@ def _insert_member(dialect: Any) -> Any:
 _INSERT_MEMBER = {"postgresql": _insert_member(postgresql), "sqlite": _insert_member(sqlite)}
 
 
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    """A member a registration just inserted, as the rest of it reads them (the mail, the
+    webhook): building a Member object cost more CPU than its insert."""
+
+    id: int
+    email: str
+    name: str
+    language: str
+    nonce: str
+    status: str = PENDING
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.name, self.email)
+
+
 @dataclass(frozen=True)
 class _Inserted:
-    member: Member
+    member: NewMember
     webhooks: bool  # any webhook endpoint is set up (else there is nobody to tell)
 
 
@@ -386,26 +422,28 @@ def _new_member(
     one new address at once make one member, the second going on as a repeat. A new member is
     mailed at once (``_notify``), so the time of that notice is recorded with the insert.
     """
+    language, nonce = request.language or "en", new_nonce()
     values = {
         "email": request.email,
         "name": request.name,
         "organisation": request.organisation,
         "country": request.country,
         "sector": request.sector,
-        "language": request.language or "en",
+        "language": language,
         "status": PENDING,
-        "nonce": new_nonce(),
+        "nonce": nonce,
         "created_at": now,
         "last_notice_at": now,
         # A Core insert skips the model's hooks: the search column is filled here.
         "search_text": member_search_text(request.email, request.name, request.organisation),
-        "address_hash": outbox.address_hash(request.email),
     }
     statement = _INSERT_MEMBER[session.get_bind().dialect.name]
-    row = session.execute(statement, values).one_or_none()
+    params = {**values, "address_hash": outbox.address_hash(request.email)}
+    row = session.execute(statement, params).one_or_none()
     if row is None:
         return None
-    member, erased, endpoints = row
+    member_id, erased, endpoints = row
+    member = NewMember(member_id, request.email, request.name, language, nonce)
     if erased is not None:
         # An erased member left only a hash on the suppression list; registering afresh lifts it.
         outbox.unsuppress(session, request.email, reasons=("erased",))
@@ -444,17 +482,12 @@ def _notify(
     *,
     now: datetime,
     already: bool,
-    noted: bool = False,
 ) -> Notice:
-    """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes.
-
-    ``noted``: the member was inserted just now with this notice's time (``_new_member``).
-    """
-    if not noted:
-        if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
-            return Notice(sent=False, wait=member.last_notice_at + NOTICE_INTERVAL - now)
-        member.last_notice_at = now
-        session.add(member)
+    """Queue the confirmation (or already-a-member) mail, at most once per 10 minutes."""
+    if member.last_notice_at is not None and now - member.last_notice_at < NOTICE_INTERVAL:
+        return Notice(sent=False, wait=member.last_notice_at + NOTICE_INTERVAL - now)
+    member.last_notice_at = now
+    session.add(member)
     if already:
         queue_already_member(session, kit, member, now=now)
     else:

@@ -15,6 +15,7 @@ from jinja2 import FileSystemLoader
 from sqlmodel import Session
 
 from mailer.compose import RenderedMail
+from mailer.outbox import Campaign
 from subscribers.content import mails, skeletons
 from subscribers.content.mails import MailKit, brand
 from subscribers.content.templating import TEMPLATES
@@ -106,7 +107,9 @@ def test_a_list_renamed_or_rebranded_gets_a_new_skeleton(
     ana: Member = make_member(session, rt.clock())
 
     def welcome() -> RenderedMail:
-        campaign = mails.queue_welcome(session, rt.kit, ana, [lst], now=rt.clock())
+        campaign_id = mails.queue_welcome(session, rt.kit, ana, [lst], now=rt.clock())
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
         return campaign.rendered()
 
     assert "Frontline Practitioners Network" in welcome().text
@@ -130,8 +133,9 @@ def test_a_list_renamed_or_rebranded_gets_a_new_skeleton(
 
 
 def test_an_edited_template_gets_a_new_skeleton(
-    rt: Runtime, tmp_path: Path, renders: list[str]
+    rt: Runtime, tmp_path: Path, renders: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(skeletons, "RECHECK_SECONDS", 0.0)  # the files looked at every time
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES, templates)
     loader = FileSystemLoader(str(templates))
@@ -151,3 +155,26 @@ def test_an_edited_template_gets_a_new_skeleton(
     base.write_text(base.read_text() + "\nP.S. edited\n")
     assert "P.S. edited" in skeletons.rendered(kit, "confirm", {}).text
     assert renders == ["confirm", "confirm", "confirm"]
+
+
+def test_the_template_files_are_looked_at_again_after_a_second(
+    rt: Runtime, tmp_path: Path, renders: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    loader = FileSystemLoader(str(templates))
+    kit = replace(
+        rt.kit,
+        html_env=rt.kit.html_env.overlay(loader=loader),
+        text_env=rt.kit.text_env.overlay(loader=loader),
+    )
+    now = [100.0]
+    monkeypatch.setattr(skeletons, "_clock", lambda: now[0])
+    skeletons.rendered(kit, "confirm", {})
+    page = templates / "email" / "confirm.html"
+    page.write_text(page.read_text().replace("Confirm my registration", "Yes, it is me"))
+    now[0] += 0.5
+    assert "Yes, it is me" not in skeletons.rendered(kit, "confirm", {}).html  # not looked yet
+    now[0] += 0.6
+    assert "Yes, it is me" in skeletons.rendered(kit, "confirm", {}).html
+    assert renders == ["confirm", "confirm"]

@@ -460,3 +460,50 @@ def test_an_empty_form_flags_every_missing_field(
         assert message in text
     assert response.text.count('role="alert"') >= 3
     assert_nothing_stored_or_sent(rt, smtp)
+
+
+FULL = {
+    "email": "ana@example.org",
+    "name": "Ana",
+    "organisation": "PSP",
+    "country": "PT",
+    "sector": "police",
+    "language": "pt",
+    "lists": ["practitioners", "researchers"],
+    "consent": "y",
+    "website": "",
+}
+
+
+@pytest.mark.parametrize(
+    "posted",
+    [
+        FULL,
+        {},  # nothing at all: each field as the form leaves it
+        {**FULL, "consent": "false", "website": "bot.example"},
+        {**FULL, "consent": "", "language": "", "lists": []},
+        {"email": "  ANA@Example.org ", "name": "a\u0301", "lists": "x"},
+        {**FULL, "email": ["first@example.org", "second@example.org"], "country": ["PT", "PL"]},
+    ],
+)
+def test_a_post_is_read_as_the_registration_form_reads_it(
+    rt: Runtime, posted: dict[str, object]
+) -> None:
+    """POST /register reads the values without building the form (posted_registration); the
+    form, built to show a problem, must read the same."""
+    from werkzeug.datastructures import MultiDict
+
+    from subscribers.web import create_app
+    from subscribers.web.forms import RegistrationForm, posted_registration
+
+    formdata = MultiDict(
+        [
+            (key, one)
+            for key, value in posted.items()
+            for one in (value if isinstance(value, list) else [value])
+        ]
+    )
+    app = create_app(rt.settings, runtime=rt)
+    with app.test_request_context("/register", method="POST", data=formdata):
+        form = RegistrationForm(meta={"csrf": False})
+        assert posted_registration(formdata) == form.data
