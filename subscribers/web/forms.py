@@ -119,7 +119,7 @@ def posted_registration(formdata: MultiDict[str, str]) -> dict[str, Any]:
         values = formdata.getlist(name)
         return values[0] if values else default
 
-    details = {name: first(name) for name in ("name", "organisation", "country", "sector")}
+    details = {name: first(name) for name in DETAILS if name != "language"}  # language below
     return {
         "email": first("email"),
         **details,
