@@ -47,8 +47,8 @@ from subscribers.runtime import Runtime
 from subscribers.web import create_app
 from tests.api.conftest import Api
 from tests.conftest import confirm, csrf_token
-from tests.events.helpers import spec
 from tests.factories import make_list, make_member
+from tests.invitations.helpers import spec
 
 ADMIN, EDITOR, LOCKED = "admin@example.org", "editor@example.org", "locked@example.org"
 PASSWORD = "correct horse battery"

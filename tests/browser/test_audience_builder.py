@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from subscribers.runtime import Runtime
 from tests.browser.conftest import expect, make_staff, sign_in
-from tests.events.helpers import create, network, recipients_of
+from tests.invitations.helpers import create, network, recipients_of
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

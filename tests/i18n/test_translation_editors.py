@@ -12,9 +12,9 @@ from mailer.outbox import Campaign, CampaignVersion
 from subscribers.invitations import events
 from subscribers.runtime import Runtime
 from tests.conftest import confirm, csrf_token
-from tests.events.helpers import create
 from tests.factories import make_list, make_member
 from tests.i18n.languages import need_catalogue
+from tests.invitations.helpers import create
 from tests.web.test_admin import login, make_staff
 
 ANNOUNCE = {

@@ -17,7 +17,7 @@ from subscribers.core.settings import Settings
 from subscribers.invitations import events, reminders
 from subscribers.people import registration
 from subscribers.runtime import Runtime
-from tests.events.helpers import LISBON, answer, create, invite, network, spec
+from tests.invitations.helpers import LISBON, answer, create, invite, network, spec
 from tests.smtp_server import ScriptedSMTP
 
 KINDS = (

@@ -16,7 +16,7 @@ from subscribers.core.models import MailingList
 from subscribers.invitations.event_mails import Phrases, lead_in_units, says_online
 from subscribers.invitations.reminders import send_due_reminders
 from subscribers.runtime import Runtime
-from tests.events.helpers import (
+from tests.invitations.helpers import (
     answer,
     campaigns,
     create,

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 from subscribers.core.capture import extra_parts
 from subscribers.core.db import transaction
-from tests.events.helpers import create, invite, network
+from tests.invitations.helpers import create, invite, network
 from tests.security.test_caught_mail import TOKEN_LINK, catching_app
 from tests.web.test_admin import login, make_staff
 

@@ -13,7 +13,7 @@ from subscribers.content.templating import TEMPLATES
 from subscribers.runtime import Runtime
 from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
-from tests.members.helpers import signed_in
+from tests.people.helpers import signed_in
 
 
 def member_tokens(rt: Runtime, session, *purposes: str) -> list[str]:  # type: ignore[no-untyped-def]

@@ -181,7 +181,7 @@ def test_the_workspace_shows_progress_and_resumes_a_stalled_import(
     clock: FrozenClock,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    from tests.members.helpers import signed_in
+    from tests.people.helpers import signed_in
 
     make_list(session, rt.clock())
     monkeypatch.setattr(import_jobs, "CHUNK_LINES", 30)

@@ -17,10 +17,10 @@ from subscribers.content import news
 from subscribers.core.db import transaction
 from subscribers.invitations import events
 from subscribers.runtime import Runtime
-from tests.events.helpers import spec
 from tests.factories import make_list, make_member
+from tests.insight.test_monitor import queue_announcement
+from tests.invitations.helpers import spec
 from tests.web.test_admin import login, make_staff, sample_path
-from tests.workspace.test_monitor import queue_announcement
 
 JUNK = [
     "",
