@@ -667,7 +667,7 @@ class SentMarker:
                 pass
 
 
-def mark_retry(
+def mark_unsent(
     session: Session,
     delivery_id: int,
     *,
@@ -675,48 +675,24 @@ def mark_retry(
     attempts: int,
     code: int | None,
     error: str,
+    retry: bool = True,
     rng: random.Random | None = None,
 ) -> str:
-    """Queue again with back-off, or fail for good after MAX_ATTEMPTS. Returns the new state."""
+    """The message did not go out: queue it again with back-off, or fail it for good when the
+    error is permanent (``retry=False``) or MAX_ATTEMPTS are spent. Returns the new state."""
     tried = attempts + 1
-    if tried >= MAX_ATTEMPTS:
-        mark_failed(session, delivery_id, now=now, attempts=attempts, code=code, error=error)
-        return FAILED
-    _finish(
-        session,
-        delivery_id,
-        {
-            "state": QUEUED,
-            "attempts": tried,
-            "lease_until": None,
-            "last_code": code,
-            "last_error": error[:500],
-            "next_attempt_at": now + next_delay(tried, rng),
-        },
-    )
-    return QUEUED
-
-
-def mark_failed(
-    session: Session,
-    delivery_id: int,
-    *,
-    now: datetime,
-    attempts: int,
-    code: int | None,
-    error: str,
-) -> None:
-    _finish(
-        session,
-        delivery_id,
-        {
-            "state": FAILED,
-            "attempts": attempts + 1,
-            "lease_until": None,
-            "last_code": code,
-            "last_error": error[:500],
-        },
-    )
+    state = QUEUED if retry and tried < MAX_ATTEMPTS else FAILED
+    values: dict[str, object] = {
+        "state": state,
+        "attempts": tried,
+        "lease_until": None,
+        "last_code": code,
+        "last_error": error[:500],
+    }
+    if state == QUEUED:
+        values["next_attempt_at"] = now + next_delay(tried, rng)
+    _finish(session, delivery_id, values)
+    return state
 
 
 def mark_skipped(session: Session, delivery_ids: Sequence[int], *, reason: str) -> None:

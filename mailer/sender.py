@@ -657,8 +657,8 @@ class Sender:
         """Fail rows for good: their message cannot be built, and retrying will not change it."""
         now = self.clock()
         for row in rows:
-            outbox.mark_failed(
-                session, row.id, now=now, attempts=row.attempts, code=None, error=error
+            outbox.mark_unsent(
+                session, row.id, now=now, attempts=row.attempts, code=None, error=error, retry=False
             )
         report.failed += len(rows)
 
@@ -723,33 +723,29 @@ class Sender:
         if result.unreachable:
             report.unreachable = result.detail
             return
-        if result.outcome == "reject":
-            outbox.mark_failed(
-                session,
-                row.id,
-                now=now,
-                attempts=row.attempts,
-                code=result.code,
-                error=result.detail,
-            )
-            report.failed += 1
+        permanent = result.outcome == "reject"
+        if (
+            not permanent
+            and self.pacer is not None
+            and pacing.throttled(result.code, result.detail)
+        ):
+            self._pause_domain(session, row, result.code, result.detail, now)
+        state = outbox.mark_unsent(
+            session,
+            row.id,
+            now=now,
+            attempts=row.attempts,
+            code=result.code,
+            error=result.detail,
+            retry=not permanent,
+            rng=self.rng,
+        )
+        if permanent:
             report.errors.append(f"{row.address}: {result.code} {result.detail}")
+        if state == outbox.FAILED:
+            report.failed += 1
         else:
-            if self.pacer is not None and pacing.throttled(result.code, result.detail):
-                self._pause_domain(session, row, result.code, result.detail, now)
-            state = outbox.mark_retry(
-                session,
-                row.id,
-                now=now,
-                attempts=row.attempts,
-                code=result.code,
-                error=result.detail,
-                rng=self.rng,
-            )
-            if state == outbox.FAILED:
-                report.failed += 1
-            else:
-                report.retried += 1
+            report.retried += 1
         session.commit()
 
     def _pause_domain(

@@ -53,7 +53,7 @@ def _sent(rt: Runtime, delivery_id: int) -> None:
 
 
 def _failed(rt: Runtime, delivery_id: int) -> None:
-    # mark_failed applies only to a row a worker claimed; this one is failed as if it had been.
+    # mark_unsent applies only to a row a worker claimed; this one is failed as if it had been.
     with transaction(rt.new_session()) as s:
         s.execute(
             update(Delivery)

@@ -413,7 +413,7 @@ def test_a_late_result_from_an_expired_lease_does_not_undo_the_new_holders_send(
         if n == 2:  # while B sends m01, A's attempt at it times out
             assert envelope.rcpt_to == stale.address
             with transaction(new_session()) as s:
-                outbox.mark_retry(
+                outbox.mark_unsent(
                     s, stale.id, now=clock(), attempts=stale.attempts, code=None, error="timeout"
                 )
 
