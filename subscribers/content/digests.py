@@ -81,14 +81,9 @@ def create_digest(
     versions = kit.render_each("digest", languages, context)
     try:
         with session.begin_nested():  # a concurrent run may win the unique ref: then stop
+            # In the archive: a digest goes to the whole list.
             campaign = list_campaign(
-                session,
-                kit,
-                mailing_list,
-                versions,
-                now=now,
-                ref=ref,
-                in_archive=True,  # a digest goes to the whole list
+                session, kit, mailing_list, versions, now=now, ref=ref, in_archive=True
             )
     except IntegrityError:
         return DigestOutcome(list_slug, None, 0, 0, "already sent for this period")

@@ -24,7 +24,6 @@ from mailer.calendar import (
     invitation_ics,
     outlook_calendar_link,
 )
-from mailer.compose import RenderedMail
 from mailer.content import markdown_to_html, markdown_to_text
 from mailer.message import Address
 from mailer.outbox import Campaign, Recipient
@@ -325,7 +324,7 @@ def languages_of(mailing_list: MailingList, members: Iterable[Member]) -> list[s
 Context = Mapping[str, Any] | Callable[[MailKit], Mapping[str, Any]]
 
 
-def _contexts(
+def contexts(
     session: Session, event: Event, mailing_list: MailingList, context: Context
 ) -> Callable[[MailKit], dict[str, Any]]:
     """The full template context of an event mail for the kit of each language: the brand, the
@@ -339,22 +338,6 @@ def _contexts(
         return {"brand": brand(mailing_list), "event": facts, **extra}
 
     return full_context
-
-
-def preview(
-    session: Session,
-    kit: MailKit,
-    event: Event,
-    mailing_list: MailingList,
-    kind: str,
-    context: Context,
-    language: str,
-) -> RenderedMail:
-    """An event mail as a member reading ``language`` gets it, rendered as a campaign is."""
-    (rendered,) = kit.render_each(
-        kind, [language], _contexts(session, event, mailing_list, context)
-    )
-    return rendered
 
 
 def create_campaign(
@@ -377,7 +360,7 @@ def create_campaign(
     Recipients are enqueued next. ``context`` is the kind's own context, or a function giving
     it for the kit of each language (when it holds phrases computed in Python).
     """
-    versions = kit.render_each(kind, languages, _contexts(session, event, mailing_list, context))
+    versions = kit.render_each(kind, languages, contexts(session, event, mailing_list, context))
     calendar = ics(kit, event, mailing_list, method=method, now=now) if method else None
     return list_campaign(
         session,

@@ -280,7 +280,9 @@ def preview_invitation(session: Session, kit: MailKit, event: Event, language: s
     mailing_list = session.get(MailingList, event.list_id)
     assert mailing_list is not None
     context = {"calendar_links": make_calendar_links(kit, event, mailing_list)}
-    return event_mails.preview(session, kit, event, mailing_list, "invitation", context, language)
+    contexts = event_mails.contexts(session, event, mailing_list, context)
+    (rendered,) = kit.render_each("invitation", [language], contexts)
+    return rendered
 
 
 def _fields(spec: EventSpec) -> dict[str, Any]:

@@ -29,8 +29,7 @@ def upgrade() -> None:
         sa.Column("detail", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("audit_entry", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_entry_at"), ["at"], unique=False)
+    _create_indexes("audit_entry", "at")
 
     op.create_table(
         "campaign",
@@ -55,10 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref"),
     )
-    with op.batch_alter_table("campaign", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_campaign_kind"), ["kind"], unique=False)
-        batch_op.create_index(batch_op.f("ix_campaign_list_id"), ["list_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_campaign_status"), ["status"], unique=False)
+    _create_indexes("campaign", "kind", "list_id", "status")
 
     op.create_table(
         "mailing_list",
@@ -98,10 +94,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("email"),
         sqlite_autoincrement=True,
     )
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_member_country"), ["country"], unique=False)
-        batch_op.create_index(batch_op.f("ix_member_sector"), ["sector"], unique=False)
-        batch_op.create_index(batch_op.f("ix_member_status"), ["status"], unique=False)
+    _create_indexes("member", "country", "sector", "status")
 
     op.create_table(
         "staff_user",
@@ -143,18 +136,11 @@ def upgrade() -> None:
         sa.Column("user_agent", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("note", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("at", mailer.dbtypes.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["list_id"],
-            ["mailing_list.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["member_id"],
-            ["member.id"],
-        ),
+        sa.ForeignKeyConstraint(["list_id"], ["mailing_list.id"]),
+        sa.ForeignKeyConstraint(["member_id"], ["member.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("consent_event", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_consent_event_member_id"), ["member_id"], unique=False)
+    _create_indexes("consent_event", "member_id")
 
     op.create_table(
         "delivery",
@@ -172,10 +158,7 @@ def upgrade() -> None:
         sa.Column("last_code", sa.Integer(), nullable=True),
         sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
         sa.Column("sent_at", mailer.dbtypes.UTCDateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"],
-            ["campaign.id"],
-        ),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaign.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("campaign_id", "recipient_id", name="uq_delivery_campaign_recipient"),
     )
@@ -197,14 +180,8 @@ def upgrade() -> None:
         sa.Column("digest_campaign_id", sa.Integer(), nullable=True),
         sa.Column("created_at", mailer.dbtypes.UTCDateTime(), nullable=False),
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["digest_campaign_id"],
-            ["campaign.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["list_id"],
-            ["mailing_list.id"],
-        ),
+        sa.ForeignKeyConstraint(["digest_campaign_id"], ["campaign.id"]),
+        sa.ForeignKeyConstraint(["list_id"], ["mailing_list.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("news_item", schema=None) as batch_op:
@@ -218,29 +195,19 @@ def upgrade() -> None:
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("created_at", mailer.dbtypes.UTCDateTime(), nullable=False),
         sa.Column("updated_at", mailer.dbtypes.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["list_id"],
-            ["mailing_list.id"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["member_id"],
-            ["member.id"],
-        ),
+        sa.ForeignKeyConstraint(["list_id"], ["mailing_list.id"]),
+        sa.ForeignKeyConstraint(["member_id"], ["member.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("member_id", "list_id", name="uq_subscription"),
     )
-    with op.batch_alter_table("subscription", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_subscription_list_id"), ["list_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_subscription_member_id"), ["member_id"], unique=False)
+    _create_indexes("subscription", "list_id", "member_id")
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table("subscription", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subscription_member_id"))
-        batch_op.drop_index(batch_op.f("ix_subscription_list_id"))
+    _drop_indexes("subscription", "member_id", "list_id")
 
     op.drop_table("subscription")
     with op.batch_alter_table("news_item", schema=None) as batch_op:
@@ -253,28 +220,34 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_delivery_campaign_id"))
 
     op.drop_table("delivery")
-    with op.batch_alter_table("consent_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_consent_event_member_id"))
+    _drop_indexes("consent_event", "member_id")
 
     op.drop_table("consent_event")
     op.drop_table("throttle")
     op.drop_table("suppression")
     op.drop_table("staff_user")
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_member_status"))
-        batch_op.drop_index(batch_op.f("ix_member_sector"))
-        batch_op.drop_index(batch_op.f("ix_member_country"))
+    _drop_indexes("member", "status", "sector", "country")
 
     op.drop_table("member")
     op.drop_table("mailing_list")
-    with op.batch_alter_table("campaign", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_campaign_status"))
-        batch_op.drop_index(batch_op.f("ix_campaign_list_id"))
-        batch_op.drop_index(batch_op.f("ix_campaign_kind"))
+    _drop_indexes("campaign", "status", "list_id", "kind")
 
     op.drop_table("campaign")
-    with op.batch_alter_table("audit_entry", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_entry_at"))
+    _drop_indexes("audit_entry", "at")
 
     op.drop_table("audit_entry")
     # ### end Alembic commands ###
+
+
+# Alembic wrote one block per table; these say the same for the one-column indexes that
+# SQLModel's ``index=True`` names ix_<table>_<column>.
+def _create_indexes(table: str, *columns: str) -> None:
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
+            batch_op.create_index(batch_op.f(f"ix_{table}_{column}"), [column], unique=False)
+
+
+def _drop_indexes(table: str, *columns: str) -> None:
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for column in columns:
+            batch_op.drop_index(batch_op.f(f"ix_{table}_{column}"))
