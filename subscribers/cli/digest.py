@@ -1,0 +1,35 @@
+"""``newsletter digest send``: build and queue a list's digest of queued news."""
+
+from __future__ import annotations
+
+import click
+
+from subscribers.admin import actions
+from subscribers.cli.support import (
+    drain_now,
+    friendly,
+    record,
+    runtime,
+)
+from subscribers.content import digests
+from subscribers.core.db import transaction
+
+
+@click.group("digest")
+def digest_group() -> None:
+    """Digests of queued news."""
+
+
+@digest_group.command("send")
+@click.argument("slug")
+@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@friendly
+def digest_send(slug: str, drain: bool) -> None:
+    """Build and queue the digest of everything queued for a list."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
+        record(session, rt, actions.digest_sent(slug, outcome.describe()))
+    click.echo(outcome.describe())
+    if drain and outcome.campaign_id is not None:
+        drain_now(rt)
