@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from subscribers.admin import actions, api_tokens, staff, webhook_sender, webhooks
-from subscribers.cli.support import cli_actor, friendly, parse_time, record, runtime
+from subscribers.cli.support import (
+    change,
+    change_of,
+    cli_actor,
+    friendly,
+    parse_time,
+    record,
+    runtime,
+)
 from subscribers.core.db import transaction
 
 
@@ -53,9 +61,7 @@ def tokens_list() -> None:
 @friendly
 def tokens_revoke(name: str) -> None:
     """Stop a token working at once."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        token = api_tokens.by_name(session, name)
+    with change_of(api_tokens.by_name, name) as (session, rt, token):
         if api_tokens.revoke(session, token, now=rt.clock()):
             record(session, rt, actions.token_revoked(token))
             click.echo(f"revoked {token.name}")
@@ -74,8 +80,7 @@ def webhooks_group() -> None:
 @friendly
 def webhooks_add(url: str, events: str) -> None:
     """Register a URL; prints its signing secret once."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         endpoint, secret = webhooks.add(
             session,
             url,
@@ -104,8 +109,7 @@ def webhooks_list() -> None:
 @friendly
 def webhooks_remove(webhook_id: int) -> None:
     """Stop sending to a webhook (what waits for it is dropped)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         endpoint = webhooks.remove(session, webhook_id, now=rt.clock())
         record(session, rt, actions.webhook_removed(endpoint))
     click.echo(f"removed webhook {webhook_id}")

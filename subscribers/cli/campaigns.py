@@ -7,12 +7,12 @@ import click
 from mailer import outbox
 from subscribers.admin import actions
 from subscribers.cli.support import (
+    change,
     friendly,
     record,
     runtime,
 )
 from subscribers.content import campaigns
-from subscribers.core.db import transaction
 
 
 @click.group("campaigns")
@@ -22,8 +22,7 @@ def campaigns_group() -> None:
 
 def _set_status(campaign_id: int, status: str, verb: str) -> None:
 
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         # The service, as the workspace and the API do: resuming also overrides a brake.
         campaigns.set_status(session, campaign_id, status)
         action = {outbox.PAUSED: "pause", outbox.ACTIVE: "resume"}.get(status, "cancel")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from subscribers.cli.support import (
+    change,
     cli_actor,
     friendly,
     runtime,
 )
-from subscribers.core.db import transaction
 from subscribers.people import consent
 
 
@@ -48,7 +48,6 @@ def consent_new_version(texts: tuple[str, ...]) -> None:
         if not sep:
             raise click.UsageError(f"--text takes LANG=TEXT, got {given!r}")
         by_language[language.strip()] = text
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         version = consent.new_version(session, by_language, actor=cli_actor(), now=rt.clock())
     click.echo(f"consent wording version {version} ({', '.join(sorted(by_language))})")

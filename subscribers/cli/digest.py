@@ -6,13 +6,12 @@ import click
 
 from subscribers.admin import actions
 from subscribers.cli.support import (
+    change,
     drain_now,
     friendly,
     record,
-    runtime,
 )
 from subscribers.content import digests
-from subscribers.core.db import transaction
 
 
 @click.group("digest")
@@ -26,8 +25,7 @@ def digest_group() -> None:
 @friendly
 def digest_send(slug: str, drain: bool) -> None:
     """Build and queue the digest of everything queued for a list."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
         record(session, rt, actions.digest_sent(slug, outcome.describe()))
     click.echo(outcome.describe())

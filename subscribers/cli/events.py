@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 from subscribers.admin import actions
-from subscribers.cli.support import drain_now, friendly, read_text, record, runtime
+from subscribers.cli.support import (
+    change,
+    change_of,
+    drain_now,
+    friendly,
+    read_text,
+    record,
+    runtime,
+)
 from subscribers.content.multilingual import Text
 from subscribers.core import times
 from subscribers.core.db import transaction
@@ -97,8 +105,7 @@ def events_create(list_slug: str, **options: Any) -> None:
 @friendly
 def events_update(event_id: int, **options: Any) -> None:
     """Change an event; a new time or place mails an update to those invited."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         base = events.spec_of(session, events.get(session, event_id))
         # Times given without offset are read in --timezone, else in the event's zone; a new
         # zone alone changes how the times are shown, not when the event is.
@@ -116,8 +123,7 @@ def events_update(event_id: int, **options: Any) -> None:
 @friendly
 def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
     """Invite the list's active members (or a segment) not invited yet."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         campaign, count = events.invite(
             session, rt.kit, event_id, Segment.parse(segment), now=rt.clock()
         )
@@ -161,8 +167,7 @@ def events_translate(event_id: int, lang: str, title: str, body_file: Path | Non
 @friendly
 def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     """Cancel an event and mail everyone invited (the calendar entry is removed)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
         record(session, rt, actions.event_cancelled(event_id, count))
     click.echo(
@@ -214,9 +219,7 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
 def events_resend_join_link(event_id: int, email: str, drain: bool) -> None:
     """Mail the join link again to a member who said yes."""
 
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        member = members.find(session, email)
+    with change_of(members.find, email) as (session, rt, member):
         assert member.id is not None
         rsvp.resend_join_link(session, rt.kit, event_id, member.id, now=rt.clock())
         record(session, rt, actions.join_link_sent(event_id, member.id))

@@ -11,8 +11,7 @@ from datetime import datetime
 import click
 
 from subscribers.admin import audit
-from subscribers.cli.support import cli_actor, friendly, runtime
-from subscribers.core.db import transaction
+from subscribers.cli.support import change_of, cli_actor, friendly, runtime
 from subscribers.core.i18n import ngettext
 from subscribers.core.validation import check_details
 from subscribers.people import members, suppressions
@@ -138,9 +137,7 @@ def members_edit(email: str, **given: str | None) -> None:
     details = check_details({key: value for key, value in given.items() if value is not None})
     if not details:
         raise click.UsageError("nothing to change: give at least one of the options")
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        member = members.find(session, email)
+    with change_of(members.find, email) as (session, rt, member):
         changed = members.update_details(
             session, member, details, actor=cli_actor(), now=rt.clock()
         )
@@ -153,9 +150,7 @@ def members_edit(email: str, **given: str | None) -> None:
 @friendly
 def members_unsubscribe(email: str) -> None:
     """Unsubscribe a member from every list (recorded as consent withdrawn)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        member = members.find(session, email)
+    with change_of(members.find, email) as (session, rt, member):
         members.unsubscribe(session, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"unsubscribed member {member.id} ({members.label(member)}) from every list")
 
@@ -166,9 +161,7 @@ def members_unsubscribe(email: str) -> None:
 def members_erase(email: str) -> None:
     """Erase a member's personal data for good; only a hash of the address stays, as a
     suppression, so that it is never mailed again."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        member = members.find(session, email)
+    with change_of(members.find, email) as (session, rt, member):
         members.erase(session, rt.kit, member, actor=cli_actor(), now=rt.clock(), source="cli")
     click.echo(f"erased member {member.id}; the address is kept only as a suppressed hash")
 
@@ -178,9 +171,7 @@ def members_erase(email: str) -> None:
 @friendly
 def members_unsuppress(email: str) -> None:
     """Mail a suppressed address again (after a bounce or complaint was cleared); audited."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        member = members.find(session, email)
+    with change_of(members.find, email) as (session, rt, member):
         lifted = suppressions.lift(session, member, actor=cli_actor(), now=rt.clock())
     click.echo(f"member {member.id}: suppression lifted (was {lifted.describe()})")
 

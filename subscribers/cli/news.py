@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import click
+from sqlalchemy.orm import Session
 
 from subscribers.admin import actions
 from subscribers.cli.support import (
     TRANSLATION_HELP,
     body_text,
+    change,
     friendly,
     record,
     runtime,
@@ -18,6 +21,17 @@ from subscribers.cli.support import (
 from subscribers.content import news
 from subscribers.content.multilingual import Text
 from subscribers.core.db import transaction
+from subscribers.runtime import Runtime
+
+
+class _Written(TypedDict):
+    """The options of news add and edit besides the list or item and the title."""
+
+    body_file: Path | None
+    body: str | None
+    link: str | None
+    lang: str | None
+    translation: tuple[str, ...]
 
 
 @click.group("news")
@@ -34,34 +48,32 @@ def news_group() -> None:
 @click.option("--lang", help="Language of --title and the body (default: the list's).")
 @click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @friendly
-def news_add(
-    list_slug: str,
-    title: str,
-    body_file: Path | None,
-    body: str | None,
-    link: str | None,
-    lang: str | None,
-    translation: tuple[str, ...],
-) -> None:
+def news_add(list_slug: str, title: str, **given: Unpack[_Written]) -> None:
     """Queue a news item (Markdown) for the list's next digest; prints its id."""
     rt = runtime()
-    texts = translation_files(translation)
+    texts = translation_files(given["translation"])
     with transaction(rt.new_session()) as session:
         item = news.add(
             session,
             list_slug,
             title=title,
-            body=body_text(body_file, body),
-            link=link,
+            body=body_text(given["body_file"], given["body"]),
+            link=given["link"],
             now=rt.clock(),
-            language=lang,
+            language=given["lang"],
         )
         assert item.id is not None
         record(session, rt, actions.news_added(item))
-        for text in texts:
-            news.translate(session, item.id, text)
-            record(session, rt, actions.news_translated(item.id, text.language))
+        _translate(session, rt, item.id, texts)
     click.echo(item.id)
+
+
+def _translate(session: Session, rt: Runtime, item_id: int, texts: list[Text]) -> None:
+    """Write each translation of a news item, each audited as news.translate (as from the
+    workspace)."""
+    for text in texts:
+        news.translate(session, item_id, text)
+        record(session, rt, actions.news_translated(item_id, text.language))
 
 
 @news_group.command("list")
@@ -88,19 +100,12 @@ def news_list(list_slug: str) -> None:
 )
 @click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @friendly
-def news_edit(
-    item_id: int,
-    title: str | None,
-    body_file: Path | None,
-    body: str | None,
-    link: str | None,
-    lang: str | None,
-    translation: tuple[str, ...],
-) -> None:
+def news_edit(item_id: int, title: str | None, **given: Unpack[_Written]) -> None:
     """Change a news item still queued, or write a translation; options not given stay."""
     rt = runtime()
+    body_file, body, link, lang = given["body_file"], given["body"], given["link"], given["lang"]
     text = body_text(body_file, body) if body_file or body is not None else None
-    texts = translation_files(translation)
+    texts = translation_files(given["translation"])
     if lang is not None:
         if title is None or text is None:
             raise click.ClickException("--lang needs --title and --body (or --body-file)")
@@ -112,9 +117,7 @@ def news_edit(
         # (the --lang text included) is news.translate.
         if not texts or (title, text, link) != (None, None, None):
             record(session, rt, actions.news_edited(item))
-        for translated in texts:
-            news.translate(session, item_id, translated)
-            record(session, rt, actions.news_translated(item_id, translated.language))
+        _translate(session, rt, item_id, texts)
     click.echo(f"news item {item_id} saved")
 
 
@@ -123,8 +126,7 @@ def news_edit(
 @friendly
 def news_withdraw(item_id: int) -> None:
     """Take a queued news item out of the next digest."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         item = news.withdraw(session, item_id)
         record(session, rt, actions.news_withdrawn(item))
     click.echo(f"news item {item_id} withdrawn")

@@ -9,11 +9,12 @@ import click
 
 from subscribers.admin import actions, staff
 from subscribers.cli.support import (
+    change,
+    change_of,
     friendly,
     record,
     runtime,
 )
-from subscribers.core.db import transaction
 
 
 @click.group("staff")
@@ -32,8 +33,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass("Password: ")
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         user = staff.create(session, email, password, role, now=rt.clock())
         record(session, rt, actions.staff_created(user))
     click.echo(f"created {user.role} {user.email}")
@@ -56,9 +56,7 @@ def staff_list() -> None:
 @friendly
 def staff_set_role(email: str, role: str) -> None:
     """Give a staff account another role (the last admin stays admin)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        user = staff.get(session, email)
+    with change_of(staff.get, email) as (session, rt, user):
         changed = staff.change_role(session, user, role)
         if changed:
             record(session, rt, actions.staff_role_set(user))
@@ -70,9 +68,7 @@ def staff_set_role(email: str, role: str) -> None:
 @friendly
 def staff_unlock(email: str) -> None:
     """Let an account locked out after failed logins sign in again at once."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        user = staff.get(session, email)
+    with change_of(staff.get, email) as (session, rt, user):
         staff.unlock(session, user)
         record(session, rt, actions.staff_unlocked(user.email))
     click.echo(f"{user.email} can sign in again")
@@ -83,9 +79,7 @@ def staff_unlock(email: str) -> None:
 @friendly
 def staff_remove(email: str) -> None:
     """Remove a staff account (never the last admin)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
-        user = staff.get(session, email)
+    with change_of(staff.get, email) as (session, rt, user):
         address = user.email
         staff.remove(session, user, acting=None)
         record(session, rt, actions.staff_removed(address))

@@ -10,6 +10,7 @@ import click
 
 from subscribers.admin import actions
 from subscribers.cli.support import (
+    change,
     cli_actor,
     friendly,
     record,
@@ -97,8 +98,7 @@ def _import_counter() -> Callable[[ImportJob], None]:
 @friendly
 def subscribers_export(list_slug: str, output: Path | None) -> None:
     """The list's subscribers as CSV (formulas neutralised)."""
-    rt = runtime()
-    with transaction(rt.new_session()) as session:
+    with change() as (session, rt):
         text = imports.export_members(session, list_slug)
         # Members' data leaving the system is audited, as from the workspace.
         record(session, rt, actions.members_exported(list_slug, text))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
@@ -20,11 +21,13 @@ from mailer.sender import Sender
 from subscribers.admin import actions
 from subscribers.content.multilingual import Text
 from subscribers.core import times
+from subscribers.core.db import transaction
 from subscribers.core.errors import NewsletterError
 from subscribers.core.settings import SettingsError, load
 from subscribers.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def runtime() -> Runtime:
@@ -45,6 +48,23 @@ def cli_actor() -> str:
         return f"cli ({getpass.getuser()})"
     except (OSError, KeyError):  # no login name in a bare container
         return "cli"
+
+
+@contextmanager
+def change() -> Iterator[tuple[Session, Runtime]]:
+    """The session of a command's one transaction, with the runtime: committed when the block
+    ends, rolled back if it raises."""
+    rt = runtime()
+    with transaction(rt.new_session()) as session:
+        yield session, rt
+
+
+@contextmanager
+def change_of(find: Callable[[Session, str], T], key: str) -> Iterator[tuple[Session, Runtime, T]]:
+    """``change()``, with what ``find`` looks up by ``key`` in its session (a member by address,
+    a staff account, a token by name)."""
+    with change() as (session, rt):
+        yield session, rt, find(session, key)
 
 
 def record(session: Session, rt: Runtime, entry: actions.Entry) -> None:
