@@ -11,11 +11,12 @@ from subscribers.cli.support import (
     TRANSLATION_HELP,
     body_text,
     cli_actor,
-    drain_now,
+    echo_then_send,
     friendly,
     parse_time,
     record,
     runtime,
+    send_now_option,
     translation_files,
 )
 from subscribers.content import campaigns
@@ -43,7 +44,7 @@ from subscribers.people.audience import Segment
     help="With --preview: also write the HTML part there.",
 )
 @click.option("--test-to", help="Queue one test copy to this staff account only.")
-@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@send_now_option
 @click.option("--lang", help="Language of --subject and the body (default: the list's).")
 @click.option("--translation", multiple=True, metavar="CODE=FILE", help=TRANSLATION_HELP)
 @click.option("--preview-lang", help="With --preview: show the version of this language.")
@@ -121,6 +122,4 @@ def announce(
                 id=campaign.id,
             )
             message += f" for {when.isoformat()}" if when else ""
-    click.echo(message)
-    if drain:
-        drain_now(rt)
+    echo_then_send(rt, message, drain)

@@ -13,6 +13,7 @@ from subscribers.cli.support import (
     parse_time,
     record,
     runtime,
+    show_secret,
 )
 from subscribers.core.db import transaction
 
@@ -36,8 +37,7 @@ def tokens_create(name: str, role: str, expires: str | None) -> None:
             session, name, role, now=rt.clock(), expires_at=expires_at, created_by=cli_actor()
         )
         record(session, rt, actions.token_created(token))
-    click.echo(secret)
-    click.echo(f"{token.role} token {token.name!r}: keep it now, it is not shown again", err=True)
+    show_secret(secret, f"{token.role} token {token.name!r}: keep it now, it is not shown again")
 
 
 @tokens_group.command("list")
@@ -90,16 +90,14 @@ def webhooks_add(url: str, events: str) -> None:
             created_by=cli_actor(),
         )
         record(session, rt, actions.webhook_added(endpoint))
-    click.echo(secret)
-    click.echo(f"webhook {endpoint.id} for {endpoint.events}: keep the secret now", err=True)
+    show_secret(secret, f"webhook {endpoint.id} for {endpoint.events}: keep the secret now")
 
 
 @webhooks_group.command("list")
 @friendly
 def webhooks_list() -> None:
     """Every webhook: id, URL, events, and deliveries waiting."""
-    rt = runtime()
-    with rt.new_session() as session:
+    with runtime().new_session() as session:
         for endpoint in webhooks.endpoints(session):
             click.echo(f"{endpoint.id}\t{endpoint.url}\t{endpoint.events}")
 

@@ -6,12 +6,7 @@ import click
 
 from mailer import outbox
 from subscribers.admin import actions
-from subscribers.cli.support import (
-    change,
-    friendly,
-    record,
-    runtime,
-)
+from subscribers.cli.support import change, friendly, record, runtime
 from subscribers.content import campaigns
 
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import click
 
-from subscribers.cli.support import (
-    change,
-    cli_actor,
-    friendly,
-    runtime,
-)
+from subscribers.cli.support import change, cli_actor, friendly, runtime
 from subscribers.people import consent
 
 

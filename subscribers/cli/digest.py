@@ -5,12 +5,7 @@ from __future__ import annotations
 import click
 
 from subscribers.admin import actions
-from subscribers.cli.support import (
-    change,
-    drain_now,
-    friendly,
-    record,
-)
+from subscribers.cli.support import change, echo_then_send, friendly, record, send_now_option
 from subscribers.content import digests
 
 
@@ -21,13 +16,11 @@ def digest_group() -> None:
 
 @digest_group.command("send")
 @click.argument("slug")
-@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@send_now_option
 @friendly
 def digest_send(slug: str, drain: bool) -> None:
     """Build and queue the digest of everything queued for a list."""
     with change() as (session, rt):
         outcome = digests.create_digest(session, rt.kit, slug, now=rt.clock())
         record(session, rt, actions.digest_sent(slug, outcome.describe()))
-    click.echo(outcome.describe())
-    if drain and outcome.campaign_id is not None:
-        drain_now(rt)
+    echo_then_send(rt, outcome.describe(), drain and outcome.campaign_id is not None)

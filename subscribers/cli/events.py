@@ -14,11 +14,12 @@ from subscribers.admin import actions
 from subscribers.cli.support import (
     change,
     change_of,
-    drain_now,
+    echo_then_send,
     friendly,
     read_text,
     record,
     runtime,
+    send_now_option,
 )
 from subscribers.content.multilingual import Text
 from subscribers.core import times
@@ -119,7 +120,7 @@ def events_update(event_id: int, **options: Any) -> None:
 @events_group.command("invite")
 @click.argument("event_id", type=int)
 @click.option("--segment", help="e.g. country=PT,sector=police")
-@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@send_now_option
 @friendly
 def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
     """Invite the list's active members (or a segment) not invited yet."""
@@ -132,16 +133,13 @@ def events_invite(event_id: int, segment: str | None, drain: bool) -> None:
     if campaign is None:
         click.echo("nobody new to invite: everyone in this audience is invited already")
         return
-    click.echo(
-        ngettext(
-            "invitation campaign %(id)d queued for %(num)d member",
-            "invitation campaign %(id)d queued for %(num)d members",
-            count,
-            id=campaign.id,
-        )
+    queued = ngettext(
+        "invitation campaign %(id)d queued for %(num)d member",
+        "invitation campaign %(id)d queued for %(num)d members",
+        count,
+        id=campaign.id,
     )
-    if drain:
-        drain_now(rt)
+    echo_then_send(rt, queued, drain)
 
 
 @events_group.command("translate")
@@ -163,23 +161,20 @@ def events_translate(event_id: int, lang: str, title: str, body_file: Path | Non
 @events_group.command("cancel")
 @click.argument("event_id", type=int)
 @click.option("--reason", default="", help="One sentence on why, shown in the mail.")
-@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@send_now_option
 @friendly
 def events_cancel(event_id: int, reason: str, drain: bool) -> None:
     """Cancel an event and mail everyone invited (the calendar entry is removed)."""
     with change() as (session, rt):
-        event, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
+        _, count = events.cancel_event(session, rt.kit, event_id, now=rt.clock(), reason=reason)
         record(session, rt, actions.event_cancelled(event_id, count))
-    click.echo(
-        ngettext(
-            "event %(id)d cancelled; %(num)d member will be told",
-            "event %(id)d cancelled; %(num)d members will be told",
-            count,
-            id=event.id,
-        )
+    told = ngettext(
+        "event %(id)d cancelled; %(num)d member will be told",
+        "event %(id)d cancelled; %(num)d members will be told",
+        count,
+        id=event_id,
     )
-    if drain:
-        drain_now(rt)
+    echo_then_send(rt, told, drain)
 
 
 @events_group.command("rsvps")
@@ -214,7 +209,7 @@ def events_rsvps(event_id: int, as_csv: bool) -> None:
 @events_group.command("resend-join-link")
 @click.argument("event_id", type=int)
 @click.argument("email")
-@click.option("--now", "drain", is_flag=True, help="Also send the outbox before returning.")
+@send_now_option
 @friendly
 def events_resend_join_link(event_id: int, email: str, drain: bool) -> None:
     """Mail the join link again to a member who said yes."""
@@ -223,6 +218,4 @@ def events_resend_join_link(event_id: int, email: str, drain: bool) -> None:
         assert member.id is not None
         rsvp.resend_join_link(session, rt.kit, event_id, member.id, now=rt.clock())
         record(session, rt, actions.join_link_sent(event_id, member.id))
-    click.echo(f"join link queued for {email}")
-    if drain:
-        drain_now(rt)
+    echo_then_send(rt, f"join link queued for {email}", drain)

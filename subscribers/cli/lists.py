@@ -8,11 +8,7 @@ from contextlib import contextmanager
 import click
 
 from subscribers.admin import actions
-from subscribers.cli.support import (
-    friendly,
-    record,
-    runtime,
-)
+from subscribers.cli.support import friendly, record, runtime
 from subscribers.content import lists
 from subscribers.core.db import transaction
 from subscribers.core.errors import InvalidInput

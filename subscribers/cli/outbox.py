@@ -9,11 +9,7 @@ import click
 
 from mailer import outbox, workers
 from mailer.sender import drain_processes
-from subscribers.cli.support import (
-    friendly,
-    runtime,
-    sender_for_process,
-)
+from subscribers.cli.support import friendly, runtime, sender_for_process
 
 
 @click.group("outbox")

@@ -8,13 +8,7 @@ import sys
 import click
 
 from subscribers.admin import actions, staff
-from subscribers.cli.support import (
-    change,
-    change_of,
-    friendly,
-    record,
-    runtime,
-)
+from subscribers.cli.support import change, change_of, friendly, record, runtime
 
 
 @click.group("staff")

@@ -9,13 +9,7 @@ from pathlib import Path
 import click
 
 from subscribers.admin import actions
-from subscribers.cli.support import (
-    change,
-    cli_actor,
-    friendly,
-    record,
-    runtime,
-)
+from subscribers.cli.support import change, cli_actor, friendly, record, runtime
 from subscribers.core import uploads
 from subscribers.core.db import transaction
 from subscribers.core.models import ImportJob

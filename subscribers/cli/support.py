@@ -158,8 +158,24 @@ def sender_for_process(share: int) -> Sender:
     return Runtime.build(settings).sender
 
 
-def drain_now(rt: Runtime) -> None:
-    report = rt.sender.drain(threads=rt.settings.smtp_connections)
-    click.echo(report.describe())
-    if report.failed:
-        sys.exit(1)
+# The --now flag of the commands that queue mail (announce, digest send, events invite...).
+send_now_option = click.option(
+    "--now", "drain", is_flag=True, help="Also send the outbox before returning."
+)
+
+
+def echo_then_send(rt: Runtime, line: str, drain: bool) -> None:
+    """Say what the command queued; with --now (``drain``), send the outbox before returning:
+    what was sent on stdout, exit 1 if a delivery failed for good."""
+    click.echo(line)
+    if drain:
+        report = rt.sender.drain(threads=rt.settings.smtp_connections)
+        click.echo(report.describe())
+        if report.failed:
+            sys.exit(1)
+
+
+def show_secret(secret: str, note: str) -> None:
+    """A new secret on stdout, shown this once (a script captures it), what it is on stderr."""
+    click.echo(secret)
+    click.echo(note, err=True)
