@@ -1006,31 +1006,47 @@ def postgres_part(bench: Bench) -> None:
 
 
 def big_part(bench: Bench) -> None:
+    """100,000 members as the product sends them, and again through drain processes.
+
+    The memory target counts every process together. ``newsletter serve`` (what ``make run``
+    starts) and ``newsletter worker`` send from one process with ``NEWSLETTER_SMTP_CONNECTIONS``
+    threads (4 by default), the web app and the worker sharing it under ``serve``: that is the
+    round checked. ``outbox drain --processes N`` adds a process per core for speed; each starts
+    with its own interpreter, SQLAlchemy and driver (~90 MB resident, most of it shared pages
+    a fork counts again), so its sum is printed beside it, with PSS (shared pages counted once).
+    """
     args = bench.args
-    url = f"sqlite:///{bench.tmp / 'big.db'}"
-    engine = reset_database(url)
-    insert_members(engine, args.big, datetime.now(UTC))
-    round_, _ = run_round(
-        bench,
-        url,
-        engine,
-        label=f"sqlite {args.big // 1000}k",
-        processes=args.processes,
-        threads=args.connections,
-        members=args.big,
-        watch_rss=True,
-    )
-    engine.dispose()
-    bench.show(
-        f"{args.big:,} members",
-        f"queued in {round_.fanout_s:.1f} s, {round_.rate:,.0f} msg/s, peak RSS of all "
-        f"processes together {round_.peak_rss_mb:.0f} MB (PSS, shared pages counted once: "
-        f"{round_.peak_pss_mb:.0f} MB)",
-    )
+    # The sending threads of `serve` and `worker`: NEWSLETTER_SMTP_CONNECTIONS, left at its default.
+    default = load(settings_environ("sqlite://", bench.tmp / "instance", 25), dotenv=None)
+    checked: Round | None = None
+    for processes, threads in ((1, default.smtp_connections), (args.processes, args.connections)):
+        url = f"sqlite:///{bench.tmp / f'big-{processes}.db'}"
+        engine = reset_database(url)
+        insert_members(engine, args.big, datetime.now(UTC))
+        round_, _ = run_round(
+            bench,
+            url,
+            engine,
+            label=f"sqlite {args.big // 1000}k, {processes} x {threads}",
+            processes=processes,
+            threads=threads,
+            members=args.big,
+            watch_rss=True,
+        )
+        engine.dispose()
+        how = "one process (serve, worker)" if processes == 1 else "drain processes"
+        bench.show(
+            f"{args.big:,} members, {how}, {processes} x {threads}",
+            f"queued in {round_.fanout_s:.1f} s, {round_.rate:,.0f} msg/s, peak RSS of all "
+            f"processes together {round_.peak_rss_mb:.0f} MB (PSS, shared pages counted once: "
+            f"{round_.peak_pss_mb:.0f} MB)",
+        )
+        checked = checked or round_
+    assert checked is not None
     bench.check(f"{args.big:,} queued in <= {TARGET_QUEUE_S:.0f} s",
-                round_.fanout_s <= TARGET_QUEUE_S, f"{round_.fanout_s:.1f} s")  # fmt: skip
-    bench.check(f"{args.big:,}: peak RSS (all processes) <= {TARGET_RSS_MB:.0f} MB",
-                round_.peak_rss_mb <= TARGET_RSS_MB, f"{round_.peak_rss_mb:.0f} MB")  # fmt: skip
+                checked.fanout_s <= TARGET_QUEUE_S, f"{checked.fanout_s:.1f} s")  # fmt: skip
+    bench.check(f"{args.big:,}, one process: peak RSS (all processes) <= {TARGET_RSS_MB:.0f} MB",
+                checked.peak_rss_mb <= TARGET_RSS_MB, f"{checked.peak_rss_mb:.0f} MB")  # fmt: skip
 
 
 def claims_part(bench: Bench) -> None:
