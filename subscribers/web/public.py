@@ -125,7 +125,7 @@ def _submit_registration(lists: list[MailingList]) -> str | tuple[str, int]:
     """A posted registration: its values are read without building the form (CSRFProtect has
     checked the token), which is built only when a problem is to be shown on it."""
     wording = _consent_wording(request.form.get("consent_wording", ""))
-    posted = posted_registration(request.form)
+    posted = posted_registration(request.form, page_language=language.page_language())
     if posted["website"]:
         return _check_inbox(None)  # a bot: same answer, nothing done
     rt = runtime()

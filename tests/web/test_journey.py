@@ -233,3 +233,25 @@ def test_a_known_member_gets_the_manage_link_once_per_ten_minutes(
     register(client, "known@example.org")
     rt.sender.drain()
     assert len(smtp.messages) == 2
+
+
+def test_a_form_posted_without_a_language_gets_the_language_of_the_page(
+    client: FlaskClient, rt: Runtime, smtp: ScriptedSMTP, session
+) -> None:
+    """A sign-up form on the network's own site, or a script, may leave out the selector: the
+    mail then speaks the language the visitor reads, not English."""
+    make_list(session, rt.clock())
+    slovak = {"Accept-Language": "sk,en;q=0.5"}
+    page = client.get("/register", headers=slovak)
+    data = {
+        "csrf_token": csrf_token(page.text),
+        "email": "lucia@example.sk",
+        "name": "Lucia Nováková",
+        "lists": "practitioners",
+        "consent": "y",
+    }
+    assert client.post("/register", data=data, headers=slovak).status_code == 200
+    rt.sender.drain()
+    confirmation = smtp.messages[-1].message
+    assert confirmation["Content-Language"] == "sk"
+    assert member(rt, "lucia@example.sk").language == "sk"  # type: ignore[union-attr]
