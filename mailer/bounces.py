@@ -102,14 +102,36 @@ def _mac(key: bytes, delivery_id: int) -> str:
     return hmac.new(key, str(delivery_id).encode("ascii"), sha256).hexdigest()[:_MAC_HEX]
 
 
+@dataclass(frozen=True)
+class EnvelopeSender:
+    """The envelope sender of each delivery for the bounce-address setting, parsed once: a
+    fixed address, or with VERP (``{token}`` in it) one carrying the delivery's id and MAC."""
+
+    address: str  # the bare address of the setting, "{token}" and all
+    key: bytes
+
+    @classmethod
+    def of(cls, template: str, *, key: bytes) -> EnvelopeSender:
+        return cls(_addr_spec(template), key)
+
+    @property
+    def verp(self) -> bool:
+        return TOKEN in self.address
+
+    def for_delivery(self, delivery_id: int) -> str:
+        if not self.verp:
+            return self.address
+        # str.replace, not str.format: a template may legitimately contain other braces.
+        return self.address.replace(TOKEN, f"{delivery_id}-{_mac(self.key, delivery_id)}")
+
+
 def verp_address(template: str, delivery_id: int, *, key: bytes) -> str:
     """Return the envelope sender for one delivery: ``template`` with ``{token}`` filled in."""
     if TOKEN not in template:
         return template
     if isinstance(delivery_id, bool) or not isinstance(delivery_id, int) or delivery_id < 0:
         raise ValueError(f"delivery id must be a non-negative int, got {delivery_id!r}")
-    # str.replace, not str.format: a template may legitimately contain other braces.
-    return _addr_spec(template).replace(TOKEN, f"{delivery_id}-{_mac(key, delivery_id)}")
+    return EnvelopeSender.of(template, key=key).for_delivery(delivery_id)
 
 
 def _template_pattern(template: str) -> re.Pattern[str] | None:

@@ -43,7 +43,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, col
 
 from mailer.compose import RenderedMail
-from mailer.dbtypes import UTCDateTime, table_of
+from mailer.dbtypes import UTCDateTime, changed_rows, table_of
 from mailer.engine import is_postgres
 
 QUEUED, SENDING, SENT, FAILED, SKIPPED = "queued", "sending", "sent", "failed", "skipped"
@@ -665,6 +665,56 @@ class SentMarker:
                 connection.invalidate()
             except Exception:  # noqa: BLE001 - invalidating a dead connection may fail too
                 pass
+
+
+def hand_back(
+    session: Session,
+    worker_id: int,
+    *,
+    ids: Collection[int] | None = None,
+    keep: Collection[int] = (),
+    until: datetime | None = None,
+) -> int:
+    """Give rows this worker holds back to the queue, no attempt counted; return how many.
+
+    ``ids`` limits it to those rows (a batch it will not start: a pause, a stop, a lease nearly
+    up), else every row it holds but ``keep`` (a thread that failed, a stop). ``until`` defers
+    them (a domain asked to slow down). Only rows still ``sending`` under this worker move: one
+    whose lease ran out may belong to another worker by now. The caller commits.
+    """
+    stmt = update(Delivery).where(
+        col(Delivery.worker_id) == worker_id, col(Delivery.state) == SENDING
+    )
+    if ids is not None:
+        stmt = stmt.where(col(Delivery.id).in_(list(ids)))
+    if keep:
+        stmt = stmt.where(col(Delivery.id).not_in(list(keep)))
+    values: dict[str, Any] = {"state": QUEUED, "lease_until": None}
+    if until is not None:
+        values["next_attempt_at"] = until
+    result = session.execute(stmt.values(**values).execution_options(synchronize_session=False))
+    return changed_rows(result)
+
+
+_RENEW = (
+    update(Delivery)
+    .where(
+        col(Delivery.id).in_(bindparam("ids", expanding=True)),
+        col(Delivery.worker_id) == bindparam("holder"),
+        col(Delivery.state) == SENDING,
+    )
+    .values(lease_until=bindparam("renewed_until"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def renew_leases(
+    session: Session, worker_id: int, held: Collection[int], *, until: datetime
+) -> None:
+    """Extend the lease of the rows this worker holds to ``until``; one taken over by another
+    worker (after this one missed its beats) stays with its new holder. The caller commits."""
+    if held:
+        session.execute(_RENEW, {"ids": list(held), "holder": worker_id, "renewed_until": until})
 
 
 def mark_unsent(

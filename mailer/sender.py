@@ -42,18 +42,17 @@ from multiprocessing.context import ForkContext, ForkServerContext, SpawnContext
 from typing import Any, cast
 
 from sqlalchemy import text as sql_text
-from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from mailer import outbox, pacing, priority, workers
-from mailer.bounces import TOKEN, _addr_spec, _mac, unsubscribe_mailto
+from mailer.bounces import EnvelopeSender, unsubscribe_mailto
 from mailer.clock import Clock
 from mailer.compose import Personaliser, RenderedMail
 from mailer.engine import READ_ONLY, is_postgres
 from mailer.message import Address, Envelope, HeaderInjection
 from mailer.mime import CalendarPart, MessageLayout, make_message_id
-from mailer.outbox import Campaign, Claimed, Delivery, SentMarker
+from mailer.outbox import Campaign, Claimed, SentMarker
 from mailer.pacing import Pacer, domain_of
 from mailer.transport import Transport
 
@@ -215,8 +214,8 @@ class Sender:
         self._prepared: dict[int, _Versions] = {}
         self._lock = threading.Lock()
         # The envelope sender, parsed once: with VERP only the token changes per message.
-        self._verp_spec = _addr_spec(bounce_address) if bounce_address else None
-        self._verp = self._verp_spec is not None and TOKEN in self._verp_spec
+        self._envelope = EnvelopeSender.of(bounce_address, key=verp_key) if bounce_address else None
+        self._verp = self._envelope is not None and self._envelope.verp
         # Who this sender is (mailer.workers) and what it holds, shared by its threads and its
         # heartbeat under _state: batches being sent, rows on the wire, marks still to write.
         self._state = threading.Lock()
@@ -233,6 +232,11 @@ class Sender:
     @property
     def worker_id(self) -> int | None:
         """This sender's row in the worker table, once it has claimed something."""
+        return self._worker_id
+
+    def _holder(self) -> int:
+        """The worker id the rows of a batch were claimed under (a claim registers it)."""
+        assert self._worker_id is not None, "rows are claimed under a registered worker"
         return self._worker_id
 
     # -- heartbeat, hand-back -------------------------------------------------------------
@@ -310,7 +314,7 @@ class Sender:
             return 0
         with self.session_factory() as session:
             try:
-                released = workers.release(session, worker_id, keep=keep)
+                released = outbox.hand_back(session, worker_id, keep=keep)
                 session.commit()
             except BaseException:
                 session.rollback()
@@ -325,7 +329,7 @@ class Sender:
         with self.session_factory() as session:
             try:
                 self._write_owed(session)
-                workers.release(session, worker_id, keep=set(self._owed))
+                outbox.hand_back(session, worker_id, keep=set(self._owed))
                 workers.sign_off(session, worker_id, now=self.clock())
                 session.commit()
             except BaseException:
@@ -345,7 +349,7 @@ class Sender:
         with self._state:
             self._handing_back = False
             keep = {i for b in self._batches for i in b.ids} | set(self._owed)
-        workers.release(session, self._worker_id, keep=keep)
+        outbox.hand_back(session, self._worker_id, keep=keep)
         session.commit()
 
     def _write_owed(self, session: Session) -> None:
@@ -562,17 +566,7 @@ class Sender:
     ) -> None:
         """Put claimed rows back in the queue until ``until``, no attempt counted; the caller
         commits."""
-        session.execute(
-            update(Delivery)
-            .where(
-                col(Delivery.id).in_(ids),
-                col(Delivery.state) == outbox.SENDING,
-                col(Delivery.worker_id) == self._worker_id,
-            )
-            .values(state=outbox.QUEUED, lease_until=None, next_attempt_at=until)
-            .execution_options(synchronize_session=False)
-        )
-        report.deferred += len(ids)
+        report.deferred += outbox.hand_back(session, self._holder(), ids=ids, until=until)
 
     def _start_sending(self, delivery_id: int) -> bool:
         """Mark a row as on the wire, unless everything not yet started is being handed back."""
@@ -663,23 +657,10 @@ class Sender:
         report.failed += len(rows)
 
     def _release(self, session: Session, ids: list[int], report: DrainReport) -> None:
-        """Give claimed rows back to the queue untouched (pause, stop, lease nearly up).
-
-        Only rows this worker still holds are released: a row whose lease ran out may belong to
-        another worker by now. The caller commits.
-        """
+        """Give claimed rows back to the queue untouched (pause, stop, lease nearly up); the
+        caller commits."""
         if ids:
-            stmt = update(Delivery).where(
-                col(Delivery.id).in_(ids),
-                col(Delivery.state) == outbox.SENDING,
-                col(Delivery.worker_id) == self._worker_id,
-            )
-            session.execute(
-                stmt.values(state=outbox.QUEUED, lease_until=None).execution_options(
-                    synchronize_session=False
-                )
-            )
-            report.released += len(ids)
+            report.released += outbox.hand_back(session, self._holder(), ids=ids)
 
     def _send_one(
         self,
@@ -784,13 +765,9 @@ class Sender:
         return self.signer(data) if self.signer else data
 
     def _envelope_from(self, prepared: _Prepared, row: Claimed) -> str:
-        spec = self._verp_spec
-        if spec is None:
+        if self._envelope is None:
             return prepared.layout.sender.email
-        if not self._verp:
-            return spec
-        # mailer.bounces.verp_address, without parsing the configured address every time.
-        return spec.replace(TOKEN, f"{row.id}-{_mac(self.verp_key, row.id)}")
+        return self._envelope.for_delivery(row.id)
 
     def _prepare(self, session: Session, campaign: Campaign) -> _Versions:
         """Everything about a campaign's messages that is the same for all its recipients.

@@ -16,11 +16,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Field, Session, SQLModel, col
 
 from mailer.dbtypes import UTCDateTime, changed_rows
-from mailer.outbox import QUEUED, SENDING, Delivery
+from mailer.outbox import SENDING, Delivery, renew_leases
 
 # A live worker renews its leases every HEARTBEAT; a dead one's rows come back within LEASE.
 LEASE = timedelta(seconds=30)
@@ -68,18 +68,6 @@ def register(session: Session, *, now: datetime, lease: timedelta = LEASE) -> Wo
     return worker
 
 
-_RENEW = (
-    update(Delivery)
-    .where(
-        col(Delivery.id).in_(bindparam("ids", expanding=True)),
-        col(Delivery.worker_id) == bindparam("holder"),
-        col(Delivery.state) == SENDING,
-    )
-    .values(lease_until=bindparam("renewed_until"))
-    .execution_options(synchronize_session=False)
-)
-
-
 def beat(
     session: Session,
     worker_id: int,
@@ -99,27 +87,7 @@ def beat(
         .values(last_seen=now)
         .execution_options(synchronize_session=False)
     )
-    if held:
-        session.execute(
-            _RENEW, {"ids": list(held), "holder": worker_id, "renewed_until": now + lease}
-        )
-
-
-def release(session: Session, worker_id: int, *, keep: Collection[int] = ()) -> int:
-    """Hand every row this worker holds back to the queue, except ``keep``; return how many.
-
-    For rows whose sending was abandoned (a thread that failed, a stop): they go back at once
-    rather than one lease later. The caller commits.
-    """
-    stmt = update(Delivery).where(
-        col(Delivery.worker_id) == worker_id, col(Delivery.state) == SENDING
-    )
-    if keep:
-        stmt = stmt.where(col(Delivery.id).not_in(list(keep)))
-    result = session.execute(
-        stmt.values(state=QUEUED, lease_until=None).execution_options(synchronize_session=False)
-    )
-    return changed_rows(result)
+    renew_leases(session, worker_id, held, until=now + lease)
 
 
 def sign_off(session: Session, worker_id: int, *, now: datetime) -> None:
