@@ -146,6 +146,14 @@ def forget_click_keys() -> int:
         return clicks.forget_keys(session, now=rt.clock())
 
 
+# A list's digest job is named after the list; the prefix tells them from the fixed jobs.
+DIGEST_JOB = "digest:"
+
+
+def digest_job_id(slug: str) -> str:
+    return DIGEST_JOB + slug
+
+
 def sync_digest_jobs() -> None:
     """Bring the digest jobs in line with the lists' schedules (lists change at run time)."""
     scheduler = _scheduler
@@ -154,9 +162,9 @@ def sync_digest_jobs() -> None:
     rt = _rt()
     with rt.new_session() as session:
         lists = session.execute(select(MailingList)).scalars().all()
-    wanted = {f"digest:{lst.slug}": lst for lst in lists if lst.digest_cron}
+    wanted = {digest_job_id(lst.slug): lst for lst in lists if lst.digest_cron}
     for job in scheduler.get_jobs():
-        if job.id.startswith("digest:") and job.id not in wanted:
+        if job.id.startswith(DIGEST_JOB) and job.id not in wanted:
             job.remove()
     for job_id, lst in wanted.items():
         trigger = digests.digest_trigger(lst)
