@@ -95,6 +95,17 @@ def _pending() -> tuple[dict[str, str], bytes] | None:
     return (pending, raw) if raw is not None else None
 
 
+def _upload_again() -> BaseResponse:
+    flash(_("No file is waiting to be imported. Please upload it (again)."))
+    return redirect(url_for(".import_upload"))
+
+
+def _confirm_form(**data: object) -> ImportConfirmForm:
+    form = ImportConfirmForm(**data)
+    form.list.choices = list_choices(lists.all_lists(db()))
+    return form
+
+
 def _render_preview(
     pending: dict[str, str], raw: bytes, form: ImportConfirmForm
 ) -> str | BaseResponse:
@@ -117,12 +128,9 @@ def import_preview() -> str | BaseResponse:
     """Step 2: the first lines as the import reads them; a list and a consent note to confirm."""
     found = _pending()
     if found is None:
-        flash(_("No file is waiting to be imported. Please upload it (again)."))
-        return redirect(url_for(".import_upload"))
+        return _upload_again()
     pending, raw = found
-    form = ImportConfirmForm(formdata=None, list=pending.get("list", ""))
-    form.list.choices = list_choices(lists.all_lists(db()))
-    return _render_preview(pending, raw, form)
+    return _render_preview(pending, raw, _confirm_form(formdata=None, list=pending.get("list", "")))
 
 
 @bp.post("/import/confirm")
@@ -131,11 +139,9 @@ def import_confirm() -> str | BaseResponse:
     """Step 3: start importing the stored file (in short transactions, beside this request)."""
     found = _pending()
     if found is None:
-        flash(_("No file is waiting to be imported. Please upload it (again)."))
-        return redirect(url_for(".import_upload"))
+        return _upload_again()
     pending, raw = found
-    form = ImportConfirmForm()
-    form.list.choices = list_choices(lists.all_lists(db()))
+    form = _confirm_form()
     rt = runtime()
     with showing_refusals(form, also={NotFound: "list"}) as attempt:
         _list_by_slug(form.list.data or "")
