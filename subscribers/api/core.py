@@ -35,8 +35,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 RATE_LIMIT = 600  # requests per token per window (app.config["API_RATE_LIMIT"] overrides)
 RATE_WINDOW = timedelta(minutes=1)
-# An id in a path: larger numbers are "not found" here, not an overflow in the database.
-ID = "int(max=2147483647)"
 RULE_ARGUMENT = r"<(?:([a-z]+)(?:\([^)]*\))?:)?(\w+)>"
 
 

@@ -12,7 +12,7 @@ from mailer import outbox
 from mailer.outbox import Campaign
 from subscribers.admin import actions
 from subscribers.api import schemas as s
-from subscribers.api.core import ID, Answer, Call, operation, paged, require_match
+from subscribers.api.core import Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
 from subscribers.content import campaigns, lists, news
 from subscribers.core.errors import InvalidInput
@@ -58,7 +58,7 @@ def news_create(call: Call) -> s.NewsOut:
 
 
 @operation(
-    "GET", f"/news/<{ID}:item_id>", summary="One news item", role="viewer", tag="news",
+    "GET", "/news/<int:item_id>", summary="One news item", role="viewer", tag="news",
     response=s.NewsOut, errors=(404,), etag=True,
 )  # fmt: skip
 def news_show(call: Call, item_id: int) -> s.NewsOut:
@@ -66,7 +66,7 @@ def news_show(call: Call, item_id: int) -> s.NewsOut:
 
 
 @operation(
-    "PATCH", f"/news/<{ID}:item_id>", summary="Change a queued news item", role="editor",
+    "PATCH", "/news/<int:item_id>", summary="Change a queued news item", role="editor",
     tag="news", body=s.NewsPatch, response=s.NewsOut, errors=(404, 409, 412, 422, 428), etag=True,
 )  # fmt: skip
 def news_edit(call: Call, item_id: int) -> s.NewsOut:
@@ -77,7 +77,7 @@ def news_edit(call: Call, item_id: int) -> s.NewsOut:
 
 
 @operation(
-    "POST", f"/news/<{ID}:item_id>/withdraw", summary="Take a queued item out of the digest",
+    "POST", "/news/<int:item_id>/withdraw", summary="Take a queued item out of the digest",
     role="editor", tag="news", response=s.NewsOut, errors=(404, 409),
 )  # fmt: skip
 def news_withdraw(call: Call, item_id: int) -> s.NewsOut:
@@ -170,7 +170,7 @@ def campaigns_index(call: Call) -> Answer:
 
 
 @operation(
-    "GET", f"/campaigns/<{ID}:campaign_id>", summary="A campaign's figures", role="viewer",
+    "GET", "/campaigns/<int:campaign_id>", summary="A campaign's figures", role="viewer",
     tag="announcements", response=s.CampaignOut, errors=(404,),
 )  # fmt: skip
 def campaigns_show(call: Call, campaign_id: int) -> s.CampaignOut:
@@ -184,7 +184,7 @@ def _steer(call: Call, campaign_id: int, status: str, action: str) -> s.Campaign
 
 
 @operation(
-    "POST", f"/campaigns/<{ID}:campaign_id>/pause", summary="Pause a campaign",
+    "POST", "/campaigns/<int:campaign_id>/pause", summary="Pause a campaign",
     role="editor", tag="announcements", response=s.CampaignOut, errors=(404, 409),
 )  # fmt: skip
 def campaigns_pause(call: Call, campaign_id: int) -> s.CampaignOut:
@@ -192,7 +192,7 @@ def campaigns_pause(call: Call, campaign_id: int) -> s.CampaignOut:
 
 
 @operation(
-    "POST", f"/campaigns/<{ID}:campaign_id>/resume", summary="Resume a paused campaign",
+    "POST", "/campaigns/<int:campaign_id>/resume", summary="Resume a paused campaign",
     role="editor", tag="announcements", response=s.CampaignOut, errors=(404, 409),
 )  # fmt: skip
 def campaigns_resume(call: Call, campaign_id: int) -> s.CampaignOut:
@@ -200,7 +200,7 @@ def campaigns_resume(call: Call, campaign_id: int) -> s.CampaignOut:
 
 
 @operation(
-    "POST", f"/campaigns/<{ID}:campaign_id>/cancel",
+    "POST", "/campaigns/<int:campaign_id>/cancel",
     summary="Cancel a campaign (what is not yet sent is skipped)",
     role="editor", tag="announcements", response=s.CampaignOut, errors=(404, 409),
 )  # fmt: skip

@@ -12,7 +12,7 @@ from mailer.bounce_log import Bounce
 from mailer.outbox import Suppression
 from subscribers.admin import actions
 from subscribers.api import schemas as s
-from subscribers.api.core import ID, Answer, Call, operation, paged
+from subscribers.api.core import Answer, Call, operation, paged
 from subscribers.api.v1_lists import record
 from subscribers.core import times
 from subscribers.core.models import Event, MailingList
@@ -87,7 +87,7 @@ def events_create(call: Call) -> s.EventOut:
 
 
 @operation(
-    "GET", f"/events/<{ID}:event_id>", summary="One event", role="viewer", tag="events",
+    "GET", "/events/<int:event_id>", summary="One event", role="viewer", tag="events",
     response=s.EventOut, errors=(404,),
 )  # fmt: skip
 def events_show(call: Call, event_id: int) -> s.EventOut:
@@ -95,7 +95,7 @@ def events_show(call: Call, event_id: int) -> s.EventOut:
 
 
 @operation(
-    "POST", f"/events/<{ID}:event_id>/invite", role="editor", tag="events",
+    "POST", "/events/<int:event_id>/invite", role="editor", tag="events",
     body=s.InviteBody, response=s.Invited, errors=(404, 409, 422),
     summary="Invite the list's active members (or a segment) not invited yet",
 )  # fmt: skip
@@ -111,7 +111,7 @@ def events_invite(call: Call, event_id: int) -> s.Invited:
 
 
 @operation(
-    "GET", f"/events/<{ID}:event_id>/rsvps", summary="Everyone invited, with their answer",
+    "GET", "/events/<int:event_id>/rsvps", summary="Everyone invited, with their answer",
     role="viewer", tag="events", response=s.RsvpPage, errors=(404,),
 )  # fmt: skip
 def events_rsvps(call: Call, event_id: int) -> s.RsvpPage:

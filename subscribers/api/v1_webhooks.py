@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from subscribers.admin import actions, webhooks
 from subscribers.api import schemas as s
-from subscribers.api.core import ID, Answer, Call, operation
+from subscribers.api.core import Answer, Call, operation
 from subscribers.api.v1_lists import record
 from subscribers.core.models import WebhookEndpoint
 from subscribers.web.context import db, runtime
@@ -48,7 +48,7 @@ def webhooks_create(call: Call) -> s.WebhookCreated:
 
 
 @operation(
-    "DELETE", f"/webhooks/<{ID}:webhook_id>", role="admin", tag="webhooks", status=204,
+    "DELETE", "/webhooks/<int:webhook_id>", role="admin", tag="webhooks", status=204,
     errors=(404,), summary="Stop sending to a webhook (what waits for it is dropped)",
 )  # fmt: skip
 def webhooks_remove(call: Call, webhook_id: int) -> Answer:
@@ -58,7 +58,7 @@ def webhooks_remove(call: Call, webhook_id: int) -> Answer:
 
 
 @operation(
-    "GET", f"/webhooks/<{ID}:webhook_id>/deliveries", role="admin", tag="webhooks",
+    "GET", "/webhooks/<int:webhook_id>/deliveries", role="admin", tag="webhooks",
     response=s.WebhookDeliveryList, errors=(404,),
     summary="The latest deliveries to a webhook, with their attempts",
 )  # fmt: skip
@@ -89,7 +89,7 @@ def webhooks_deliveries(call: Call, webhook_id: int) -> s.WebhookDeliveryList:
 
 
 @operation(
-    "POST", f"/webhook-deliveries/<{ID}:delivery_id>/replay", role="admin", tag="webhooks",
+    "POST", "/webhook-deliveries/<int:delivery_id>/replay", role="admin", tag="webhooks",
     response=s.Done, errors=(404, 409), summary="Send a delivery again (same webhook-id)",
 )  # fmt: skip
 def webhooks_replay(call: Call, delivery_id: int) -> s.Done:

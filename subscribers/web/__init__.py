@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import Babel
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
@@ -84,7 +85,20 @@ def create_app(
     return app
 
 
+# The largest row id: ids are INTEGER columns, 32 bits on PostgreSQL.
+LARGEST_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number past any row id does not match, so it is a 404
+    like any unknown id, and never reaches the database (which overflows on it: a 500)."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, max=LARGEST_ID)
+
+
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = RowIdConverter  # before any rule is built with it
     for module in (
         public,
         rsvp,

@@ -17,6 +17,7 @@ from subscribers.content import news
 from subscribers.core.db import transaction
 from subscribers.invitations import events
 from subscribers.runtime import Runtime
+from tests.conftest import csrf_token
 from tests.factories import make_list, make_member
 from tests.insight.test_monitor import queue_announcement
 from tests.invitations.helpers import spec
@@ -149,3 +150,26 @@ def test_a_nul_character_anywhere_is_a_clear_400(app: Flask, rt: Runtime, path: 
     response = client.get(path)
     assert response.status_code == 400
     assert "character that is not allowed" in response.text
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize("number", ["99999999999999999999", str(2**31)])
+def test_an_id_too_large_for_any_row_is_not_found_on_every_route(
+    app: Flask, rt: Runtime, number: str
+) -> None:
+    # A number past the id column's range (past SQLite's 64 bits, past PostgreSQL's INTEGER)
+    # cannot name a row: each route with an id answers 404 (or 405 where another route of the
+    # same path takes the method), never a 500 from the database.
+    client = app.test_client()
+    assert login(client, make_staff(rt, "admin")) == 302
+    token = csrf_token(client.get("/admin/").text)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule or rule.endpoint == "admin.logout":
+            continue
+        path = sample_path(re.sub(r"<int:\w+>", number, rule.rule))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, data={"csrf_token": token})
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+            checked += 1
+    assert checked >= 20
