@@ -25,13 +25,13 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from subscribers.core.errors import InvalidInput
 from subscribers.core.models import MailingList
 from subscribers.core.validation import (
-    COUNTRIES,
     LANGUAGES,
     check_details,
     normalise_email,
 )
 from subscribers.people.preferences import DetailsChange
 from subscribers.people.registration import RegistrationRequest, missing_answers
+from subscribers.web.names import COUNTRIES as COUNTRY_NAMES
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 
@@ -68,7 +68,9 @@ DEFAULT_LANGUAGE = "en"
 class DetailsMixin:
     name = StringField(_lp("of a person", "Name"))
     organisation = StringField(_l("Organisation"))
-    country = SelectField(_l("Country"), choices=_options(COUNTRIES, "—"), validate_choice=False)
+    country = SelectField(
+        _l("Country"), choices=_options(COUNTRY_NAMES, "—"), validate_choice=False
+    )
     sector = SelectField(_l("Sector"), choices=_options(SECTOR_NAMES, "—"), validate_choice=False)
     language = SelectField(
         _l("Preferred language"),

@@ -20,9 +20,10 @@ from subscribers.content.lists import ListChange, ListSpec
 from subscribers.content.multilingual import Text
 from subscribers.core import times
 from subscribers.core.models import DEFAULT_ACCENT, MailingList
-from subscribers.core.validation import COUNTRIES, LANGUAGES
+from subscribers.core.validation import LANGUAGES
 from subscribers.people.segments import Segment
 from subscribers.web.forms import MultiCheckboxField, choices
+from subscribers.web.names import COUNTRIES as COUNTRY_NAMES
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 
@@ -142,7 +143,9 @@ class SegmentFields:
     every value, so a forged one gets the same message as a mistyped ``--segment``.
     """
 
-    country = MultiCheckboxField(_l("Country"), choices=_options(COUNTRIES), validate_choice=False)
+    country = MultiCheckboxField(
+        _l("Country"), choices=_options(COUNTRY_NAMES), validate_choice=False
+    )
     sector = MultiCheckboxField(_l("Sector"), choices=_options(SECTOR_NAMES), validate_choice=False)
     language = MultiCheckboxField(
         _l("Language"), choices=_options(LANGUAGES), validate_choice=False

@@ -8,9 +8,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SearchField, SelectField, StringField
 
-from subscribers.core.validation import COUNTRIES, LANGUAGES
+from subscribers.core.validation import LANGUAGES
 from subscribers.people.members import STATUSES
 from subscribers.web.forms import DetailsMixin, choices
+from subscribers.web.names import COUNTRIES as COUNTRY_NAMES
 from subscribers.web.names import SECTORS as SECTOR_NAMES
 
 STATUS_LABELS = {
@@ -22,7 +23,8 @@ STATUS_LABELS = {
 
 
 def _any(mapping: dict[str, object]) -> list[tuple[object, str]]:
-    return [("", str(_l("Any"))), *((k, str(v)) for k, v in mapping.items())]
+    # Lazy labels stay lazy: the form is built at import, read in each staff member's language.
+    return [("", _l("Any")), *mapping.items()]  # type: ignore[list-item]
 
 
 class MemberSearchForm(FlaskForm):
@@ -36,7 +38,7 @@ class MemberSearchForm(FlaskForm):
     status = SelectField(
         _l("Status"), choices=choices(_any({s: STATUS_LABELS[s] for s in STATUSES}))
     )
-    country = SelectField(_l("Country"), choices=choices(_any(dict(COUNTRIES))))
+    country = SelectField(_l("Country"), choices=choices(_any(dict(COUNTRY_NAMES))))
     sector = SelectField(_l("Sector"), choices=choices(_any(dict(SECTOR_NAMES))))
     language = SelectField(_l("Language"), choices=choices(_any(dict(LANGUAGES))))
 

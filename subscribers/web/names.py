@@ -11,11 +11,15 @@ Registered once as Jinja filters (``install``): ``kind_name``, ``state_name``, `
 
 from __future__ import annotations
 
+from functools import partial
+
 from babel import Locale, UnknownLocaleError
 from flask import Flask
 from flask_babel import get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 
+from subscribers.core import validation
+from subscribers.core.i18n import LazyText
 from subscribers.core.validation import LANGUAGES
 
 NOTHING = "—"
@@ -179,6 +183,10 @@ def country_name(code: str | None) -> str:
     if code == "OT":
         return str(lazy_pgettext("country", "Other"))
     return _locale().territories.get(code.upper(), code)
+
+
+# The form choices: each country named in the page's language when the form is shown.
+COUNTRIES = {code: LazyText(partial(country_name, code)) for code in validation.COUNTRIES}
 
 
 def language_name(code: str | None) -> str:

@@ -4,10 +4,13 @@ Accept-Language, the list's default)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import unescape
 
 import pytest
+from babel import Locale
 from babel.dates import format_date
 from flask.testing import FlaskClient
 
@@ -159,3 +162,17 @@ def test_every_public_page_offers_every_language(rt: Runtime, client: FlaskClien
         markup = PAGES[page](scene, "en")
         for code in available_languages():
             assert f'hreflang="{code}"' in markup, (page, code)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_registration_form_names_countries_in_the_readers_language(
+    rt: Runtime, client: FlaskClient, language: str
+) -> None:
+    need_catalogue(language)
+    _scene(rt, client, language)
+    page = client.get("/register", headers={"Accept-Language": language}).text
+    offered = dict(re.findall(r'<option (?:selected )?value="([A-Z]{2})">([^<]+)</option>', page))
+    territories = Locale.parse(language).territories
+    for code in ("PT", "PL", "ES", "RO", "SK", "BA", "MD"):
+        assert unescape(offered[code]) == territories[code], (language, code)
+    assert offered["OT"] != "Other"

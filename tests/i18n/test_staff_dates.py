@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from babel import Locale
 from babel.dates import format_skeleton
 from flask import Flask
 from flask.testing import FlaskClient
@@ -91,3 +92,18 @@ def test_no_strftime_names_days_or_months_in_web_pages() -> None:
     sources = [*ROOT.glob("templates/web/**/*.html"), *ROOT.glob("subscribers/web/*.py")]
     found = [str(p.relative_to(ROOT)) for p in sources if named.search(p.read_text("utf-8"))]
     assert found == []
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_staff_filters_name_countries_and_sectors_in_the_workspace_language(
+    app: Flask, rt: Runtime, language: str
+) -> None:
+    need_catalogue(language)
+    _workspace(rt)
+    client = _admin_in(app, rt, language)
+    poland = Locale.parse(language).territories["PL"]
+    for path in ("/admin/members", "/admin/announce"):
+        seen = visible_text(client.get(path).text)
+        assert poland in seen, (path, language)
+        assert "Poland" not in seen and "Probation services" not in seen, path
+    assert "Any" not in visible_text(client.get("/admin/members").text).split()
