@@ -142,6 +142,12 @@ def parse(text: str) -> Table:
         raise InvalidInput(_("line 1: not readable as CSV (%(reason)s)", reason=str(err))) from None
     if "email" not in header:
         raise InvalidInput(_("the first line must name the columns, including 'email'"))
+    repeated = sorted({h for h in header if h in COLUMNS and header.count(h) > 1})
+    if repeated:
+        # Which of the two holds the address (or the name)? Neither is guessed.
+        raise InvalidInput(
+            _("the first line names the column '%(column)s' twice: keep one", column=repeated[0])
+        )
     reader.fieldnames = header
     return Table(delimiter, header, _lines(reader))
 

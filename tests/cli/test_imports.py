@@ -112,6 +112,7 @@ def test_suppressed_addresses_are_skipped(env, tmp_path, rt) -> None:  # type: i
     "raw,message",
     [
         (b"name\nAna\n", "must name the columns, including 'email'"),
+        (b"email,name,Name\nana@example.org,Ana,Bo\n", "names the column 'name' twice"),
     ],
 )
 def test_a_file_without_an_email_column_is_refused(env, tmp_path, raw, message) -> None:  # type: ignore[no-untyped-def]

@@ -199,6 +199,8 @@ def test_an_unknown_list_at_confirmation_stores_nothing(editor: FlaskClient, rt:
         (b"name,organisation\nAna,PSP\n", "m.csv", "must name the columns, including"),
         (b"", "m.csv", "The file is empty."),
         (b"PK\x03\x04\x00\x00binary", "m.xlsx", "not a CSV text file"),
+        # Two columns of one name: which one holds the address? Neither is guessed.
+        (b"email,Email,name\nana@example.org,bo@example.org,Ana\n", "m.csv", "twice"),
         # A broken line refuses the whole file, so the good line before it is not imported.
         (
             b"email,name\nana@example.org,Ana\nbo@example.org," + b"x" * 140_000 + b"\n",
