@@ -401,7 +401,21 @@ def problems(session: Session, campaign_id: int, *, limit: int = 200) -> list[De
 
 
 def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
-    """Pause, resume or cancel; NotFound for an unknown campaign, Conflict if not possible."""
+    """Pause, resume or cancel; NotFound for an unknown campaign, Conflict if not possible.
+
+    A campaign with nothing left to send is not paused or cancelled: every row is sent,
+    failed or skipped, and "cancelled" would take a sent announcement out of the archive.
+    """
+    if status in (outbox.PAUSED, outbox.CANCELLED):
+        now = progress(session, campaign_id)  # NotFound for an unknown campaign
+        if now.finished and now.campaign.status != outbox.CANCELLED:
+            raise Conflict(
+                _(
+                    "Campaign %(id)s has nothing left to send: there is nothing to pause "
+                    "or cancel.",
+                    id=campaign_id,
+                )
+            )
     try:
         campaign = outbox.set_status(session, campaign_id, status)
         brakes.overridden_on_resume(session, campaign)

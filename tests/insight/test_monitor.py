@@ -104,6 +104,26 @@ def test_pause_resume_and_cancel(sign_in, rt: Runtime, session, smtp: ScriptedSM
     assert post_form(editor, "/admin/campaigns/999/pause", {}, page=page).status_code == 404
 
 
+def test_a_campaign_sent_to_everyone_cannot_be_paused_or_cancelled(  # type: ignore[no-untyped-def]
+    sign_in, rt: Runtime, session, smtp: ScriptedSMTP
+) -> None:
+    # From a monitor page opened while it was sending (its buttons still there), the CLI or
+    # the API: cancelling a finished announcement would call it "cancelled" and take it out of
+    # the public archive, though every member got it.
+    three_members(session, rt)
+    cid = queue_announcement(rt)
+    editor = sign_in("editor")
+    page = f"/admin/campaigns/{cid}"
+    rt.sender.drain()
+    assert 'id="cancel-button"' not in editor.get(page).text
+    for action in ("pause", "cancel"):
+        refused = post_form(editor, f"{page}/{action}", {}, page="/admin/campaigns")
+        assert "nothing left to send" in editor.get(refused.location).text
+    assert progress(editor, cid)["status"] == "active"
+    assert editor.get(f"/archive/practitioners/{cid}").status_code == 200
+    assert [a for a in audit_actions(rt) if a[2] == f"campaign:{cid}"] == []
+
+
 def test_failed_deliveries_show_their_error(  # type: ignore[no-untyped-def]
     viewer: FlaskClient, rt: Runtime, session, smtp: ScriptedSMTP
 ) -> None:
