@@ -73,15 +73,19 @@ def check_url(url: str) -> tuple[str, str, int]:
     text = (url or "").strip()
     if len(text) > 500 or any(ord(c) < 33 or ord(c) == 127 for c in text):
         raise InvalidInput(_("url: a URL without spaces, at most 500 characters"), field="url")
-    parts = urlsplit(text)
+    no_host = InvalidInput(
+        _("url: must start with https:// or http:// and name a host"), field="url"
+    )
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "http://[x": a host in brackets that is no IPv6 address
+        raise no_host from None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise InvalidInput(_("url: the port is not a number"), field="url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(
-            _("url: must start with https:// or http:// and name a host"), field="url"
-        )
+        raise no_host
     if parts.username or parts.password:
         raise InvalidInput(_("url: must not contain a user name or password"), field="url")
     return text, parts.hostname, port

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
@@ -22,7 +21,7 @@ from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.i18n import pgettext
 from subscribers.core.models import DEFAULT_ACCENT, MailingList
-from subscribers.core.validation import clean_text
+from subscribers.core.validation import clean_text, http_url
 
 MAX_SLUG = 63
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # MAX_SLUG characters
@@ -134,18 +133,7 @@ def check_colour(raw: str) -> str:
 
 def check_url(raw: str | None, *, field: str) -> str | None:
     """An absolute http(s) URL (it goes into an ``src`` attribute); "" means none."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    parts = urlsplit(text)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or len(text) > 500
-        or any(c.isspace() or c in "\"'<>" for c in text)
-    ):
-        raise InvalidInput(_("expected an http(s) URL"), field=field)
-    return text
+    return http_url(raw, field=field, message=_("expected an http(s) URL"))
 
 
 def check_timezone(raw: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -14,19 +13,14 @@ from subscribers.content.multilingual import Text, Written
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import NEWS, NewsItem
-from subscribers.core.validation import clean_text
+from subscribers.core.validation import clean_text, http_url
 
 MAX_BODY = 100_000
 QUEUED, SENT, WITHDRAWN = "queued", "sent", "withdrawn"
 
 
 def _check_link(link: str | None) -> str | None:
-    if not link or not link.strip():
-        return None
-    parts = urlsplit(link.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(link) > 500:
-        raise InvalidInput(_("link: expected an http(s) URL"), field="link")
-    return link.strip()
+    return http_url(link, field="link", message=_("link: expected an http(s) URL"))
 
 
 def _checked(title: str, body: str, link: str | None) -> tuple[str, str, str | None]:

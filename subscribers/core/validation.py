@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
@@ -160,6 +161,35 @@ def bounded(raw: str | None, *, field: str, label: str | LazyText, limit: int = 
             _("%(label)s is too long (at most %(limit)d characters).", label=label, limit=limit),
             field=field,
         )
+    return text
+
+
+MAX_URL = 500
+
+
+def http_url(raw: str | None, *, field: str, message: str) -> str | None:
+    """An absolute http(s) URL that a mail or page can carry as it is (a link, a logo, an
+    online meeting), stripped; None when empty; else InvalidInput(``message``).
+
+    A space, control character, quote or angle bracket would end the link where a mail
+    client or an attribute stops reading; a host or port that cannot be read ("http://[x",
+    "http://host:abc") is no URL either.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (reading it checks the port: ValueError if not a number)
+    except ValueError:
+        raise InvalidInput(message, field=field) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(text) > MAX_URL
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c in "\"'<>" for c in text)
+    ):
+        raise InvalidInput(message, field=field)
     return text
 
 

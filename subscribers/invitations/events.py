@@ -43,7 +43,7 @@ from subscribers.core.models import (
     Rsvp,
 )
 from subscribers.core.times import zone
-from subscribers.core.validation import clean_text
+from subscribers.core.validation import clean_text, http_url
 from subscribers.invitations import event_mails, rsvp
 from subscribers.invitations.event_mails import (
     Phrases,
@@ -131,21 +131,8 @@ def reminder_offsets(event: Event) -> tuple[int, ...]:
 
 
 def _check_url(url: str) -> str:
-    url = (url or "").strip()
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.netloc
-        or len(url) > 500
-        or any(ord(c) <= 32 or ord(c) == 127 for c in url)
-    ):
-        raise InvalidInput(
-            _("online URL: must be an http(s) address without spaces (at most 500 characters)"),
-            field="online_url",
-        )
-    return url
+    message = _("online URL: must be an http(s) address without spaces (at most 500 characters)")
+    return http_url(url, field="online_url", message=message) or ""
 
 
 def check(spec: EventSpec) -> EventSpec:

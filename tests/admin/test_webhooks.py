@@ -219,7 +219,12 @@ def test_private_addresses_are_refused_unless_allowed(rt: Runtime) -> None:
                 webhooks.add(
                     s, url, ["complaint"], now=rt.clock(), allow_private=False, resolve=resolve
                 )
-        for url in ("ftp://public.example/", "http://user:pw@public.example/", "http:///x"):
+        for url in (
+            "ftp://public.example/",
+            "http://user:pw@public.example/",
+            "http:///x",
+            "http://[public.example/",  # not a host: a ValueError, a 500, before
+        ):
             with pytest.raises(InvalidInput):
                 webhooks.add(s, url, ["complaint"], now=rt.clock(), allow_private=True)
         ok, _secret = webhooks.add(

@@ -81,6 +81,8 @@ def test_admin_edits_a_list(admin: FlaskClient, rt: Runtime, session) -> None:  
         ("accent_color", "#12345", "#rrggbb"),
         ("logo_url", "javascript:alert(1)", "http(s) URL"),
         ("logo_url", "ftp://network.test/logo.png", "http(s) URL"),
+        ("logo_url", "https://[network.test/logo.png", "http(s) URL"),  # was a 500
+        ("logo_url", "https://network.test:port/logo.png", "http(s) URL"),
         ("from_address", "News <news@network.test>\nBcc: x@y.test", "not a valid address"),
         ("from_address", "News <not-an-address>", "not a valid address"),
         ("reply_to", "team@", "not a valid address"),

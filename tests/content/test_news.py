@@ -87,6 +87,9 @@ def test_bad_input_shows_the_form_again(editor: FlaskClient, rt: Runtime, sessio
         ({"title": ""}, "title: must not be empty"),
         ({"body": "  "}, "body: must not be empty"),
         ({"link": "javascript:alert(1)"}, "link: expected an http(s) URL"),
+        # A space ends the link in a mail; an unreadable host was a 500.
+        ({"link": "https://network.test/a report"}, "link: expected an http(s) URL"),
+        ({"link": "https://[network.test/report"}, "link: expected an http(s) URL"),
         ({"list_slug": "nope"}, "Please choose a list."),
     ):
         page = write(editor, action="save", **extra)

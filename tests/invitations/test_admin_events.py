@@ -155,6 +155,7 @@ def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(
         ("end", "2026-12-10T13:00", "must be after the start"),
         ("timezone", "Atlantis/Capital", "unknown time zone"),
         ("online_url", "javascript:alert(1)", "must be an http(s) address"),
+        ("online_url", "https://[meet.test/room", "must be an http(s) address"),  # was a 500
         ("capacity", "lots", "a whole number"),
         ("reminders", "soon", "expected e.g. 24h"),
         ("title", "", "must not be empty"),
