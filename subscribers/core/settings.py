@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from dotenv import dotenv_values
 
@@ -138,10 +138,10 @@ def _database_url(environ: Mapping[str, str], instance: Path) -> str:
 
 def _smtp_url(environ: Mapping[str, str]) -> str:
     url = _get(environ, "NEWSLETTER_SMTP_URL", "capture://") or "capture://"
-    parts = urlsplit(url)
-    if parts.scheme == "capture":
+    parts = _split(url)
+    if parts is not None and parts.scheme == "capture":
         return url
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+    if parts is None or parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise SettingsError(
             "NEWSLETTER_SMTP_URL: expected smtp://host:port, smtps://host:port or capture://, "
             f"got {_redact(url)!r}"
@@ -155,10 +155,22 @@ def _smtp_url(environ: Mapping[str, str]) -> str:
 
 def _base_url(environ: Mapping[str, str]) -> str:
     url = _get(environ, "NEWSLETTER_BASE_URL", "http://127.0.0.1:5000") or ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"NEWSLETTER_BASE_URL: expected an http(s) URL, got {url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise SettingsError("NEWSLETTER_BASE_URL: bad port") from None
     return url.rstrip("/")
+
+
+def _split(url: str) -> SplitResult | None:
+    """The URL's parts, or None when urlsplit cannot read it ("http://[host", a bracket)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
 
 
 def _address(environ: Mapping[str, str], name: str, default: str | None) -> str | None:

@@ -50,10 +50,13 @@ BAD = [
     ("NEWSLETTER_SMTP_URL", "smtp://relay.example.org:port"),
     ("NEWSLETTER_SMTP_URL", "smtp://relay.example.org:99999"),
     ("NEWSLETTER_SMTP_URL", "relay.example.org:25"),
+    ("NEWSLETTER_SMTP_URL", "smtp://[relay.example.org:25"),  # urlsplit's ValueError, unnamed
     ("NEWSLETTER_BASE_URL", "ftp://x"),
     ("NEWSLETTER_BASE_URL", "newsletter.example.org"),
     ("NEWSLETTER_BASE_URL", "http://"),
     ("NEWSLETTER_BASE_URL", "javascript:alert(1)"),
+    ("NEWSLETTER_BASE_URL", "https://[news.example.org"),
+    ("NEWSLETTER_BASE_URL", "https://news.example.org:port"),
     ("NEWSLETTER_TIMEZONE", "Mars/Olympus"),
     ("NEWSLETTER_TIMEZONE", "../../etc/passwd"),
     ("NEWSLETTER_TIMEZONE", "Europe/"),
