@@ -25,6 +25,7 @@ from sqlmodel import Session, col
 
 from mailer import outbox
 from mailer.outbox import Campaign
+from subscribers.core import ids
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
@@ -180,7 +181,7 @@ def endpoints(session: Session) -> list[WebhookEndpoint]:
 
 
 def get(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id) if 0 < endpoint_id < 2**31 else None
+    endpoint = ids.get(session, WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.removed_at is not None:
         raise NotFound(_("no webhook %(id)s", id=endpoint_id))
     return endpoint
@@ -374,7 +375,7 @@ def pending_count(session: Session) -> int:
 
 def replay(session: Session, delivery_id: int, *, now: datetime) -> WebhookDelivery:
     """Send a delivery again now (same webhook-id, so a receiver that has it can drop it)."""
-    delivery = session.get(WebhookDelivery, delivery_id) if 0 < delivery_id < 2**31 else None
+    delivery = ids.get(session, WebhookDelivery, delivery_id)
     if delivery is None:
         raise NotFound(_("no webhook delivery %(id)s", id=delivery_id))
     endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)

@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 from mailer.dbtypes import table_of
 from subscribers import CATALOGUES
 from subscribers.admin import audit
+from subscribers.core import ids
 from subscribers.core.errors import InvalidInput
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import ConsentEvent, ConsentWording
@@ -89,7 +90,7 @@ def current(session: Session, language: str) -> Wording:
 
 
 def get(session: Session, wording_id: int) -> Wording | None:
-    row = session.get(ConsentWording, wording_id)
+    row = ids.get(session, ConsentWording, wording_id)
     return Wording.of(row) if row is not None else None
 
 

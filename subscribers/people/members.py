@@ -20,6 +20,7 @@ from mailer.outbox import Campaign, Delivery
 from subscribers.admin import audit
 from subscribers.content import lists
 from subscribers.content.mails import MailKit
+from subscribers.core import ids
 from subscribers.core.errors import Conflict, InvalidInput, NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import (
@@ -132,8 +133,7 @@ def search(session: Session, query: MemberQuery) -> Page[Member]:
 
 
 def get(session: Session, member_id: int) -> Member:
-    # Ids past the column's range would be a database error on PostgreSQL, not "not found".
-    member = session.get(Member, member_id) if 0 < member_id < 2**31 else None
+    member = ids.get(session, Member, member_id)
     if member is None:
         raise NotFound(_("no member %(id)s", id=member_id))
     return member

@@ -11,6 +11,7 @@ from mailer.clock import Clock, system_clock
 from mailer.transport import Transport
 from subscribers import CATALOGUES, api
 from subscribers.content.templating import TEMPLATES, shared_bytecode_cache
+from subscribers.core import ids
 from subscribers.core.settings import Settings, load
 from subscribers.runtime import Runtime
 from subscribers.web import (
@@ -85,16 +86,12 @@ def create_app(
     return app
 
 
-# The largest row id: ids are INTEGER columns, 32 bits on PostgreSQL.
-LARGEST_ID = 2**31 - 1
-
-
 class RowIdConverter(IntegerConverter):
     """``<int:...>`` in every route: a number past any row id does not match, so it is a 404
     like any unknown id, and never reaches the database (which overflows on it: a 500)."""
 
     def __init__(self, url_map: Map) -> None:
-        super().__init__(url_map, max=LARGEST_ID)
+        super().__init__(url_map, max=ids.LARGEST)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -186,7 +186,7 @@ def _consent_wording(shown: str = "") -> Wording:
     page's language. Either way kept by id, so the form's POST reads it without a query."""
     known = runtime().wordings
     wording = None
-    if shown.isdigit():
+    if shown.isdecimal():  # what int() reads ("²" is a digit, not a decimal)
         wording = known.get(int(shown)) or consent.get(reader(), int(shown))
     if wording is None:
         wording = consent.current(reader(), language.page_language())

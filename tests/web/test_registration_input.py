@@ -247,6 +247,17 @@ def test_surrounding_spaces_and_case_are_normalised(
         assert s.execute(select(Member.email)).scalars().all() == ["ana.sousa@example.org"]
 
 
+@pytest.mark.parametrize("shown", ["99999999999999999999", "2147483648", "\u00b2", "0", "x"])
+def test_a_forged_consent_wording_id_records_the_current_wording(
+    client: FlaskClient, rt: Runtime, lists: None, shown: str
+) -> None:
+    # The form posts back the id of the wording it showed; one no row can have (past the id
+    # column, or a superscript digit that int() refuses) was a 500 on the public form.
+    assert post(client, consent_wording=shown).status_code == 200
+    with rt.new_session() as s:
+        assert s.execute(select(ConsentEvent.wording_id)).scalars().all() == [1]
+
+
 def test_unicode_name_is_kept(client: FlaskClient, rt: Runtime, lists: None) -> None:
     assert post(client, name="Ștefan Łukasz Núñez", email="s@example.org").status_code == 200
     with rt.new_session() as s:
