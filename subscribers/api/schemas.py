@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from subscribers.invitations.events import MAX_CAPACITY
+
 Str = str
 
 
@@ -250,7 +252,7 @@ class EventCreate(Request):
     description: Str = Field("", max_length=200_000)
     location: Str = Field("", max_length=1000)
     online_url: Str = Field("", max_length=1000)
-    capacity: int | None = Field(None, ge=0, le=1_000_000)
+    capacity: int | None = Field(None, ge=0, le=MAX_CAPACITY)
     rsvp_deadline: datetime | None = None
     reminders: Str | None = Field(None, max_length=200, description='e.g. "24h,1h"')
 

@@ -12,7 +12,13 @@ Row = TypeVar("Row", bound=SQLModel)
 LARGEST = 2**31 - 1
 
 
+def possible(row_id: int) -> bool:
+    """Whether a row can have this id: asked before a query, which would fail on one past
+    the column (SQLite overflows past 64 bits, PostgreSQL refuses anything past INTEGER)."""
+    return 0 < row_id <= LARGEST
+
+
 def get(session: Session, model: type[Row], row_id: int) -> Row | None:
     """The row with this id, or None; an id no row can have is None too, never a database
-    error (SQLite overflows past 64 bits, PostgreSQL refuses anything past INTEGER)."""
-    return session.get(model, row_id) if 0 < row_id <= LARGEST else None
+    error."""
+    return session.get(model, row_id) if possible(row_id) else None

@@ -59,6 +59,7 @@ from subscribers.people.audience import Segment
 
 MAX_DESCRIPTION = 100_000
 MAX_REMINDER = 30 * 24 * 60  # minutes: a reminder at most 30 days ahead
+MAX_CAPACITY = 1_000_000  # seats: more than any venue, and within the column
 DEFAULT_REMINDERS = (24 * 60, 60)
 CHUNK = 1000
 
@@ -146,6 +147,10 @@ def check(spec: EventSpec) -> EventSpec:
     if spec.capacity is not None and spec.capacity < 1:
         raise InvalidInput(
             _("Capacity: must be at least 1 (or empty for no limit)."), field="capacity"
+        )
+    if spec.capacity is not None and spec.capacity > MAX_CAPACITY:
+        raise InvalidInput(
+            _("Capacity: at most 1,000,000 seats (or empty for no limit)."), field="capacity"
         )
     if spec.rsvp_deadline is not None and spec.rsvp_deadline > spec.end:
         raise InvalidInput(

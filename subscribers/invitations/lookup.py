@@ -11,13 +11,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from subscribers.core import ids
 from subscribers.core.errors import NotFound
 from subscribers.core.i18n import gettext as _
 from subscribers.core.models import EVENT_SCHEDULED, Event
 
 
 def get(session: Session, event_id: int) -> Event:
-    event = session.get(Event, event_id)
+    event = ids.get(session, Event, event_id)
     if event is None:
         raise NotFound(_("no event %(id)s", id=event_id))
     return event
@@ -31,9 +32,11 @@ def locked(session: Session, event_id: int) -> Event:
     lock at BEGIN IMMEDIATE, see mailer/engine.py, which serialises them just the same.)
     """
     stmt = select(Event).where(col(Event.id) == event_id).with_for_update()
-    event: Event | None = session.execute(
-        stmt.execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    event: Event | None = (
+        session.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+        if ids.possible(event_id)
+        else None
+    )
     if event is None:
         raise NotFound(_("no event %(id)s", id=event_id))
     return event

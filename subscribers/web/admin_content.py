@@ -429,7 +429,7 @@ def announce_count() -> tuple[BaseResponse, int] | BaseResponse:
     try:
         segment = form.segment()
         if event_id:
-            if not event_id.isdigit():
+            if not event_id.isdecimal():
                 raise NotFound(_("no event %(id)s", id=event_id))
             count = events.invite_reach(db(), int(event_id), segment).members
         else:

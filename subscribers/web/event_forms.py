@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
@@ -73,15 +74,19 @@ class EventForm(FlaskForm):
     def _required(self, name: str) -> datetime:
         when = self._time(name)
         if when is None:
-            raise InvalidInput(f"{name.capitalize()}: please give a date and time.", field=name)
+            missing = {
+                "start": _("Start: please give a date and time."),
+                "end": _("End: please give a date and time."),
+            }
+            raise InvalidInput(missing[name], field=name)
         return when
 
     def _capacity(self) -> int | None:
         text = (self.capacity.data or "").strip()
         if not text:
             return None
-        if not text.isdigit():
-            raise InvalidInput("Seats: a whole number, or empty for no limit.", field="capacity")
+        if not text.isdecimal():  # what int() reads ("²" is a digit, not a decimal)
+            raise InvalidInput(_("Seats: a whole number, or empty for no limit."), field="capacity")
         return int(text) or None
 
 

@@ -147,6 +147,10 @@ def test_count_endpoint_answers_bad_queries_without_error(editor: FlaskClient, r
         "/admin/announce/count", query_string={"list_slug": "practitioners", "country": "XX"}
     )
     assert bad.status_code == 400 and bad.json["field"] == "country"
+    # An invitation's count names its event: one no row can be is "no event", not a 500.
+    for event in ("\u00b2", "99999999999999999999", "x"):
+        unknown = editor.get("/admin/announce/count", query_string={"event": event})
+        assert unknown.status_code == 404 and "no event" in unknown.json["error"], event
 
 
 def test_preview_shows_a_sample_member_and_both_parts(editor: FlaskClient, rt, session) -> None:  # type: ignore[no-untyped-def]

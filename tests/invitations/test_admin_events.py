@@ -157,6 +157,9 @@ def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(
         ("online_url", "javascript:alert(1)", "must be an http(s) address"),
         ("online_url", "https://[meet.test/room", "must be an http(s) address"),  # was a 500
         ("capacity", "lots", "a whole number"),
+        ("capacity", "\u00b2", "a whole number"),  # isdigit() but not int(): was a 500
+        ("capacity", "99999999999999999999", "at most 1,000,000 seats"),  # was a 500
+        ("start", "", "Start: please give a date and time."),
         ("reminders", "soon", "expected e.g. 24h"),
         ("title", "", "must not be empty"),
     ]:
