@@ -88,7 +88,7 @@ def _whole_number(
     raw = _get(environ, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not least <= int(raw) <= most:
+    if not raw.isdecimal() or not least <= int(raw) <= most:
         raise SettingsError(f"{name}: expected a whole number from {least} to {most}, got {raw!r}")
     return int(raw)
 

@@ -68,7 +68,7 @@ def parse_resolver(text: str) -> tuple[str, int]:
         ip = ipaddress.ip_address(host)
     except ValueError:
         raise InvalidInput(f"--resolver: not an IP address: {text[:60]!r}") from None
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not port.isdecimal() or not 0 < int(port) < 65536:
         raise InvalidInput(f"--resolver: not a port: {port[:20]!r}")
     return str(ip), int(port)
 

@@ -142,7 +142,7 @@ def get(session: Session, member_id: int) -> Member:
 def find(session: Session, ref: str) -> Member:
     """A member by address (any case) or by id ("42" or "#42", which also finds erased ones)."""
     text = (ref or "").strip()
-    if text.lstrip("#").isdigit():
+    if text.lstrip("#").isdecimal():  # what int() reads ("²" is a digit, not a decimal)
         return get(session, int(text.lstrip("#")))
     address = text.lower()
     member: Member | None = session.execute(

@@ -57,7 +57,11 @@ JUNK_QUERY = [
     "email=not-an-address",
     "email=",
 ]
-JUNK_PATHS = {"ref": ["x" * 3000, "%00", "..", "99999999999999999999", "#1"], "id": ["0"]}
+# "#²" and "①": digits to isdigit(), not numbers to int() (a 500 before).
+JUNK_PATHS = {
+    "ref": ["x" * 3000, "%00", "..", "99999999999999999999", "#1", "#\u00b2", "\u2460"],
+    "id": ["0"],
+}
 
 
 def _field_names(app: Flask, method: str, rule: str) -> list[str]:

@@ -234,7 +234,18 @@ def test_silent_resolver_gives_one_clear_line(env, monkeypatch) -> None:  # type
 
 
 @pytest.mark.parametrize(
-    "junk", ["junk", "", "300.1.1.1", "127.0.0.1:0", "127.0.0.1:99999", "[::1", "[::1]x", "[::1]:"]
+    "junk",
+    [
+        "junk",
+        "",
+        "300.1.1.1",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        "127.0.0.1:\u00b2",
+        "[::1",
+        "[::1]x",
+        "[::1]:",
+    ],
 )
 def test_junk_resolver_is_refused_in_one_line(env, junk) -> None:  # type: ignore[no-untyped-def]
     result = CliRunner().invoke(main, ["check-domain", "--resolver", junk], env=env)

@@ -44,6 +44,7 @@ BAD = [
     ("NEWSLETTER_SMTP_CONNECTIONS", "1.5"),
     ("NEWSLETTER_SMTP_CONNECTIONS", "65"),
     ("NEWSLETTER_SMTP_CONNECTIONS", "99999999999999999999999"),
+    ("NEWSLETTER_SMTP_CONNECTIONS", "\u00b2"),  # isdigit(), but int() refuses it
     ("NEWSLETTER_SMTP_URL", "http://x"),
     ("NEWSLETTER_SMTP_URL", "smtp://"),
     ("NEWSLETTER_SMTP_URL", "smtp://:25"),
