@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     case,
+    delete,
     func,
     or_,
     select,
@@ -265,6 +266,14 @@ def versions(session: Session, campaign: Campaign) -> dict[str, RenderedMail]:
     for row in rows:
         found.setdefault(row.language, row.rendered(campaign.kind))
     return found
+
+
+def discard(session: Session, campaign: Campaign) -> None:
+    """Delete a campaign that reached nobody, with its language versions (the rows that point
+    to it), in the caller's transaction."""
+    session.execute(delete(CampaignVersion).where(col(CampaignVersion.campaign_id) == campaign.id))
+    session.delete(campaign)
+    session.flush()
 
 
 def enqueue(

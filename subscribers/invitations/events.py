@@ -515,8 +515,7 @@ def invite(
     fresh = _new_invitees(session, kit, event, mailing_list, segment or Segment(), now)
     count = outbox.enqueue(session, campaign, fresh, now=now)
     if count == 0:
-        session.delete(campaign)  # everyone was invited already: no empty campaign
-        session.flush()
+        outbox.discard(session, campaign)  # everyone was invited already: no empty campaign
         return None, 0
     return campaign, count
 

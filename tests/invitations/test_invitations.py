@@ -169,6 +169,21 @@ def test_invite_a_segment_then_the_rest_invites_nobody_twice(
     assert set(statuses(rt, event_id).values()) == {"invited"}
 
 
+def test_inviting_again_a_multilingual_audience_all_invited_already_is_a_quiet_zero(
+    rt: Runtime, session, smtp: ScriptedSMTP
+) -> None:
+    """The second invitation's campaign has a version per language; dropping it, as nobody is
+    new, drops those too (it failed on the database's foreign key, a traceback in the CLI)."""
+    _, (ana, _piotr, _ion) = network(session, rt)
+    ana.language = "pt"
+    session.add(ana)
+    session.commit()
+    event_id = create(rt)
+    assert invite(rt, event_id) == 3
+    assert invite(rt, event_id) == 0
+    assert len(campaigns(rt, "invitation")) == 1
+
+
 def test_update_keeps_the_uid_raises_sequence_and_skips_those_who_declined(
     rt: Runtime, session, smtp: ScriptedSMTP
 ) -> None:
