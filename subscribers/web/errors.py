@@ -131,13 +131,15 @@ def register(app: Flask) -> None:
         ), 400
 
     @app.errorhandler(HTTPException)
-    def http_error(err: HTTPException) -> tuple[str, int] | Response:
+    def http_error(err: HTTPException) -> tuple[str, int, dict[str, str]] | Response:
         _rollback()
+        # What the error itself must carry (a 405's Allow), without its own Content-Type.
+        headers = {k: v for k, v in err.get_headers() if k.lower() != "content-type"}
         if problems.wants_problem():
-            return problems.response(err.code or 500, _api_detail(err))
+            return problems.response(err.code or 500, _api_detail(err), headers=headers)
         code = err.code or 500
         if code == 404:
-            return not_found_page(), 404
+            return not_found_page(), 404, headers
         titles = {
             403: _("Not allowed"),
             405: _("Not allowed"),
@@ -147,7 +149,7 @@ def register(app: Flask) -> None:
         }
         return render_template(
             "error.html", title=titles.get(code, _("Error")), message=err.description
-        ), code
+        ), code, headers
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> tuple[str, int] | Response:

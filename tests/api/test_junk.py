@@ -6,6 +6,7 @@ import json
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from subscribers.runtime import Runtime
 from tests.api import contract
@@ -144,3 +145,12 @@ def test_unknown_address_and_wrong_method_are_problems(api: Api) -> None:
     assert missing.get_json()["status"] == 404
     wrong = api("PUT", "/api/v1/lists")
     assert (wrong.status_code, wrong.mimetype) == (405, "application/problem+json")
+
+
+def test_a_wrong_method_names_the_allowed_ones(api: Api, client: FlaskClient) -> None:
+    """RFC 9110 15.5.6: a 405 carries Allow, in the API's problem and on the web's page."""
+    wrong = api("PUT", "/api/v1/lists")
+    assert wrong.status_code == 405
+    assert set(wrong.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    page = client.delete("/register")
+    assert page.status_code == 405 and "POST" in page.headers["Allow"]
