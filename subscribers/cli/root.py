@@ -26,7 +26,7 @@ from subscribers.cli.news import news_group
 from subscribers.cli.outbox import outbox_group
 from subscribers.cli.staff import staff_group
 from subscribers.cli.subscribers import subscribers_group
-from subscribers.cli.support import friendly, runtime
+from subscribers.cli.support import OneLineErrors, friendly, runtime
 from subscribers.core.db import transaction
 from subscribers.core.migrate import upgrade
 from subscribers.core.settings import load
@@ -34,7 +34,7 @@ from subscribers.insight import domain_check
 from subscribers.runtime import Runtime
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-v",
     "--verbose",

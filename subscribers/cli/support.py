@@ -99,6 +99,46 @@ def friendly(command: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+class UsageLine(click.ClickException):
+    """A usage error as one line (a bad or missing option, an unknown command); exit 2."""
+
+    exit_code = 2
+
+
+def one_line(text: str) -> str:
+    """A message that quotes what was typed (which may hold line breaks) on one line."""
+    return " ".join(text.split())
+
+
+@contextmanager
+def errors_in_one_line() -> Iterator[None]:
+    """Click shows a usage error as the command's usage, a hint and the message; the SPEC wants
+    one line: the message, naming the help to read. Any other error's message is kept to one
+    line too. (Asking a group for its commands, with none given, is not an error.)"""
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as err:
+        where = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        raise UsageLine(one_line(err.format_message()).rstrip(".") + where) from None
+    except click.ClickException as err:
+        err.message = one_line(err.message)
+        raise
+
+
+class OneLineErrors(click.Group):
+    """The top group: every error below it, and its own, reach stderr as one line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with errors_in_one_line():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with errors_in_one_line():
+            return super().invoke(ctx)
+
+
 def body_text(body_file: Path | None, body: str | None) -> str:
     if (body_file is None) == (body is None):
         raise click.UsageError("give exactly one of --body-file and --body")

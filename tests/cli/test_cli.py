@@ -154,6 +154,19 @@ def test_an_unknown_command_fails(cli: Cli) -> None:
     assert result.returncode != 0 and "No such command" in result.stderr
 
 
+def test_a_usage_error_is_one_line_naming_the_help_to_read(cli: Cli) -> None:
+    """As every other error (SPEC): not click's usage, hint and message on four lines."""
+    line = cli.fails("frobnicate")
+    assert line == "Error: No such command 'frobnicate' (see 'newsletter --help')"
+    line = cli.fails("events", "create", "--title", "T")
+    assert line == "Error: Missing option '--list' (see 'newsletter events create --help')"
+    assert cli("events", "create", "--title", "T").returncode == 2
+    line = cli.fails("subscribers", "import", "missing.csv", "--list", "practitioners")
+    assert "'missing.csv' does not exist" in line
+    # Asking a group for its commands, with none given, still shows them.
+    assert "invite" in cli("events").stderr
+
+
 # -- db upgrade ----------------------------------------------------------------------------
 
 
