@@ -147,9 +147,13 @@ def register(app: Flask) -> None:
             413: _("Too large"),
             429: _("Too many requests"),
         }
-        return render_template(
-            "error.html", title=titles.get(code, _("Error")), message=err.description
-        ), code, headers
+        return (
+            render_template(
+                "error.html", title=titles.get(code, _("Error")), message=err.description
+            ),
+            code,
+            headers,
+        )
 
     @app.errorhandler(Exception)
     def unexpected(err: Exception) -> tuple[str, int] | Response:
