@@ -25,6 +25,9 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
     """Create a staff account."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        # getpass would warn, echo the password and end in "Aborted!" on several lines.
+        raise click.UsageError("no terminal to type the password in: give it with --password-stdin")
     else:
         password = getpass.getpass("Password: ")
     with change() as (session, rt):

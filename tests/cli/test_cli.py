@@ -281,6 +281,13 @@ def test_staff_create_refuses_a_short_password(migrated_in_process: Cli, passwor
     assert staff_rows(migrated_in_process) == []
 
 
+def test_staff_create_without_a_terminal_asks_for_password_stdin(migrated: Cli) -> None:
+    """A script (cron, CI) has no terminal to type in: one line, not getpass's warnings."""
+    line = migrated.fails("staff", "create", "b@example.org", "--role", "viewer")
+    assert "--password-stdin" in line
+    assert staff_rows(migrated) == []
+
+
 def test_staff_create_refuses_a_bad_address(migrated: Cli) -> None:
     line = migrated.fails(
         "staff", "create", "not-an-address", "--role", "viewer", "--password-stdin", stdin=PASSWORD
