@@ -237,12 +237,10 @@ def _secret_key(environ: Mapping[str, str], instance: Path, production: bool) ->
         ) from None
 
 
-def _production_checks(environ: Mapping[str, str], settings: Settings) -> None:
+def _production_checks(settings: Settings, *, allow_http: bool) -> None:
     """What a public instance must not run with: links and cookies over plain HTTP (unless the
     operator says the HTTPS ends before this host), and mail that never leaves the machine."""
-    if settings.base_url.startswith("http://") and not _bool(
-        environ, "NEWSLETTER_ALLOW_HTTP", False
-    ):
+    if settings.base_url.startswith("http://") and not allow_http:
         raise SettingsError(
             "NEWSLETTER_BASE_URL: must start with https:// when NEWSLETTER_ENV=production "
             "(set NEWSLETTER_ALLOW_HTTP=true to allow http://)"
@@ -322,6 +320,8 @@ def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env
             env, "NEWSLETTER_DELIVERY_RETENTION_DAYS", 180, least=0, most=36_500
         ),
     )
+    # Checked in every mode, so that a bad value stops start-up before production needs it.
+    allow_http = _bool(env, "NEWSLETTER_ALLOW_HTTP", False)
     if settings.production:
-        _production_checks(env, settings)
+        _production_checks(settings, allow_http=allow_http)
     return settings

@@ -71,6 +71,8 @@ BAD = [
     ("NEWSLETTER_MAIL_FROM", "not an address"),
     ("NEWSLETTER_BOUNCE_ADDRESS", "bounces\n@example.org"),
     ("NEWSLETTER_CHECK_DELIVERABILITY", "maybe"),
+    # Read only in production before, so a typo passed unseen until the day it mattered.
+    ("NEWSLETTER_ALLOW_HTTP", "maybe"),
 ]
 
 
