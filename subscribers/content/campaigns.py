@@ -425,7 +425,11 @@ def set_status(session: Session, campaign_id: int, status: str) -> Campaign:
     except ValueError as err:
         if status not in (outbox.ACTIVE, outbox.PAUSED, outbox.CANCELLED):
             raise Conflict(str(err)) from None  # a caller's mistake, not a person's
-        # The one refusal of a known status: resuming (or pausing) a cancelled campaign.
+        # The one refusal of a known status: pausing or resuming a cancelled campaign.
+        if status == outbox.PAUSED:
+            raise Conflict(
+                _("campaign %(id)s is cancelled and cannot be paused", id=campaign_id)
+            ) from None
         raise Conflict(
             _("campaign %(id)s is cancelled and cannot be resumed", id=campaign_id)
         ) from None

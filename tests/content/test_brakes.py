@@ -206,3 +206,20 @@ def test_limits_come_from_the_settings(tmp_path) -> None:  # type: ignore[no-unt
     ):
         with pytest.raises(SettingsError, match=name):
             load({**base, name: bad}, dotenv=None)
+
+
+@pytest.mark.parametrize(
+    ("verb", "status"), [("paused", outbox.PAUSED), ("resumed", outbox.ACTIVE)]
+)
+def test_a_cancelled_campaign_refuses_the_verb_it_was_asked(  # type: ignore[no-untyped-def]
+    session, rt, verb: str, status: str
+) -> None:
+    """`campaigns pause` of a cancelled campaign said it "cannot be resumed"."""
+    from subscribers.core.errors import Conflict
+
+    cid = campaign_with(session, rt, sent=1)
+    with transaction(rt.new_session()) as s:
+        campaigns.set_status(s, cid, outbox.CANCELLED)
+    with transaction(rt.new_session()) as s, pytest.raises(Conflict) as refused:
+        campaigns.set_status(s, cid, status)
+    assert str(refused.value) == f"campaign {cid} is cancelled and cannot be {verb}"
