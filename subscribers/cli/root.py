@@ -95,13 +95,29 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve the web app (waitress) and, unless --no-worker, the worker in the same process."""
     # Lazy: Flask, the web app and waitress load only for the command that serves them (the
     # MTA runs `bounces process` once per bounce, and it should start fast).
-    from waitress import serve as waitress_serve
+    import waitress
 
     from subscribers.web import create_app
     from subscribers.worker import start_background
 
     rt = runtime()
     app = create_app(rt.settings, runtime=rt)
+    # The socket first: a port in use (or a bad host) is one line naming it, before anything
+    # says "serving" or a worker starts sending.
+    try:
+        server = waitress.create_server(
+            app,
+            host=host,
+            port=port,
+            threads=8,
+            ident="network-newsletter",
+            # Waitress drops X-Forwarded-* by default; with trusted proxies the app reads them
+            # (ProxyFix, as many hops as NEWSLETTER_TRUSTED_PROXIES says), so let them through.
+            clear_untrusted_proxy_headers=not rt.settings.trusted_proxies,
+        )
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise click.ClickException(f"cannot serve on {host}:{port}: {reason}") from None
     if not no_worker:
         start_background(rt)
     click.echo(f"serving on http://{host}:{port}/ (worker {'off' if no_worker else 'on'})")
@@ -109,16 +125,7 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     if login:
         click.echo(login)  # again, last: `make run` printed it before the migrations' output
     serving_threads_take_turns_quickly()
-    waitress_serve(
-        app,
-        host=host,
-        port=port,
-        threads=8,
-        ident="network-newsletter",
-        # Waitress drops X-Forwarded-* by default; with trusted proxies the app reads them
-        # (ProxyFix, as many hops as NEWSLETTER_TRUSTED_PROXIES says), so let them through.
-        clear_untrusted_proxy_headers=not rt.settings.trusted_proxies,
-    )
+    server.run()
 
 
 # How long a thread that wants the interpreter lock waits for a busy one to let go of it.

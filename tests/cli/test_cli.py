@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import traceback
@@ -506,13 +507,32 @@ def test_serve_lets_its_threads_take_turns_every_millisecond(
     import waitress
 
     seen: list[float] = []
-    monkeypatch.setattr(waitress, "serve", lambda *_a, **_k: seen.append(sys.getswitchinterval()))
+
+    class Server:
+        def run(self) -> None:
+            seen.append(sys.getswitchinterval())
+
+    monkeypatch.setattr(waitress, "create_server", lambda *_a, **_k: Server())
     before = sys.getswitchinterval()
     try:
         migrated_in_process.ok("serve", "--no-worker", "--port", "1")
     finally:
         sys.setswitchinterval(before)
     assert seen == [pytest.approx(0.001)]
+
+
+def test_serve_on_a_port_in_use_is_one_line_naming_it(migrated: Cli) -> None:
+    """Nothing says "serving" (and no worker starts) before the port is ours."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = migrated("serve", "--port", port)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot serve on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert "serving on" not in result.stdout
 
 
 def test_announce_at_a_past_time_is_refused_and_queues_nothing(migrated_in_process: Cli) -> None:

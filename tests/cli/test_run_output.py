@@ -42,7 +42,16 @@ def test_serve_prints_the_demo_login_last(
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     monkeypatch.setenv("NEWSLETTER_INSTANCE_PATH", str(instance))
     served: list[Any] = []
-    monkeypatch.setattr("waitress.serve", lambda app, **options: served.append(options))
+
+    class Server:
+        def run(self) -> None:
+            pass
+
+    def create_server(app: Any, **options: Any) -> Server:
+        served.append(options)
+        return Server()
+
+    monkeypatch.setattr("waitress.create_server", create_server)
     result = CliRunner().invoke(cli.main, ["-v", "serve", "--no-worker", "--port", "5999"])
     assert result.exit_code == 0, result.output
     assert served and served[0]["port"] == 5999
