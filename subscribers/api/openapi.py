@@ -7,6 +7,7 @@ a request are the document, with nothing written twice. Components are named aft
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Any
 
 from flask import Response, json, render_template_string
@@ -49,11 +50,23 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
     return params
 
 
+# The headers a problem answer carries besides its body.
+PROBLEM_HEADERS = {
+    401: ("WWW-Authenticate", 'Bearer realm="newsletter"'),
+    405: ("Allow", "The methods this address takes."),
+    429: ("Retry-After", "Seconds to wait before the next request."),
+}
+
+
 def _problem(status: int) -> dict[str, Any]:
-    return {
-        "description": f"{status}: problem details (RFC 9457)",
+    answer: dict[str, Any] = {
+        "description": f"{status} {HTTPStatus(status).phrase}: problem details (RFC 9457)",
         "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}},
     }
+    if status in PROBLEM_HEADERS:
+        name, description = PROBLEM_HEADERS[status]
+        answer["headers"] = {name: {"schema": {"type": "string"}, "description": description}}
+    return answer
 
 
 def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +88,7 @@ def _operation(op: Operation, components: dict[str, Any]) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}
             },
         }
-    answer: dict[str, Any] = {"description": "OK"}
+    answer: dict[str, Any] = {"description": HTTPStatus(op.status).phrase}
     if isinstance(op.response, dict):  # a schema written out (the document's own)
         answer["content"] = {"application/json": {"schema": op.response}}
     elif op.response is not None:

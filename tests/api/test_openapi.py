@@ -37,6 +37,20 @@ def test_every_operation_documents_its_problems(app: Flask) -> None:
                 assert {"401", "403", "429", "500"} <= set(spec["responses"]), (method, path)
 
 
+def test_each_answer_says_what_its_status_means_and_the_headers_it_carries(app: Flask) -> None:
+    """A 202 is "Accepted", not "OK"; a 405 carries Allow, a 401 WWW-Authenticate, a 429
+    Retry-After, as the API really answers."""
+    doc = contract.document(app)
+    members = doc["paths"]["/api/v1/members"]["post"]["responses"]
+    assert members["202"]["description"] == "Accepted"
+    assert doc["paths"]["/api/v1/members/{ref}"]["delete"]["responses"]["204"]["description"] == (
+        "No Content"
+    )
+    assert set(members["405"]["headers"]) == {"Allow"}
+    assert set(members["401"]["headers"]) == {"WWW-Authenticate"}
+    assert set(members["429"]["headers"]) == {"Retry-After"}
+
+
 def test_the_docs_page_lists_every_operation_without_outside_resources(
     app: Flask, client: FlaskClient
 ) -> None:
