@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -15,6 +12,7 @@ from subscribers.api import schemas as s
 from subscribers.api.core import Answer, Call, operation, paged, require_match
 from subscribers.api.v1_lists import record
 from subscribers.content import campaigns, lists, news
+from subscribers.core import times
 from subscribers.core.errors import InvalidInput
 from subscribers.core.models import MailingList, NewsItem
 from subscribers.people.audience import Segment
@@ -110,13 +108,6 @@ def campaign_out(progress: campaigns.Progress) -> s.CampaignOut:
     )
 
 
-def _local(when: datetime | None) -> datetime | None:
-    """A time without offset is in NEWSLETTER_TIMEZONE, as on the command line."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=ZoneInfo(runtime().settings.timezone))
-
-
 @operation(
     "GET", "/audience", summary="How many members an announcement would reach now",
     role="viewer", tag="announcements", query=s.AudienceQuery, response=s.AudienceCount,
@@ -137,7 +128,8 @@ def announcements_create(call: Call) -> s.CampaignOut:
     body: s.AnnouncementCreate = call.body
     rt = runtime()
     now = rt.clock()
-    send_after = _local(body.send_at)
+    # Without an offset: NEWSLETTER_TIMEZONE, as on the command line.
+    send_after = body.send_at and times.in_zone(body.send_at, rt.settings.timezone, field="send_at")
     announcement = campaigns.Announcement(
         list_slug=body.list,
         subject=body.subject,
@@ -147,7 +139,10 @@ def announcements_create(call: Call) -> s.CampaignOut:
         created_by=call.actor,
         archive=body.archive,
     )
-    campaign, count = campaigns.create_announcement(db(), rt.kit, announcement, now=now)
+    try:
+        campaign, count = campaigns.create_announcement(db(), rt.kit, announcement, now=now)
+    except InvalidInput as err:
+        raise err.renamed(send_after="send_at") from None  # the body's name for it
     if count == 0:  # rolled back: an announcement to nobody is a mistake, not a campaign
         raise InvalidInput(
             _("Nobody on this list matches this audience; nothing was sent."), field="list"

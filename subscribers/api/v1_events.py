@@ -42,11 +42,9 @@ def event_out(event: Event) -> s.EventOut:
     )
 
 
-def _in_zone(when: datetime | None, zone: ZoneInfo) -> datetime | None:
+def _in_zone(when: datetime | None, zone: str, field: str) -> datetime | None:
     """A time without offset is in the event's zone, as in the form and on the command line."""
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=zone)
+    return None if when is None else times.in_zone(when, zone, field=field)
 
 
 @operation(
@@ -65,18 +63,18 @@ def events_create(call: Call) -> s.EventOut:
     body: s.EventCreate = call.body
     rt = runtime()
     tz_name = body.timezone or rt.settings.timezone
-    zone = times.zone(tz_name)
+    times.zone(tz_name)  # an unknown zone is refused first, by its name
     spec = events.EventSpec(
         list_slug=body.list,
         title=body.title,
-        start=_in_zone(body.start, zone) or body.start,
-        end=_in_zone(body.end, zone) or body.end,
+        start=_in_zone(body.start, tz_name, "start") or body.start,
+        end=_in_zone(body.end, tz_name, "end") or body.end,
         timezone=tz_name,
         description=body.description,
         location=body.location,
         online_url=body.online_url,
         capacity=body.capacity or None,
-        rsvp_deadline=_in_zone(body.rsvp_deadline, zone),
+        rsvp_deadline=_in_zone(body.rsvp_deadline, tz_name, "rsvp_deadline"),
         reminders=events.parse_reminders(body.reminders)
         if body.reminders is not None
         else events.DEFAULT_REMINDERS,

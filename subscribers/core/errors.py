@@ -36,6 +36,13 @@ class InvalidInput(NewsletterError):
         first, *rest = problems
         return cls(str(first), field=first.field, others=rest)
 
+    def renamed(self, **names: str) -> InvalidInput:
+        """The same problems, a field named as the caller knows it (an API body's name for
+        a service's argument)."""
+        return InvalidInput.all_of(
+            [InvalidInput(str(p), field=names.get(p.field or "", p.field)) for p in self.problems]
+        )
+
 
 class TokenError(NewsletterError):
     def __init__(self, message: str, *, expired: bool = False) -> None:

@@ -51,16 +51,23 @@ def parse_time(
             text=repr(text),
         )
         raise InvalidInput(message, field=field) from None
-    if parsed.tzinfo is not None:
-        return parsed
+    return in_zone(parsed, zone_name, field=field, text=text)
+
+
+def in_zone(when: datetime, zone_name: str, *, field: str, text: str | None = None) -> datetime:
+    """``when`` as it is if it has an offset; else wall-clock time in ``zone_name``, refused
+    (InvalidInput naming ``field``) if the clocks skip it there. For times already parsed (an
+    API body's); ``text`` is how the time was typed, for the message."""
+    if when.tzinfo is not None:
+        return when
     tz = zone(zone_name)
-    local = parsed.replace(tzinfo=tz)
-    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+    local = when.replace(tzinfo=tz)
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != when:
         raise InvalidInput(
             _(
                 "%(field)s: %(text)s does not exist in %(zone)s (the clocks skip it)",
                 field=field,
-                text=text,
+                text=text or when.isoformat(timespec="minutes"),
                 zone=zone_name,
             ),
             field=field,

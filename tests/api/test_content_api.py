@@ -58,6 +58,36 @@ def test_announce_count_schedule_and_steer(
     assert [c["id"] for c in listed.get_json()["items"]] == [campaign["id"]]
 
 
+def test_a_time_the_clocks_skip_is_refused_as_on_the_command_line(
+    rt: Runtime, session, editor_api: Api
+) -> None:
+    """2027-03-28T01:30 does not exist in Lisbon (NEWSLETTER_TIMEZONE) nor 02:30 in Warsaw:
+    refused, naming the body's field, not silently read as another hour; a past send_at is
+    named send_at too (the service calls it send_after)."""
+    lst = make_list(session, rt.clock())
+    make_member(session, rt.clock(), lists_=(lst,))
+    body = {"list": "practitioners", "subject": "Workshop", "body": "Come."}
+    skipped = editor_api.post("/api/v1/announcements", json={**body, "send_at": "2027-03-28T01:30"})
+    assert skipped.status_code == 422, skipped.text
+    assert [e["field"] for e in skipped.get_json()["errors"]] == ["send_at"]
+    assert "does not exist in Europe/Lisbon" in skipped.get_json()["detail"]
+    past = editor_api.post("/api/v1/announcements", json={**body, "send_at": "2020-01-01T09:00"})
+    assert [e["field"] for e in past.get_json()["errors"]] == ["send_at"]
+    event = {"list": "practitioners", "title": "Workshop", "timezone": "Europe/Warsaw"}
+    start = editor_api.post(
+        "/api/v1/events",
+        json={**event, "start": "2027-03-28T02:30", "end": "2027-03-28T04:00"},
+    )
+    assert start.status_code == 422, start.text
+    assert [e["field"] for e in start.get_json()["errors"]] == ["start"]
+    assert outbox_is_empty(rt)
+
+
+def outbox_is_empty(rt: Runtime) -> bool:
+    with rt.new_session() as s:
+        return not outbox.counts(s)
+
+
 def test_events_create_invite_and_answers(
     app: Flask, rt: Runtime, session, editor_api: Api
 ) -> None:
