@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from mailer.message import Address, HeaderInjection
 from mailer.pacing import DEFAULT_LIMITS, DomainLimit, parse_limits
@@ -284,11 +286,36 @@ def _domain_limits(environ: Mapping[str, str]) -> dict[str, DomainLimit]:
         raise SettingsError(f"NEWSLETTER_DOMAIN_LIMITS: {err}") from None
 
 
+def _dotenv(path: str) -> dict[str, str]:
+    """The variables of a ``.env`` file. A line it cannot read stops start-up, naming the line:
+    python-dotenv would skip it with a logged warning, and the setting on it (a relay, a key)
+    would silently fall back to its default."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise SettingsError(f"{path}: {err.strerror or err}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            original = binding.original.string
+            # The blank lines before it come with it: count them. Its value is not shown (it
+            # may be a password), only the name it sets, when there is one.
+            blank = original.count("\n", 0, len(original) - len(original.lstrip()))
+            name, equals, _value = original.strip().partition("=")
+            setting = f" ({name.strip()})" if equals else ""
+            raise SettingsError(
+                f"{path}: line {binding.original.line + blank}{setting} cannot be read"
+            )
+    values = dotenv_values(stream=io.StringIO(text))
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def load(environ: Mapping[str, str] | None = None, *, dotenv: str | None = ".env") -> Settings:
     """Read every setting; raise SettingsError naming the first bad variable."""
     env: dict[str, str] = {}
     if dotenv and Path(dotenv).is_file():
-        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        env.update(_dotenv(dotenv))
     env.update(os.environ if environ is None else environ)
     mode = (_get(env, "NEWSLETTER_ENV", "development") or "development").lower()
     if mode not in ("development", "production"):

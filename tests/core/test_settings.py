@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -235,6 +236,23 @@ def test_a_dotenv_file_is_read_and_the_environment_wins(
     with pytest.raises(SettingsError, match="^NEWSLETTER_SEND_RATE: "):
         load(base, dotenv=str(dotenv))
     assert load(base, dotenv=None).send_rate == 50.0  # dotenv=None reads no file
+
+
+def test_a_dotenv_line_that_cannot_be_read_stops_start_up_naming_it(
+    base: dict[str, str], tmp_path: Path
+) -> None:
+    """python-dotenv skips such a line with a logged warning: the relay named on it was never
+    used and mail stayed in capture://, silently."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        'NEWSLETTER_SEND_RATE=7\n\nNEWSLETTER_SMTP_URL="smtp://relay.example.org:25\n'
+    )
+    with pytest.raises(SettingsError) as err:
+        load(base, dotenv=str(dotenv))
+    assert str(err.value) == f"{dotenv}: line 3 (NEWSLETTER_SMTP_URL) cannot be read"
+    dotenv.write_bytes(b"\xff\xfeNEWSLETTER_SEND_RATE=7\n")
+    with pytest.raises(SettingsError, match=f"^{re.escape(str(dotenv))}: not UTF-8 text$"):
+        load(base, dotenv=str(dotenv))
 
 
 # -- through the command line --------------------------------------------------------------
