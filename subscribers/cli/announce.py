@@ -16,6 +16,7 @@ from subscribers.cli.support import (
     parse_time,
     record,
     runtime,
+    segment_option,
     send_now_option,
     translation_files,
 )
@@ -31,7 +32,7 @@ from subscribers.people.audience import Segment
 @click.option("--subject", required=True)
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--body")
-@click.option("--segment", help="e.g. country=PT,sector=police")
+@segment_option
 @click.option("--at", "at", help="Send at this time (ISO 8601).")
 @click.option(
     "--preview",

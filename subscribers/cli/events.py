@@ -19,6 +19,7 @@ from subscribers.cli.support import (
     read_text,
     record,
     runtime,
+    segment_option,
     send_now_option,
 )
 from subscribers.content.multilingual import Text
@@ -119,7 +120,7 @@ def events_update(event_id: int, **options: Any) -> None:
 
 @events_group.command("invite")
 @click.argument("event_id", type=int)
-@click.option("--segment", help="e.g. country=PT,sector=police")
+@segment_option
 @send_now_option
 @friendly
 def events_invite(event_id: int, segment: str | None, drain: bool) -> None:

@@ -198,6 +198,20 @@ def sender_for_process(share: int) -> Sender:
     return Runtime.build(settings).sender
 
 
+def _segment_given(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # An empty --segment (a script's unset variable: --segment "$WHO") must not widen the
+    # audience to the whole list without a word: leaving the option out says that.
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty; leave --segment out to reach the whole list")
+    return value
+
+
+# The --segment of the commands that mail a part of a list (announce, events invite).
+segment_option = click.option(
+    "--segment", callback=_segment_given, help="e.g. country=PT,sector=police"
+)
+
+
 # The --now flag of the commands that queue mail (announce, digest send, events invite...).
 send_now_option = click.option(
     "--now", "drain", is_flag=True, help="Also send the outbox before returning."

@@ -188,6 +188,22 @@ def test_announce_preview_test_and_send_from_the_command_line(  # type: ignore[n
     assert [a[1] for a in audit_actions(rt)] == ["announce.test", "announce.send"]
 
 
+def test_an_empty_segment_is_refused_not_read_as_the_whole_list(  # type: ignore[no-untyped-def]
+    env: dict[str, str], rt: Runtime, session
+) -> None:
+    """A script's unset variable (--segment "$WHO") must not mail everyone on the list."""
+    lst = session.execute(select(MailingList)).scalar_one()
+    make_member(session, rt.clock(), lists_=(lst,))
+    body = ("--subject", "Only for Slovakia", "--body", "Meeting in Bratislava.")
+    for given in ("", "  "):
+        refused = run(env, "announce", "--list", "practitioners", *body, "--segment", given)
+        assert refused.exit_code == 2, refused.output
+        assert "leave --segment out to reach the whole list" in refused.output
+        invited = run(env, "events", "invite", "1", "--segment", given)
+        assert invited.exit_code == 2 and "leave --segment out" in invited.output
+    assert deliveries(rt) == []
+
+
 def deliveries(rt: Runtime) -> list[str]:
     with rt.new_session() as s:
         return list(s.execute(select(Delivery.address).order_by(Delivery.id)).scalars())
