@@ -153,6 +153,21 @@ def update_preferences(
     session.flush()
 
 
+def _leaving(session: Session, member: Member, list_id: int | None) -> list[Subscription]:
+    """The subscriptions an unsubscribe link ends: one list's, or all; active or pending."""
+    return [
+        sub
+        for sub, _lst in subscriptions(session, member)
+        if sub.status in (SUB_ACTIVE, SUB_PENDING) and list_id in (None, sub.list_id)
+    ]
+
+
+def has_unsubscribed(session: Session, member: Member, *, list_id: int | None = None) -> bool:
+    """Whether an unsubscribe link (from one list, or from everything) has nothing left to end:
+    its page then says so instead of offering the button again."""
+    return not _leaving(session, member, list_id)
+
+
 def unsubscribe(
     session: Session,
     member: Member,
@@ -165,11 +180,7 @@ def unsubscribe(
 
     Queued mail stops too: the sender re-checks each recipient right before sending.
     """
-    subs = [
-        sub
-        for sub, _lst in subscriptions(session, member)
-        if sub.status in (SUB_ACTIVE, SUB_PENDING) and list_id in (None, sub.list_id)
-    ]
+    subs = _leaving(session, member, list_id)
     for sub in subs:
         sub.status, sub.updated_at = SUB_UNSUBSCRIBED, now
         session.add(sub)

@@ -342,7 +342,13 @@ def unsubscribe_page(token: str) -> str | tuple[str, int]:
     member, scope = member_for_token(db(), rt.kit, "unsubscribe", token)
     language.follow_member(member)
     lst = db().get(MailingList, int(scope)) if scope.isdigit() else None
-    return render_template("public/unsubscribe.html", form=ButtonForm(), mailing_list=lst)
+    return render_template(
+        "public/unsubscribe.html",
+        form=ButtonForm(),
+        mailing_list=lst,
+        already=preferences.has_unsubscribed(db(), member, list_id=lst.id if lst else None),
+        manage_url=rt.kit.manage_url(member),
+    )
 
 
 @bp.post("/unsubscribe/<token>")

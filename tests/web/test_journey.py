@@ -178,9 +178,14 @@ def test_unsubscribe_by_the_page_button(
     page = client.get(path)
     assert "Unsubscribe" in page.text
     assert member(rt, member_id=ana.id).status == "active"
+    assert "<button" in page.text and "already unsubscribed" not in page.text
     done = client.post(path)
     assert done.status_code == 200 and "unsubscribed" in done.text
     assert member(rt, member_id=ana.id).status == "unsubscribed"
+    # Back on the link later: nothing left to end, so it says so, with no button to press again.
+    again = client.get(path)
+    assert "You are already unsubscribed from Frontline Practitioners Network" in again.text
+    assert "<button" not in again.text and "/manage/" in again.text
 
 
 def test_unsubscribe_during_a_campaign_stops_the_rest(
