@@ -5,34 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from mailer.outbox import Delivery
 from subscribers.admin import staff
-from subscribers.cli.root import main
 from subscribers.content import news
 from subscribers.core.db import transaction
 from subscribers.core.models import MailingList, NewsItem
 from subscribers.runtime import Runtime
+from tests.cli.invoke import cli_env, run
 from tests.conftest import audit_actions
-from tests.factories import make_list, make_member
+from tests.factories import make_member
 from tests.insight.test_monitor import queue_announcement
 from tests.smtp_server import ScriptedSMTP
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str, rt: Runtime, session) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    make_list(session, rt.clock())
-    return {
-        "NEWSLETTER_DATABASE_URL": database_url,
-        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
-        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
-    }
-
-
-def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
+    return cli_env(tmp_path, database_url, rt, session)
 
 
 def stored(rt: Runtime) -> MailingList:

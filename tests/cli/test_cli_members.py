@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlmodel import Session
 
 from mailer import outbox
-from subscribers.cli.root import main
 from subscribers.core.models import AuditEntry, Member
 from subscribers.runtime import Runtime
+from tests.cli.invoke import run
 from tests.factories import make_list, make_member
 from tests.people.helpers import bounce, consent, delivery
 
@@ -38,10 +37,6 @@ def env(tmp_path: Path, database_url: str, rt: Runtime, session: Session) -> dic
         "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
         "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
     }
-
-
-def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
 
 
 def test_find(env: dict[str, str]) -> None:

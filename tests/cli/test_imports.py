@@ -7,28 +7,18 @@ import io
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import select
 
 from mailer import outbox
-from subscribers.cli.root import main
 from subscribers.core.models import ConsentEvent, Member, Subscription
 from subscribers.runtime import Runtime
-from tests.factories import make_list
+from tests.cli.invoke import cli_env, run
 
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str, rt: Runtime, session) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    make_list(session, rt.clock())
-    return {
-        "NEWSLETTER_DATABASE_URL": database_url,
-        "NEWSLETTER_INSTANCE_PATH": str(tmp_path / "instance"),
-        "NEWSLETTER_SECRET_KEY": "test-secret-key-that-is-long-enough",
-    }
-
-
-def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env)
+    return cli_env(tmp_path, database_url, rt, session)
 
 
 def import_bytes(env: dict[str, str], tmp_path: Path, raw: bytes) -> Result:
